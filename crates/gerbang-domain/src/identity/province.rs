@@ -1,0 +1,71 @@
+//! Province codes of the Kemendagri scheme that NIK and family-card numbers begin with.
+//!
+//! NIKs are permanent, so every code that ever existed stays valid: `54` (Timor Timur, until 1999)
+//! and `91`/`92` for people registered in Papua before the 2022 split. Source:
+//! `shared/research/domain.md` §1.3.
+
+const PROVINCES: &[(u32, &str)] = &[
+    (11, "Aceh"),
+    (12, "Sumatera Utara"),
+    (13, "Sumatera Barat"),
+    (14, "Riau"),
+    (15, "Jambi"),
+    (16, "Sumatera Selatan"),
+    (17, "Bengkulu"),
+    (18, "Lampung"),
+    (19, "Kepulauan Bangka Belitung"),
+    (21, "Kepulauan Riau"),
+    (31, "DKI Jakarta"),
+    (32, "Jawa Barat"),
+    (33, "Jawa Tengah"),
+    (34, "DI Yogyakarta"),
+    (35, "Jawa Timur"),
+    (36, "Banten"),
+    (51, "Bali"),
+    (52, "Nusa Tenggara Barat"),
+    (53, "Nusa Tenggara Timur"),
+    (54, "Timor Timur (historis)"),
+    (61, "Kalimantan Barat"),
+    (62, "Kalimantan Tengah"),
+    (63, "Kalimantan Selatan"),
+    (64, "Kalimantan Timur"),
+    (65, "Kalimantan Utara"),
+    (71, "Sulawesi Utara"),
+    (72, "Sulawesi Tengah"),
+    (73, "Sulawesi Selatan"),
+    (74, "Sulawesi Tenggara"),
+    (75, "Gorontalo"),
+    (76, "Sulawesi Barat"),
+    (81, "Maluku"),
+    (82, "Maluku Utara"),
+    (91, "Papua"),
+    (92, "Papua Barat"),
+    (93, "Papua Selatan"),
+    (94, "Papua Tengah"),
+    (95, "Papua Pegunungan"),
+    (96, "Papua Barat Daya"),
+];
+
+/// The province's name for a known code, `None` for a code that never existed.
+pub fn province_name(code: u32) -> Option<&'static str> {
+    PROVINCES.iter().find(|(c, _)| *c == code).map(|(_, name)| *name)
+}
+
+/// All province codes, for generators.
+pub fn province_codes() -> impl Iterator<Item = u32> {
+    PROVINCES.iter().map(|(c, _)| *c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn knows_the_new_papua_provinces_and_historical_codes() {
+        assert_eq!(province_name(95), Some("Papua Pegunungan"));
+        assert!(province_name(54).is_some());
+        assert_eq!(province_name(99), None);
+        assert_eq!(province_name(20), None);
+        assert_eq!(province_codes().count(), 39);
+    }
+}

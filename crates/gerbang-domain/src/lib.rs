@@ -1,0 +1,21 @@
+//! Pure rules and types of gerbang. Nothing in this crate does I/O or reads the system clock.
+//!
+//! Layout:
+//! - [`identity`]: participant identifiers parsed at the edge (`Nik`, card numbers, mobile number,
+//!   email, name), each with a typed error that names the broken rule.
+//! - [`participant`]: the registry record built from those identifiers.
+//! - [`clock`]: the injected notion of "now".
+//! - [`explain`]: stable machine-readable codes with Indonesian and English messages.
+
+pub mod clock;
+pub mod explain;
+pub mod identity;
+pub mod participant;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use explain::Explain;
+pub use identity::{
+    Email, EmailError, FamilyCardNumber, JknCardNumber, KpjNumber, MobileNumber, Nik, NikError,
+    NumberError, Operator, PersonName, PersonNameError, PhoneError, Sex,
+};
+pub use participant::{Participant, ParticipantStatus};
