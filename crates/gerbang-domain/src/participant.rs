@@ -5,7 +5,9 @@ use std::fmt;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use crate::identity::{Email, FamilyCardNumber, JknCardNumber, KpjNumber, MobileNumber, Nik, PersonName, Sex};
+use crate::identity::{
+    Email, FamilyCardNumber, JknCardNumber, KpjNumber, MobileNumber, Nik, PersonName, Sex,
+};
 
 /// Membership status in the programme.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

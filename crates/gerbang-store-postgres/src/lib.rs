@@ -1,1 +1,295 @@
-//! placeholder
+//! The PostgreSQL implementation of gerbang's storage contracts, for several gerbang instances
+//! sharing one database. Migrations are embedded from `migrations/`.
+//!
+//! Bulk upserts send whole columns as arrays through `UNNEST`, one statement per batch whatever its
+//! size. A failed statement aborts a PostgreSQL transaction, so each batch runs inside a savepoint.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use gerbang_domain::Participant;
+use gerbang_store::participants::{lookup_digest, open_participant};
+use gerbang_store::{
+    BatchOutcome, KeyFingerprint, ParticipantConflict, ParticipantImport, ParticipantKey,
+    ParticipantStore, RowConflict, SealedParticipant, Sealer, Store, StoreError, StoredParticipant,
+};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Postgres, Row, Transaction};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// A gerbang store in a PostgreSQL database.
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+    sealer: Sealer,
+}
+
+/// Converts a database error, in one place: connection trouble is `Unavailable`, the rest says what
+/// the database said.
+fn store_error(error: sqlx::Error) -> StoreError {
+    match error {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_) => StoreError::Unavailable(error.to_string()),
+        sqlx::Error::Database(db)
+            if db
+                .code()
+                .is_some_and(|c| c.starts_with("08") || c.starts_with("57P")) =>
+        {
+            StoreError::Unavailable(db.to_string())
+        }
+        sqlx::Error::Migrate(e) => StoreError::Migration(e.to_string()),
+        other => StoreError::Database(other.to_string()),
+    }
+}
+
+/// The conflict behind a unique-index violation, if that is what `error` is.
+fn conflict_of(error: &sqlx::Error) -> Option<ParticipantConflict> {
+    match error {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            ParticipantConflict::from_violation(db.constraint().unwrap_or_else(|| db.message()))
+        }
+        _ => None,
+    }
+}
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://…`), applies pending migrations and checks that the
+    /// personal-data key is the one the database was sealed with.
+    pub async fn open(url: &str, sealer: Sealer, max_connections: u32) -> Result<Self, StoreError> {
+        let options =
+            PgConnectOptions::from_str(url).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await
+            .map_err(store_error)?;
+        let store = Self { pool, sealer };
+        store.migrate().await?;
+        store.bind_key().await?;
+        Ok(store)
+    }
+
+    /// Applies pending migrations; returns the schema version now in force.
+    pub async fn migrate(&self) -> Result<i64, StoreError> {
+        MIGRATOR
+            .run(&self.pool)
+            .await
+            .map_err(|e| StoreError::Migration(e.to_string()))?;
+        Ok(MIGRATOR.iter().map(|m| m.version).max().unwrap_or_default())
+    }
+
+    /// Records the key's fingerprint on first use and refuses a different key afterwards.
+    async fn bind_key(&self) -> Result<(), StoreError> {
+        let configured = self.sealer.fingerprint().clone();
+        sqlx::query("INSERT INTO store_meta (key, value) VALUES ('personal_data_key', $1) ON CONFLICT (key) DO NOTHING")
+            .bind(configured.as_str().to_owned())
+            .execute(&self.pool)
+            .await
+            .map_err(store_error)?;
+        let stored: String =
+            sqlx::query_scalar("SELECT value FROM store_meta WHERE key = 'personal_data_key'")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(store_error)?;
+        if stored != configured.as_str() {
+            return Err(StoreError::KeyMismatch {
+                configured,
+                stored: KeyFingerprint::from_stored(stored),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Store for PostgresStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+impl ParticipantStore for PostgresStore {
+    type Import = PostgresImport;
+
+    async fn find_participant(
+        &self,
+        key: ParticipantKey<'_>,
+    ) -> Result<Option<StoredParticipant>, StoreError> {
+        let digest = lookup_digest(key, &self.sealer).to_vec();
+        let sql = match key {
+            ParticipantKey::Nik(_) => {
+                "SELECT id, nik_digest, sealed, updated_at FROM participants WHERE nik_digest = $1"
+            }
+            ParticipantKey::CardNumber(_) => {
+                "SELECT id, nik_digest, sealed, updated_at FROM participants WHERE card_digest = $1"
+            }
+            ParticipantKey::KpjNumber(_) => {
+                "SELECT id, nik_digest, sealed, updated_at FROM participants WHERE kpj_digest = $1"
+            }
+        };
+        let Some(row) = sqlx::query(sql)
+            .bind(digest)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_error)?
+        else {
+            return Ok(None);
+        };
+        let nik_digest: Vec<u8> = row.try_get("nik_digest").map_err(store_error)?;
+        let sealed: Vec<u8> = row.try_get("sealed").map_err(store_error)?;
+        Ok(Some(StoredParticipant {
+            id: row.try_get("id").map_err(store_error)?,
+            participant: open_participant(&sealed, &nik_digest, &self.sealer)?,
+            updated_at: row.try_get("updated_at").map_err(store_error)?,
+        }))
+    }
+
+    async fn count_participants(&self) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM participants")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(store_error)?;
+        Ok(count.max(0) as u64)
+    }
+
+    async fn begin_participant_import(&self) -> Result<PostgresImport, StoreError> {
+        let tx = self.pool.begin().await.map_err(store_error)?;
+        Ok(PostgresImport {
+            tx,
+            sealer: self.sealer.clone(),
+        })
+    }
+}
+
+/// An import running in one PostgreSQL transaction.
+#[derive(Debug)]
+pub struct PostgresImport {
+    tx: Transaction<'static, Postgres>,
+    sealer: Sealer,
+}
+
+const UPSERT: &str = "\
+INSERT INTO participants (nik_digest, card_digest, kpj_digest, phone_digest, email_digest, content_digest, \
+                          sealed, status, created_at, updated_at) \
+SELECT n, c, k, p, e, d, s, st, $9, $9 \
+FROM UNNEST($1::bytea[], $2::bytea[], $3::bytea[], $4::bytea[], $5::bytea[], $6::bytea[], $7::bytea[], $8::text[]) \
+     AS t(n, c, k, p, e, d, s, st) \
+ON CONFLICT (nik_digest) DO UPDATE SET card_digest = excluded.card_digest, kpj_digest = excluded.kpj_digest, \
+    phone_digest = excluded.phone_digest, email_digest = excluded.email_digest, \
+    content_digest = excluded.content_digest, sealed = excluded.sealed, status = excluded.status, \
+    updated_at = excluded.updated_at, revision = participants.revision + 1 \
+WHERE participants.content_digest <> excluded.content_digest \
+RETURNING revision";
+
+impl PostgresImport {
+    async fn execute(&mut self, sql: &'static str) -> Result<(), sqlx::Error> {
+        sqlx::query(sql).execute(&mut *self.tx).await.map(|_| ())
+    }
+
+    /// Upserts rows in one statement; returns each written row's revision (1 = inserted).
+    async fn upsert_rows(
+        &mut self,
+        rows: &[SealedParticipant],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<i64>, sqlx::Error> {
+        let column = |f: fn(&SealedParticipant) -> Vec<u8>| rows.iter().map(f).collect::<Vec<_>>();
+        let optional =
+            |f: fn(&SealedParticipant) -> Option<Vec<u8>>| rows.iter().map(f).collect::<Vec<_>>();
+        sqlx::query_scalar(UPSERT)
+            .bind(column(|r| r.nik_digest.clone()))
+            .bind(column(|r| r.card_digest.clone()))
+            .bind(optional(|r| r.kpj_digest.clone()))
+            .bind(optional(|r| r.phone_digest.clone()))
+            .bind(optional(|r| r.email_digest.clone()))
+            .bind(column(|r| r.content_digest.clone()))
+            .bind(column(|r| r.sealed.clone()))
+            .bind(
+                rows.iter()
+                    .map(|r| r.status.to_owned())
+                    .collect::<Vec<String>>(),
+            )
+            .bind(now)
+            .fetch_all(&mut *self.tx)
+            .await
+    }
+}
+
+impl ParticipantImport for PostgresImport {
+    async fn upsert_batch(
+        &mut self,
+        batch: &[Participant],
+        now: DateTime<Utc>,
+    ) -> Result<BatchOutcome, StoreError> {
+        let (rows, superseded) = SealedParticipant::seal_batch(batch, &self.sealer)?;
+        let mut outcome = BatchOutcome {
+            superseded,
+            ..BatchOutcome::default()
+        };
+        self.execute("SAVEPOINT batch").await.map_err(store_error)?;
+        match self.upsert_rows(&rows, now).await {
+            Ok(revisions) => {
+                self.execute("RELEASE SAVEPOINT batch")
+                    .await
+                    .map_err(store_error)?;
+                outcome.record_written(rows.len(), &revisions);
+                return Ok(outcome);
+            }
+            Err(error) if conflict_of(&error).is_some() => {
+                self.execute("ROLLBACK TO SAVEPOINT batch")
+                    .await
+                    .map_err(store_error)?;
+                self.execute("RELEASE SAVEPOINT batch")
+                    .await
+                    .map_err(store_error)?;
+            }
+            Err(error) => return Err(store_error(error)),
+        }
+        // A unique number in the batch belongs to someone else: redo it row by row so that only the
+        // conflicting rows are refused.
+        for row in &rows {
+            self.execute("SAVEPOINT row").await.map_err(store_error)?;
+            match self.upsert_rows(std::slice::from_ref(row), now).await {
+                Ok(revisions) => {
+                    self.execute("RELEASE SAVEPOINT row")
+                        .await
+                        .map_err(store_error)?;
+                    outcome.record_written(1, &revisions);
+                }
+                Err(error) => {
+                    let conflict = conflict_of(&error).ok_or_else(|| store_error(error))?;
+                    self.execute("ROLLBACK TO SAVEPOINT row")
+                        .await
+                        .map_err(store_error)?;
+                    self.execute("RELEASE SAVEPOINT row")
+                        .await
+                        .map_err(store_error)?;
+                    outcome.conflicts.push(RowConflict {
+                        index: row.index,
+                        conflict,
+                    });
+                }
+            }
+        }
+        Ok(outcome)
+    }
+
+    async fn commit(self) -> Result<(), StoreError> {
+        self.tx.commit().await.map_err(store_error)
+    }
+}

@@ -1,1 +1,307 @@
-//! placeholder
+//! The SQLite implementation of gerbang's storage contracts: one file in the data directory, WAL
+//! journal, synchronous commits, migrations embedded from `migrations/`.
+//!
+//! SQLite allows one writer at a time; writers open their transaction with `BEGIN IMMEDIATE` so two
+//! of them queue on the busy timeout instead of failing on a lock upgrade.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use gerbang_domain::Participant;
+use gerbang_store::participants::{lookup_digest, open_participant};
+use gerbang_store::{
+    BatchOutcome, ParticipantConflict, ParticipantImport, ParticipantKey, ParticipantStore,
+    RowConflict, SealedParticipant, Sealer, Store, StoreError, StoredParticipant,
+};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Rows per INSERT statement: 10 parameters each stays far below SQLite's 32,766-variable limit.
+const ROWS_PER_STATEMENT: usize = 500;
+
+/// A gerbang store in one SQLite file.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    sealer: Sealer,
+}
+
+/// Converts a database error, in one place: connection trouble is `Unavailable`, the rest says what
+/// the database said.
+fn store_error(error: sqlx::Error) -> StoreError {
+    match error {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+            StoreError::Unavailable(error.to_string())
+        }
+        sqlx::Error::Migrate(e) => StoreError::Migration(e.to_string()),
+        other => StoreError::Database(other.to_string()),
+    }
+}
+
+/// The conflict behind a unique-index violation, if that is what `error` is.
+fn conflict_of(error: &sqlx::Error) -> Option<ParticipantConflict> {
+    match error {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            ParticipantConflict::from_violation(db.message())
+        }
+        _ => None,
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file, applies pending migrations and checks that the
+    /// personal-data key is the one the file was sealed with.
+    pub async fn open(
+        path: &Path,
+        sealer: Sealer,
+        max_connections: u32,
+    ) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str("sqlite:")
+            .map_err(store_error)?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: a commit the API acknowledged survives power loss, not only a process crash.
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true)
+            .pragma("cache_size", "-32768");
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await
+            .map_err(store_error)?;
+        let store = Self { pool, sealer };
+        store.migrate().await?;
+        store.bind_key().await?;
+        Ok(store)
+    }
+
+    /// Applies pending migrations; returns the schema version now in force.
+    pub async fn migrate(&self) -> Result<i64, StoreError> {
+        MIGRATOR
+            .run(&self.pool)
+            .await
+            .map_err(|e| StoreError::Migration(e.to_string()))?;
+        Ok(MIGRATOR.iter().map(|m| m.version).max().unwrap_or_default())
+    }
+
+    /// Records the key's fingerprint on first use and refuses a different key afterwards.
+    async fn bind_key(&self) -> Result<(), StoreError> {
+        let configured = self.sealer.fingerprint().clone();
+        sqlx::query("INSERT INTO store_meta (key, value) VALUES ('personal_data_key', ?) ON CONFLICT (key) DO NOTHING")
+            .bind(configured.as_str().to_owned())
+            .execute(&self.pool)
+            .await
+            .map_err(store_error)?;
+        let stored: String =
+            sqlx::query_scalar("SELECT value FROM store_meta WHERE key = 'personal_data_key'")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(store_error)?;
+        if stored != configured.as_str() {
+            return Err(StoreError::KeyMismatch {
+                configured,
+                stored: gerbang_store::KeyFingerprint::from_stored(stored),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+impl ParticipantStore for SqliteStore {
+    type Import = SqliteImport;
+
+    async fn find_participant(
+        &self,
+        key: ParticipantKey<'_>,
+    ) -> Result<Option<StoredParticipant>, StoreError> {
+        let digest = lookup_digest(key, &self.sealer).to_vec();
+        let sql = match key {
+            ParticipantKey::Nik(_) => {
+                "SELECT id, nik_digest, sealed, updated_at FROM participants WHERE nik_digest = ?"
+            }
+            ParticipantKey::CardNumber(_) => {
+                "SELECT id, nik_digest, sealed, updated_at FROM participants WHERE card_digest = ?"
+            }
+            ParticipantKey::KpjNumber(_) => {
+                "SELECT id, nik_digest, sealed, updated_at FROM participants WHERE kpj_digest = ?"
+            }
+        };
+        let Some(row) = sqlx::query(sql)
+            .bind(digest)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_error)?
+        else {
+            return Ok(None);
+        };
+        let nik_digest: Vec<u8> = row.try_get("nik_digest").map_err(store_error)?;
+        let sealed: Vec<u8> = row.try_get("sealed").map_err(store_error)?;
+        Ok(Some(StoredParticipant {
+            id: row.try_get("id").map_err(store_error)?,
+            participant: open_participant(&sealed, &nik_digest, &self.sealer)?,
+            updated_at: row.try_get("updated_at").map_err(store_error)?,
+        }))
+    }
+
+    async fn count_participants(&self) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM participants")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(store_error)?;
+        Ok(count.max(0) as u64)
+    }
+
+    async fn begin_participant_import(&self) -> Result<SqliteImport, StoreError> {
+        let tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(store_error)?;
+        Ok(SqliteImport {
+            tx,
+            sealer: self.sealer.clone(),
+        })
+    }
+}
+
+/// An import running in one SQLite write transaction.
+#[derive(Debug)]
+pub struct SqliteImport {
+    tx: Transaction<'static, Sqlite>,
+    sealer: Sealer,
+}
+
+impl SqliteImport {
+    async fn execute(&mut self, sql: &'static str) -> Result<(), sqlx::Error> {
+        sqlx::query(sql).execute(&mut *self.tx).await.map(|_| ())
+    }
+
+    /// Upserts rows with multi-row statements; returns each written row's revision (1 = inserted).
+    async fn upsert_rows(
+        &mut self,
+        rows: &[SealedParticipant],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<i64>, sqlx::Error> {
+        let mut revisions = Vec::with_capacity(rows.len());
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            let mut query = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO participants (nik_digest, card_digest, kpj_digest, phone_digest, email_digest, \
+                 content_digest, sealed, status, created_at, updated_at) ",
+            );
+            query.push_values(chunk, |mut values, row| {
+                values
+                    .push_bind(row.nik_digest.clone())
+                    .push_bind(row.card_digest.clone())
+                    .push_bind(row.kpj_digest.clone())
+                    .push_bind(row.phone_digest.clone())
+                    .push_bind(row.email_digest.clone())
+                    .push_bind(row.content_digest.clone())
+                    .push_bind(row.sealed.clone())
+                    .push_bind(row.status)
+                    .push_bind(now)
+                    .push_bind(now);
+            });
+            query.push(
+                " ON CONFLICT (nik_digest) DO UPDATE SET card_digest = excluded.card_digest, \
+                 kpj_digest = excluded.kpj_digest, phone_digest = excluded.phone_digest, \
+                 email_digest = excluded.email_digest, content_digest = excluded.content_digest, \
+                 sealed = excluded.sealed, status = excluded.status, updated_at = excluded.updated_at, \
+                 revision = participants.revision + 1 \
+                 WHERE participants.content_digest <> excluded.content_digest \
+                 RETURNING revision",
+            );
+            let written: Vec<i64> = query.build_query_scalar().fetch_all(&mut *self.tx).await?;
+            revisions.extend(written);
+        }
+        Ok(revisions)
+    }
+}
+
+impl ParticipantImport for SqliteImport {
+    async fn upsert_batch(
+        &mut self,
+        batch: &[Participant],
+        now: DateTime<Utc>,
+    ) -> Result<BatchOutcome, StoreError> {
+        let (rows, superseded) = SealedParticipant::seal_batch(batch, &self.sealer)?;
+        let mut outcome = BatchOutcome {
+            superseded,
+            ..BatchOutcome::default()
+        };
+        self.execute("SAVEPOINT batch").await.map_err(store_error)?;
+        match self.upsert_rows(&rows, now).await {
+            Ok(revisions) => {
+                self.execute("RELEASE SAVEPOINT batch")
+                    .await
+                    .map_err(store_error)?;
+                outcome.record_written(rows.len(), &revisions);
+                return Ok(outcome);
+            }
+            Err(error) if conflict_of(&error).is_some() => {
+                self.execute("ROLLBACK TO SAVEPOINT batch")
+                    .await
+                    .map_err(store_error)?;
+                self.execute("RELEASE SAVEPOINT batch")
+                    .await
+                    .map_err(store_error)?;
+            }
+            Err(error) => return Err(store_error(error)),
+        }
+        // A unique number in the batch belongs to someone else: redo it row by row so that only the
+        // conflicting rows are refused.
+        for row in &rows {
+            self.execute("SAVEPOINT row").await.map_err(store_error)?;
+            match self.upsert_rows(std::slice::from_ref(row), now).await {
+                Ok(revisions) => {
+                    self.execute("RELEASE SAVEPOINT row")
+                        .await
+                        .map_err(store_error)?;
+                    outcome.record_written(1, &revisions);
+                }
+                Err(error) => {
+                    let conflict = conflict_of(&error).ok_or_else(|| store_error(error))?;
+                    self.execute("ROLLBACK TO SAVEPOINT row")
+                        .await
+                        .map_err(store_error)?;
+                    self.execute("RELEASE SAVEPOINT row")
+                        .await
+                        .map_err(store_error)?;
+                    outcome.conflicts.push(RowConflict {
+                        index: row.index,
+                        conflict,
+                    });
+                }
+            }
+        }
+        Ok(outcome)
+    }
+
+    async fn commit(self) -> Result<(), StoreError> {
+        self.tx.commit().await.map_err(store_error)
+    }
+}

@@ -1,1 +1,36 @@
-//! placeholder
+//! Storage contracts of gerbang: small capability traits composed into one [`Store`], the one error
+//! type [`StoreError`], and the [`sealing`] of personal data at rest that every backend shares.
+//!
+//! Layout:
+//! - [`participants`]: the participant registry's storage (lookup, bulk import).
+//! - [`sealing`]: the personal-data key, the AEAD envelope and the keyed lookup digests.
+//! - [`error`]: [`StoreError`], what a caller can tell apart (unavailable, key mismatch, ...).
+//!
+//! Backends (`gerbang-store-sqlite`, `gerbang-store-postgres`) implement these traits; the binary
+//! chooses one from the database URL once at start-up and the rest of the code is generic over
+//! [`Store`]. No SQL lives outside the backend crates.
+
+use std::future::Future;
+
+pub mod error;
+pub mod participants;
+pub mod sealing;
+
+pub use error::StoreError;
+pub use participants::{
+    BatchOutcome, ParticipantConflict, ParticipantImport, ParticipantKey, ParticipantStore,
+    RowConflict, SealedParticipant, StoredParticipant,
+};
+pub use sealing::{KeyFingerprint, PersonalDataKey, Sealer, SealingError};
+
+/// Everything gerbang needs from a database, composed from the capability traits.
+pub trait Store: ParticipantStore + Clone + Send + Sync + 'static {
+    /// Name of the backend, for logs and metrics (`sqlite`, `postgres`).
+    fn backend(&self) -> &'static str;
+
+    /// Answers `Ok` only when the database executes a query now; readiness depends on it.
+    fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Closes every connection; later calls fail with [`StoreError::Unavailable`].
+    fn close(&self) -> impl Future<Output = ()> + Send;
+}

@@ -48,8 +48,12 @@ impl Email {
         if trimmed.len() > 254 {
             return Err(EmailError::TooLong);
         }
-        let options = Options::default().with_required_tld().without_domain_literal().without_display_text();
-        let address = EmailAddress::parse_with_options(trimmed, options).map_err(|_| EmailError::Malformed)?;
+        let options = Options::default()
+            .with_required_tld()
+            .without_domain_literal()
+            .without_display_text();
+        let address = EmailAddress::parse_with_options(trimmed, options)
+            .map_err(|_| EmailError::Malformed)?;
         Ok(Self(address.as_str().to_lowercase()))
     }
 
@@ -95,15 +99,31 @@ mod tests {
 
     #[test]
     fn normalises_case_and_whitespace() {
-        assert_eq!(Email::parse("  Budi.Santoso@Example.COM ").unwrap().as_str(), "budi.santoso@example.com");
+        assert_eq!(
+            Email::parse("  Budi.Santoso@Example.COM ")
+                .unwrap()
+                .as_str(),
+            "budi.santoso@example.com"
+        );
     }
 
     #[test]
     fn refuses_addresses_without_a_domain_or_with_a_display_name() {
-        for bad in ["budi", "budi@", "@example.com", "budi@localhost", "Budi <budi@example.com>", "budi@[127.0.0.1]", ""] {
+        for bad in [
+            "budi",
+            "budi@",
+            "@example.com",
+            "budi@localhost",
+            "Budi <budi@example.com>",
+            "budi@[127.0.0.1]",
+            "",
+        ] {
             assert_eq!(Email::parse(bad), Err(EmailError::Malformed), "{bad}");
         }
-        assert_eq!(Email::parse(&format!("{}@example.com", "a".repeat(250))), Err(EmailError::TooLong));
+        assert_eq!(
+            Email::parse(&format!("{}@example.com", "a".repeat(250))),
+            Err(EmailError::TooLong)
+        );
     }
 
     #[test]

@@ -54,7 +54,10 @@ impl PersonName {
         if collapsed.chars().count() > 100 {
             return Err(PersonNameError::TooLong);
         }
-        if collapsed.chars().any(|c| c.is_control() || c.is_ascii_digit()) {
+        if collapsed
+            .chars()
+            .any(|c| c.is_control() || c.is_ascii_digit())
+        {
             return Err(PersonNameError::Invalid);
         }
         Ok(Self(collapsed))
@@ -108,16 +111,25 @@ mod tests {
 
     #[test]
     fn masks_like_the_registration_screen() {
-        assert_eq!(PersonName::parse("Budi Santoso").unwrap().masked(), "BUDI S******");
+        assert_eq!(
+            PersonName::parse("Budi Santoso").unwrap().masked(),
+            "BUDI S******"
+        );
         assert_eq!(PersonName::parse("Sukarno").unwrap().masked(), "SUKARNO");
     }
 
     #[test]
     fn collapses_whitespace_and_refuses_empty_or_digits() {
-        assert_eq!(PersonName::parse("  Siti   Nurhaliza ").unwrap().as_str(), "Siti Nurhaliza");
+        assert_eq!(
+            PersonName::parse("  Siti   Nurhaliza ").unwrap().as_str(),
+            "Siti Nurhaliza"
+        );
         assert_eq!(PersonName::parse("   "), Err(PersonNameError::Empty));
         assert_eq!(PersonName::parse("Budi 2"), Err(PersonNameError::Invalid));
-        assert_eq!(PersonName::parse(&"a".repeat(101)), Err(PersonNameError::TooLong));
+        assert_eq!(
+            PersonName::parse(&"a".repeat(101)),
+            Err(PersonNameError::TooLong)
+        );
     }
 
     proptest! {

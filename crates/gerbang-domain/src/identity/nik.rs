@@ -37,7 +37,9 @@ pub enum NikError {
     Length { found: usize },
     #[error("digits 1-2 of a NIK are a province code; {code:02} is not one")]
     Province { code: u32 },
-    #[error("digits 7-12 of a NIK are a birth date DDMMYY (day + 40 for women); {day:02}{month:02}{year:02} is not a date")]
+    #[error(
+        "digits 7-12 of a NIK are a birth date DDMMYY (day + 40 for women); {day:02}{month:02}{year:02} is not a date"
+    )]
     Date { day: u32, month: u32, year: u32 },
     #[error("digits 13-16 of a NIK are a sequence starting at 0001; 0000 is not valid")]
     Sequence,
@@ -82,9 +84,15 @@ impl Nik {
         if province_name(province).is_none() {
             return Err(NikError::Province { code: province });
         }
-        let (day, month, year) = (two_digits(&digits, 6), two_digits(&digits, 8), two_digits(&digits, 10));
+        let (day, month, year) = (
+            two_digits(&digits, 6),
+            two_digits(&digits, 8),
+            two_digits(&digits, 10),
+        );
         let real_day = if day > 40 { day - 40 } else { day };
-        let is_date = |century: i32| NaiveDate::from_ymd_opt(century + year as i32, month, real_day).is_some();
+        let is_date = |century: i32| {
+            NaiveDate::from_ymd_opt(century + year as i32, month, real_day).is_some()
+        };
         if !(1..=31).contains(&real_day) || day == 40 || !(is_date(1900) || is_date(2000)) {
             return Err(NikError::Date { day, month, year });
         }
@@ -95,7 +103,12 @@ impl Nik {
     }
 
     /// Builds the NIK that encodes the given place, birth date, sex and sequence (for generators).
-    pub fn compose(area: u32, birth_date: NaiveDate, sex: Sex, sequence: u16) -> Result<Self, NikError> {
+    pub fn compose(
+        area: u32,
+        birth_date: NaiveDate,
+        sex: Sex,
+        sequence: u16,
+    ) -> Result<Self, NikError> {
         let day = birth_date.day() + if sex == Sex::Female { 40 } else { 0 };
         let text = format!(
             "{area:06}{day:02}{month:02}{year:02}{sequence:04}",
@@ -122,7 +135,11 @@ impl Nik {
 
     /// Sex encoded in the day digits.
     pub fn sex(&self) -> Sex {
-        if two_digits(&self.0, 6) > 40 { Sex::Female } else { Sex::Male }
+        if two_digits(&self.0, 6) > 40 {
+            Sex::Female
+        } else {
+            Sex::Male
+        }
     }
 
     /// Whether `date` has the day, month and two-digit year that this NIK encodes.
@@ -180,19 +197,28 @@ mod tests {
         let nik = Nik::parse("3171011708450001").unwrap();
         assert_eq!(nik.sex(), Sex::Male);
         assert!(nik.encodes_birth_date(date(1945, 8, 17)));
-        assert_eq!(nik.birth_date_hint(date(2026, 1, 1)), Some(date(1945, 8, 17)));
+        assert_eq!(
+            nik.birth_date_hint(date(2026, 1, 1)),
+            Some(date(1945, 8, 17))
+        );
         assert_eq!(nik.province(), 31);
     }
 
     #[test]
     fn rejects_a_short_nik_naming_the_length_rule() {
-        assert_eq!(Nik::parse("31710117084500"), Err(NikError::Length { found: 14 }));
+        assert_eq!(
+            Nik::parse("31710117084500"),
+            Err(NikError::Length { found: 14 })
+        );
         assert_eq!(NikError::Length { found: 14 }.code(), "nik_length");
     }
 
     #[test]
     fn rejects_an_unknown_province() {
-        assert_eq!(Nik::parse("9971011708450001"), Err(NikError::Province { code: 99 }));
+        assert_eq!(
+            Nik::parse("9971011708450001"),
+            Err(NikError::Province { code: 99 })
+        );
     }
 
     #[test]
@@ -205,25 +231,44 @@ mod tests {
     #[test]
     fn accepts_the_29th_of_february_2000_which_1900_lacks() {
         let nik = Nik::parse("3171012902001234").unwrap();
-        assert_eq!(nik.birth_date_hint(date(2026, 1, 1)), Some(date(2000, 2, 29)));
+        assert_eq!(
+            nik.birth_date_hint(date(2026, 1, 1)),
+            Some(date(2000, 2, 29))
+        );
     }
 
     #[test]
     fn rejects_the_30th_of_february_naming_the_date_rule() {
-        assert_eq!(Nik::parse("3171013002001234"), Err(NikError::Date { day: 30, month: 2, year: 0 }));
+        assert_eq!(
+            Nik::parse("3171013002001234"),
+            Err(NikError::Date {
+                day: 30,
+                month: 2,
+                year: 0
+            })
+        );
     }
 
     #[test]
     fn rejects_day_forty_and_sequence_zero_and_letters() {
-        assert!(matches!(Nik::parse("3171014008450001"), Err(NikError::Date { .. })));
-        assert!(matches!(Nik::parse("3171017208450001"), Err(NikError::Date { .. })));
+        assert!(matches!(
+            Nik::parse("3171014008450001"),
+            Err(NikError::Date { .. })
+        ));
+        assert!(matches!(
+            Nik::parse("3171017208450001"),
+            Err(NikError::Date { .. })
+        ));
         assert_eq!(Nik::parse("3171011708450000"), Err(NikError::Sequence));
         assert_eq!(Nik::parse("317101170845000A"), Err(NikError::NotDigits));
     }
 
     #[test]
     fn ignores_separators_people_type() {
-        assert_eq!(Nik::parse(" 3171.0117-0845 0001 ").unwrap().as_str(), "3171011708450001");
+        assert_eq!(
+            Nik::parse(" 3171.0117-0845 0001 ").unwrap().as_str(),
+            "3171011708450001"
+        );
     }
 
     #[test]
@@ -235,9 +280,15 @@ mod tests {
     #[test]
     fn a_recent_birth_prefers_this_century() {
         let nik = Nik::parse("3201010501200001").unwrap();
-        assert_eq!(nik.birth_date_hint(date(2026, 11, 22)), Some(date(2020, 1, 5)));
+        assert_eq!(
+            nik.birth_date_hint(date(2026, 11, 22)),
+            Some(date(2020, 1, 5))
+        );
         // Before 2020 existed the same digits can only mean 1920.
-        assert_eq!(nik.birth_date_hint(date(2019, 1, 1)), Some(date(1920, 1, 5)));
+        assert_eq!(
+            nik.birth_date_hint(date(2019, 1, 1)),
+            Some(date(1920, 1, 5))
+        );
     }
 
     #[test]
@@ -246,7 +297,11 @@ mod tests {
             NikError::NotDigits,
             NikError::Length { found: 3 },
             NikError::Province { code: 99 },
-            NikError::Date { day: 30, month: 2, year: 0 },
+            NikError::Date {
+                day: 30,
+                month: 2,
+                year: 0,
+            },
             NikError::Sequence,
         ] {
             assert!(!e.message_id().is_empty() && !e.message_en().is_empty());

@@ -20,7 +20,11 @@ pub enum NumberError {
     #[error("a {} contains only digits", .kind.name_en())]
     NotDigits { kind: NumberKind },
     #[error("a {} has {expected} digits, this one has {found}", .kind.name_en())]
-    Length { kind: NumberKind, expected: usize, found: usize },
+    Length {
+        kind: NumberKind,
+        expected: usize,
+        found: usize,
+    },
     #[error("digits 1-2 of a family-card number are a province code; {code:02} is not one")]
     Province { code: u32 },
     #[error("the last 4 digits of a family-card number are a sequence starting at 0001")]
@@ -78,13 +82,24 @@ impl Explain for NumberError {
     fn message_id(&self) -> String {
         match self {
             Self::NotDigits { kind } => format!("{} hanya berisi angka.", kind.name_id()),
-            Self::Length { kind, expected, found } => {
-                format!("{} terdiri dari {expected} angka; yang dimasukkan {found} angka.", kind.name_id())
+            Self::Length {
+                kind,
+                expected,
+                found,
+            } => {
+                format!(
+                    "{} terdiri dari {expected} angka; yang dimasukkan {found} angka.",
+                    kind.name_id()
+                )
             }
             Self::Province { code } => {
-                format!("Dua angka pertama Nomor KK adalah kode provinsi; {code:02} bukan kode provinsi.")
+                format!(
+                    "Dua angka pertama Nomor KK adalah kode provinsi; {code:02} bukan kode provinsi."
+                )
             }
-            Self::Sequence => "Empat angka terakhir Nomor KK adalah nomor urut yang dimulai dari 0001.".into(),
+            Self::Sequence => {
+                "Empat angka terakhir Nomor KK adalah nomor urut yang dimulai dari 0001.".into()
+            }
         }
     }
 
@@ -110,7 +125,11 @@ impl NumberError {
 fn digits_of(input: &str, kind: NumberKind, expected: usize) -> Result<String, NumberError> {
     clean_digits(input, expected).map_err(|e| match e {
         DigitsError::NotDigits => NumberError::NotDigits { kind },
-        DigitsError::Length { found } => NumberError::Length { kind, expected, found },
+        DigitsError::Length { found } => NumberError::Length {
+            kind,
+            expected,
+            found,
+        },
     })
 }
 
@@ -194,25 +213,47 @@ mod tests {
 
     #[test]
     fn a_card_number_has_thirteen_digits() {
-        assert_eq!(JknCardNumber::parse("0001944358911").unwrap().as_str(), "0001944358911");
-        assert_eq!(JknCardNumber::parse("0001 9443 58911").unwrap().as_str(), "0001944358911");
+        assert_eq!(
+            JknCardNumber::parse("0001944358911").unwrap().as_str(),
+            "0001944358911"
+        );
+        assert_eq!(
+            JknCardNumber::parse("0001 9443 58911").unwrap().as_str(),
+            "0001944358911"
+        );
         let err = JknCardNumber::parse("000194435891").unwrap_err();
         assert_eq!(err.code(), "card_number_length");
         assert!(err.message_id().contains("13 angka"));
-        assert_eq!(JknCardNumber::parse("00019443589x1").unwrap_err().code(), "card_number_not_digits");
+        assert_eq!(
+            JknCardNumber::parse("00019443589x1").unwrap_err().code(),
+            "card_number_not_digits"
+        );
     }
 
     #[test]
     fn a_kpj_number_has_eleven_digits() {
         assert!(KpjNumber::parse("12345678901").is_ok());
-        assert_eq!(KpjNumber::parse("1234567890").unwrap_err().code(), "kpj_number_length");
+        assert_eq!(
+            KpjNumber::parse("1234567890").unwrap_err().code(),
+            "kpj_number_length"
+        );
     }
 
     #[test]
     fn a_family_card_number_checks_province_and_sequence() {
         assert!(FamilyCardNumber::parse("3171010101200003").is_ok());
-        assert_eq!(FamilyCardNumber::parse("9971010101200003").unwrap_err().code(), "family_card_number_province");
-        assert_eq!(FamilyCardNumber::parse("3171010101200000").unwrap_err().code(), "family_card_number_sequence");
+        assert_eq!(
+            FamilyCardNumber::parse("9971010101200003")
+                .unwrap_err()
+                .code(),
+            "family_card_number_province"
+        );
+        assert_eq!(
+            FamilyCardNumber::parse("3171010101200000")
+                .unwrap_err()
+                .code(),
+            "family_card_number_sequence"
+        );
     }
 
     #[test]

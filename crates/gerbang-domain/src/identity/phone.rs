@@ -80,7 +80,10 @@ const PREFIXES: &[(u16, Operator)] = &[
 impl Operator {
     /// The operator a three-digit prefix (after the trunk `0`) was allocated to.
     pub fn for_prefix(prefix: u16) -> Option<Self> {
-        PREFIXES.iter().find(|(p, _)| *p == prefix).map(|(_, op)| *op)
+        PREFIXES
+            .iter()
+            .find(|(p, _)| *p == prefix)
+            .map(|(_, op)| *op)
     }
 
     /// All allocated prefixes with their operator, for generators.
@@ -114,9 +117,13 @@ pub struct MobileNumber {
 pub enum PhoneError {
     #[error("this is not a phone number")]
     NotANumber,
-    #[error("only Indonesian (+62) mobile numbers are supported; this number is from country code +{country_code}")]
+    #[error(
+        "only Indonesian (+62) mobile numbers are supported; this number is from country code +{country_code}"
+    )]
     NotIndonesian { country_code: u16 },
-    #[error("this is not a valid Indonesian mobile number (check the number of digits; landlines are not supported)")]
+    #[error(
+        "this is not a valid Indonesian mobile number (check the number of digits; landlines are not supported)"
+    )]
     NotMobile,
     #[error("the prefix 0{prefix} is not allocated to any Indonesian mobile operator")]
     UnallocatedPrefix { prefix: u16 },
@@ -157,7 +164,8 @@ impl MobileNumber {
         if trimmed.is_empty() || trimmed.len() > 32 {
             return Err(PhoneError::NotANumber);
         }
-        let number = phonenumber::parse(Some(country::Id::ID), trimmed).map_err(|_| PhoneError::NotANumber)?;
+        let number = phonenumber::parse(Some(country::Id::ID), trimmed)
+            .map_err(|_| PhoneError::NotANumber)?;
         let country_code = number.code().value();
         if country_code != 62 {
             return Err(PhoneError::NotIndonesian { country_code });
@@ -166,12 +174,19 @@ impl MobileNumber {
         if national.zeros() != 0 || number.extension().is_some() || !number.is_valid() {
             return Err(PhoneError::NotMobile);
         }
-        if !matches!(number.number_type(&phonenumber::metadata::DATABASE), Type::Mobile) {
+        if !matches!(
+            number.number_type(&phonenumber::metadata::DATABASE),
+            Type::Mobile
+        ) {
             return Err(PhoneError::NotMobile);
         }
         let nsn = national.value().to_string();
-        let prefix: u16 = nsn.get(..3).and_then(|p| p.parse().ok()).ok_or(PhoneError::NotMobile)?;
-        let operator = Operator::for_prefix(prefix).ok_or(PhoneError::UnallocatedPrefix { prefix })?;
+        let prefix: u16 = nsn
+            .get(..3)
+            .and_then(|p| p.parse().ok())
+            .ok_or(PhoneError::NotMobile)?;
+        let operator =
+            Operator::for_prefix(prefix).ok_or(PhoneError::UnallocatedPrefix { prefix })?;
         let e164 = number.format().mode(Mode::E164).to_string();
         Ok(Self { e164, operator })
     }
@@ -198,7 +213,12 @@ impl MobileNumber {
 
 impl fmt::Debug for MobileNumber {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "MobileNumber({}, {})", self.masked(), self.operator.name())
+        write!(
+            f,
+            "MobileNumber({}, {})",
+            self.masked(),
+            self.operator.name()
+        )
     }
 }
 
@@ -222,7 +242,13 @@ mod tests {
 
     #[test]
     fn normalises_every_way_people_write_a_number() {
-        for input in ["081234567890", "6281234567890", "+62 812-3456-7890", "62 0812 3456 7890", " +6281234567890 "] {
+        for input in [
+            "081234567890",
+            "6281234567890",
+            "+62 812-3456-7890",
+            "62 0812 3456 7890",
+            " +6281234567890 ",
+        ] {
             let number = MobileNumber::parse(input).unwrap();
             assert_eq!(number.e164(), "+6281234567890", "{input}");
             assert_eq!(number.operator(), Operator::Telkomsel);
@@ -231,26 +257,59 @@ mod tests {
 
     #[test]
     fn yields_the_allocated_operator() {
-        assert_eq!(MobileNumber::parse("0857 1234 5678").unwrap().operator(), Operator::Indosat);
-        assert_eq!(MobileNumber::parse("089512345678").unwrap().operator(), Operator::Tri);
-        assert_eq!(MobileNumber::parse("087812345678").unwrap().operator(), Operator::Xl);
-        assert_eq!(MobileNumber::parse("083812345678").unwrap().operator(), Operator::Axis);
-        assert_eq!(MobileNumber::parse("088812345678").unwrap().operator(), Operator::Smartfren);
+        assert_eq!(
+            MobileNumber::parse("0857 1234 5678").unwrap().operator(),
+            Operator::Indosat
+        );
+        assert_eq!(
+            MobileNumber::parse("089512345678").unwrap().operator(),
+            Operator::Tri
+        );
+        assert_eq!(
+            MobileNumber::parse("087812345678").unwrap().operator(),
+            Operator::Xl
+        );
+        assert_eq!(
+            MobileNumber::parse("083812345678").unwrap().operator(),
+            Operator::Axis
+        );
+        assert_eq!(
+            MobileNumber::parse("088812345678").unwrap().operator(),
+            Operator::Smartfren
+        );
     }
 
     #[test]
     fn refuses_unallocated_prefixes_the_crate_accepts() {
-        assert_eq!(MobileNumber::parse("0820123456789"), Err(PhoneError::UnallocatedPrefix { prefix: 820 }));
-        assert_eq!(MobileNumber::parse("0854123456789"), Err(PhoneError::UnallocatedPrefix { prefix: 854 }));
+        assert_eq!(
+            MobileNumber::parse("0820123456789"),
+            Err(PhoneError::UnallocatedPrefix { prefix: 820 })
+        );
+        assert_eq!(
+            MobileNumber::parse("0854123456789"),
+            Err(PhoneError::UnallocatedPrefix { prefix: 854 })
+        );
     }
 
     #[test]
     fn refuses_landlines_wrong_lengths_and_foreign_numbers() {
-        assert_eq!(MobileNumber::parse("02112345678"), Err(PhoneError::NotMobile));
+        assert_eq!(
+            MobileNumber::parse("02112345678"),
+            Err(PhoneError::NotMobile)
+        );
         assert_eq!(MobileNumber::parse("08123456"), Err(PhoneError::NotMobile));
-        assert_eq!(MobileNumber::parse("081234567890123"), Err(PhoneError::NotMobile));
-        assert_eq!(MobileNumber::parse("+16502530000"), Err(PhoneError::NotIndonesian { country_code: 1 }));
-        assert_eq!(MobileNumber::parse("nomor saya"), Err(PhoneError::NotANumber));
+        assert_eq!(
+            MobileNumber::parse("081234567890123"),
+            Err(PhoneError::NotMobile)
+        );
+        assert_eq!(
+            MobileNumber::parse("+16502530000"),
+            Err(PhoneError::NotIndonesian { country_code: 1 })
+        );
+        assert_eq!(
+            MobileNumber::parse("nomor saya"),
+            Err(PhoneError::NotANumber)
+        );
         assert_eq!(MobileNumber::parse(""), Err(PhoneError::NotANumber));
     }
 
@@ -259,7 +318,10 @@ mod tests {
         let number = MobileNumber::parse("081234567890").unwrap();
         assert_eq!(number.national(), "081234567890");
         assert_eq!(number.masked(), "0812****7890");
-        assert_eq!(format!("{number:?}"), "MobileNumber(0812****7890, Telkomsel)");
+        assert_eq!(
+            format!("{number:?}"),
+            "MobileNumber(0812****7890, Telkomsel)"
+        );
     }
 
     proptest! {

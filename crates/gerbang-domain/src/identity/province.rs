@@ -48,7 +48,10 @@ const PROVINCES: &[(u32, &str)] = &[
 
 /// The province's name for a known code, `None` for a code that never existed.
 pub fn province_name(code: u32) -> Option<&'static str> {
-    PROVINCES.iter().find(|(c, _)| *c == code).map(|(_, name)| *name)
+    PROVINCES
+        .iter()
+        .find(|(c, _)| *c == code)
+        .map(|(_, name)| *name)
 }
 
 /// All province codes, for generators.

@@ -1,0 +1,247 @@
+//! Storage of the participant registry: lookup by NIK, card or KPJ number, and bulk import.
+//!
+//! A participant is stored as one sealed envelope (the serialised [`Participant`]) plus keyed digests
+//! of the values it is found by. [`SealedParticipant`] does that preparation once, for every backend.
+
+use std::collections::HashMap;
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use gerbang_domain::{JknCardNumber, KpjNumber, Nik, Participant};
+
+use crate::error::StoreError;
+use crate::sealing::{DIGEST_LEN, LookupKind, Sealer};
+
+/// What a participant is looked up by.
+#[derive(Debug, Clone, Copy)]
+pub enum ParticipantKey<'a> {
+    Nik(&'a Nik),
+    CardNumber(&'a JknCardNumber),
+    KpjNumber(&'a KpjNumber),
+}
+
+/// A participant as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredParticipant {
+    pub id: i64,
+    pub participant: Participant,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Why one row of an import batch could not be stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParticipantConflict {
+    /// The card number already belongs to a participant with another NIK.
+    CardNumberTaken,
+    /// The KPJ number already belongs to a participant with another NIK.
+    KpjNumberTaken,
+}
+
+impl ParticipantConflict {
+    /// The conflict a unique-index violation stands for, from the constraint name or message the
+    /// database gave (`participants_card_digest_key`, `UNIQUE constraint failed: participants.card_digest`).
+    pub fn from_violation(text: &str) -> Option<Self> {
+        if text.contains("card_digest") {
+            Some(Self::CardNumberTaken)
+        } else if text.contains("kpj_digest") {
+            Some(Self::KpjNumberTaken)
+        } else {
+            None
+        }
+    }
+
+    /// Stable machine-readable code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::CardNumberTaken => "card_number_taken",
+            Self::KpjNumberTaken => "kpj_number_taken",
+        }
+    }
+
+    pub fn message_en(self) -> &'static str {
+        match self {
+            Self::CardNumberTaken => {
+                "this card number already belongs to a participant with another NIK"
+            }
+            Self::KpjNumberTaken => {
+                "this KPJ number already belongs to a participant with another NIK"
+            }
+        }
+    }
+}
+
+/// A row of a batch that was refused, by its index in the batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowConflict {
+    pub index: usize,
+    pub conflict: ParticipantConflict,
+}
+
+/// What happened to each row of an import batch.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BatchOutcome {
+    /// New NIKs.
+    pub inserted: u64,
+    /// Known NIKs whose record changed.
+    pub updated: u64,
+    /// Known NIKs whose record is identical: nothing was written.
+    pub unchanged: u64,
+    /// Rows replaced by a later row of the same batch with the same NIK (the later one wins).
+    pub superseded: u64,
+    /// Rows refused because a unique number belongs to someone else.
+    pub conflicts: Vec<RowConflict>,
+}
+
+impl BatchOutcome {
+    /// Counts `attempted` rows of which those listed in `revisions` were written (revision 1 means
+    /// inserted, more means updated) and the rest found unchanged.
+    pub fn record_written(&mut self, attempted: usize, revisions: &[i64]) {
+        let inserted = revisions.iter().filter(|r| **r == 1).count();
+        self.inserted += inserted as u64;
+        self.updated += (revisions.len() - inserted) as u64;
+        self.unchanged += attempted.saturating_sub(revisions.len()) as u64;
+    }
+
+    pub fn absorb(&mut self, other: BatchOutcome) {
+        self.inserted += other.inserted;
+        self.updated += other.updated;
+        self.unchanged += other.unchanged;
+        self.superseded += other.superseded;
+        self.conflicts.extend(other.conflicts);
+    }
+}
+
+/// Registry storage.
+pub trait ParticipantStore {
+    /// An import in progress: one transaction, committed whole or not at all.
+    type Import: ParticipantImport;
+
+    fn find_participant(
+        &self,
+        key: ParticipantKey<'_>,
+    ) -> impl Future<Output = Result<Option<StoredParticipant>, StoreError>> + Send;
+
+    fn count_participants(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Starts an import. Nothing it writes is visible to others until [`ParticipantImport::commit`];
+    /// dropping it uncommitted (a crash, an error) leaves the registry as it was.
+    fn begin_participant_import(
+        &self,
+    ) -> impl Future<Output = Result<Self::Import, StoreError>> + Send;
+}
+
+/// One transaction of idempotent upserts keyed by NIK.
+pub trait ParticipantImport: Send {
+    /// Upserts a batch: new NIKs are inserted, changed records updated, identical ones left alone.
+    /// A row whose card or KPJ number belongs to another NIK is refused alone; the rest still load.
+    fn upsert_batch(
+        &mut self,
+        batch: &[Participant],
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<BatchOutcome, StoreError>> + Send;
+
+    fn commit(self) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// A participant ready to be written: the sealed envelope and the digests it is found by.
+#[derive(Debug, Clone)]
+pub struct SealedParticipant {
+    /// Index of the row in the batch it came from.
+    pub index: usize,
+    pub nik_digest: Vec<u8>,
+    pub card_digest: Vec<u8>,
+    pub kpj_digest: Option<Vec<u8>>,
+    pub phone_digest: Option<Vec<u8>>,
+    pub email_digest: Option<Vec<u8>>,
+    /// Digest of the whole record: equal digests mean an identical record.
+    pub content_digest: Vec<u8>,
+    pub sealed: Vec<u8>,
+    pub status: &'static str,
+}
+
+impl SealedParticipant {
+    pub fn seal(
+        index: usize,
+        participant: &Participant,
+        sealer: &Sealer,
+    ) -> Result<Self, StoreError> {
+        let json =
+            serde_json::to_vec(participant).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let nik_digest = sealer
+            .digest(LookupKind::Nik, participant.nik.as_str().as_bytes())
+            .to_vec();
+        let sealed = sealer.seal(&json, &nik_digest)?;
+        Ok(Self {
+            index,
+            card_digest: sealer
+                .digest(
+                    LookupKind::CardNumber,
+                    participant.card_number.as_str().as_bytes(),
+                )
+                .to_vec(),
+            kpj_digest: participant.kpj_number.as_ref().map(|k| {
+                sealer
+                    .digest(LookupKind::KpjNumber, k.as_str().as_bytes())
+                    .to_vec()
+            }),
+            phone_digest: participant.phone.as_ref().map(|p| {
+                sealer
+                    .digest(LookupKind::Phone, p.e164().as_bytes())
+                    .to_vec()
+            }),
+            email_digest: participant.email.as_ref().map(|e| {
+                sealer
+                    .digest(LookupKind::Email, e.as_str().as_bytes())
+                    .to_vec()
+            }),
+            content_digest: sealer.digest(LookupKind::Content, &json).to_vec(),
+            nik_digest,
+            sealed,
+            status: participant.status.as_str(),
+        })
+    }
+
+    /// Seals a batch, keeping only the last row of each NIK. Returns the rows to write and how many
+    /// earlier rows were superseded.
+    pub fn seal_batch(
+        batch: &[Participant],
+        sealer: &Sealer,
+    ) -> Result<(Vec<Self>, u64), StoreError> {
+        let mut last_row_of: HashMap<&str, usize> = HashMap::with_capacity(batch.len());
+        for (index, participant) in batch.iter().enumerate() {
+            last_row_of.insert(participant.nik.as_str(), index);
+        }
+        let superseded = (batch.len() - last_row_of.len()) as u64;
+        let mut rows = Vec::with_capacity(last_row_of.len());
+        for (index, participant) in batch.iter().enumerate() {
+            if last_row_of.get(participant.nik.as_str()) == Some(&index) {
+                rows.push(Self::seal(index, participant, sealer)?);
+            }
+        }
+        Ok((rows, superseded))
+    }
+}
+
+/// The digest a key is looked up by.
+pub fn lookup_digest(key: ParticipantKey<'_>, sealer: &Sealer) -> [u8; DIGEST_LEN] {
+    match key {
+        ParticipantKey::Nik(nik) => sealer.digest(LookupKind::Nik, nik.as_str().as_bytes()),
+        ParticipantKey::CardNumber(card) => {
+            sealer.digest(LookupKind::CardNumber, card.as_str().as_bytes())
+        }
+        ParticipantKey::KpjNumber(kpj) => {
+            sealer.digest(LookupKind::KpjNumber, kpj.as_str().as_bytes())
+        }
+    }
+}
+
+/// Opens a stored envelope back into a participant.
+pub fn open_participant(
+    sealed: &[u8],
+    nik_digest: &[u8],
+    sealer: &Sealer,
+) -> Result<Participant, StoreError> {
+    let json = sealer.open(sealed, nik_digest)?;
+    serde_json::from_slice(&json)
+        .map_err(|e| StoreError::Corrupt(format!("participant record: {e}")))
+}
