@@ -1,0 +1,559 @@
+//! `gerbang participants import FILE.csv`: a streamed, idempotent upsert of registry rows.
+//!
+//! The file is read and validated on a blocking thread while the previous batch is written, so
+//! memory stays flat whatever the file's size. Every row that cannot be loaded is reported with its
+//! line number, field and reason while the good rows still load. The whole import is one database
+//! transaction: if it stops half-way (a crash, a lost database) nothing of it is visible and running
+//! it again is safe, because rows are upserted on the NIK and identical rows are left alone.
+//!
+//! # Columns
+//! A header row names the columns, in any order. Required: `nik`, `card_number`, `full_name`,
+//! `birth_date` (`YYYY-MM-DD`), `sex` (`M`/`L`/`male`/`laki-laki` or `F`/`P`/`female`/`perempuan`),
+//! `status` (`active`/`aktif` or `inactive`/`nonaktif`). Optional, may be absent or empty:
+//! `kpj_number`, `family_card_number`, `phone`, `email`. Any other column refuses the whole file
+//! before a row is read, so a misspelt column never loads half the data.
+
+use std::io::Read;
+
+use chrono::{Datelike, NaiveDate};
+use gerbang_domain::{
+    Clock, Email, Explain, FamilyCardNumber, JknCardNumber, KpjNumber, MobileNumber, Nik,
+    Participant, ParticipantStatus, PersonName, Sex,
+};
+use gerbang_store::{ParticipantImport, ParticipantStore, StoreError};
+use tokio::sync::mpsc;
+
+/// The columns, in the order `gerbang participants generate` writes them.
+pub const COLUMNS: [&str; 10] = [
+    "nik",
+    "card_number",
+    "kpj_number",
+    "family_card_number",
+    "full_name",
+    "birth_date",
+    "sex",
+    "status",
+    "phone",
+    "email",
+];
+const REQUIRED: [&str; 6] = [
+    "nik",
+    "card_number",
+    "full_name",
+    "birth_date",
+    "sex",
+    "status",
+];
+
+/// Rows validated and written together.
+const BATCH_ROWS: usize = 5_000;
+
+/// A row that was not loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RejectedRow {
+    /// 1-based line in the file (the header is line 1).
+    pub line: u64,
+    /// The column at fault, or `row` for the row as a whole.
+    pub field: String,
+    /// Stable machine-readable reason (`nik_date`, `card_number_taken`, ...).
+    pub code: String,
+    /// What is wrong, in English.
+    pub reason: String,
+}
+
+/// What the import did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportReport {
+    /// Data rows read (the header excluded).
+    pub rows_read: u64,
+    pub inserted: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    /// Rows replaced by a later row of the same NIK close by in the file.
+    pub superseded: u64,
+    pub rejected: u64,
+    /// Loaded rows whose NIK encodes another birth date than `birth_date` (a hint, not an error:
+    /// Dukcapil never corrects NIK digits recorded wrongly).
+    pub birth_date_differs_from_nik: u64,
+    /// Loaded rows whose NIK encodes the other sex.
+    pub sex_differs_from_nik: u64,
+}
+
+/// Why an import stopped without committing anything.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("the header row is not usable: {0}")]
+    Header(String),
+    #[error("the file could not be read: {0}")]
+    Read(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Told about each rejected row and about progress as the import runs.
+pub trait ImportObserver: Send {
+    fn rejected(&mut self, row: &RejectedRow);
+    fn progress(&mut self, bytes_read: u64, report: &ImportReport);
+}
+
+/// Positions of the columns in the file.
+#[derive(Debug, Clone, Copy)]
+struct ColumnMap {
+    nik: usize,
+    card_number: usize,
+    kpj_number: Option<usize>,
+    family_card_number: Option<usize>,
+    full_name: usize,
+    birth_date: usize,
+    sex: usize,
+    status: usize,
+    phone: Option<usize>,
+    email: Option<usize>,
+}
+
+fn map_header(header: &csv::StringRecord) -> Result<ColumnMap, ImportError> {
+    let mut positions: [Option<usize>; COLUMNS.len()] = [None; COLUMNS.len()];
+    for (at, name) in header.iter().enumerate() {
+        let name = name
+            .trim()
+            .trim_start_matches('\u{feff}')
+            .to_ascii_lowercase();
+        let Some(column) = COLUMNS.iter().position(|c| *c == name) else {
+            return Err(ImportError::Header(format!(
+                "unknown column {name:?} (column {}); the columns are: {}",
+                at + 1,
+                COLUMNS.join(", ")
+            )));
+        };
+        if positions[column].replace(at).is_some() {
+            return Err(ImportError::Header(format!(
+                "column {name:?} appears twice"
+            )));
+        }
+    }
+    let missing: Vec<&str> = COLUMNS
+        .iter()
+        .zip(&positions)
+        .filter(|(c, at)| REQUIRED.contains(c) && at.is_none())
+        .map(|(c, _)| *c)
+        .collect();
+    if !missing.is_empty() {
+        return Err(ImportError::Header(format!(
+            "required columns are missing: {}",
+            missing.join(", ")
+        )));
+    }
+    let required = |i: usize| {
+        positions[i].ok_or_else(|| ImportError::Header(format!("missing column {}", COLUMNS[i])))
+    };
+    Ok(ColumnMap {
+        nik: required(0)?,
+        card_number: required(1)?,
+        kpj_number: positions[2],
+        family_card_number: positions[3],
+        full_name: required(4)?,
+        birth_date: required(5)?,
+        sex: required(6)?,
+        status: required(7)?,
+        phone: positions[8],
+        email: positions[9],
+    })
+}
+
+/// A row's field that failed, before the line number is attached.
+struct FieldError {
+    field: &'static str,
+    code: &'static str,
+    reason: String,
+}
+
+impl FieldError {
+    fn explained(field: &'static str, error: &impl Explain) -> Self {
+        Self {
+            field,
+            code: error.code(),
+            reason: error.message_en(),
+        }
+    }
+}
+
+fn parse_sex(text: &str) -> Option<Sex> {
+    match text.to_lowercase().as_str() {
+        "m" | "l" | "male" | "laki-laki" | "pria" => Some(Sex::Male),
+        "f" | "p" | "female" | "perempuan" | "wanita" => Some(Sex::Female),
+        _ => None,
+    }
+}
+
+fn parse_status(text: &str) -> Option<ParticipantStatus> {
+    match text.to_lowercase().as_str() {
+        "active" | "aktif" => Some(ParticipantStatus::Active),
+        "inactive" | "nonaktif" | "non-aktif" | "tidak aktif" => Some(ParticipantStatus::Inactive),
+        _ => None,
+    }
+}
+
+fn parse_row(
+    record: &csv::StringRecord,
+    columns: &ColumnMap,
+    today: NaiveDate,
+) -> Result<Participant, FieldError> {
+    let text = |at: usize| record.get(at).map(str::trim).unwrap_or("");
+    let optional = |at: Option<usize>| at.map(text).filter(|t| !t.is_empty());
+    let required = |at: usize, field: &'static str| {
+        let value = text(at);
+        if value.is_empty() {
+            Err(FieldError {
+                field,
+                code: "required",
+                reason: format!("{field} is required"),
+            })
+        } else {
+            Ok(value)
+        }
+    };
+    let nik =
+        Nik::parse(required(columns.nik, "nik")?).map_err(|e| FieldError::explained("nik", &e))?;
+    let card_number = JknCardNumber::parse(required(columns.card_number, "card_number")?)
+        .map_err(|e| FieldError::explained("card_number", &e))?;
+    let kpj_number = optional(columns.kpj_number)
+        .map(KpjNumber::parse)
+        .transpose()
+        .map_err(|e| FieldError::explained("kpj_number", &e))?;
+    let family_card_number = optional(columns.family_card_number)
+        .map(FamilyCardNumber::parse)
+        .transpose()
+        .map_err(|e| FieldError::explained("family_card_number", &e))?;
+    let full_name = PersonName::parse(required(columns.full_name, "full_name")?)
+        .map_err(|e| FieldError::explained("full_name", &e))?;
+    let birth_text = required(columns.birth_date, "birth_date")?;
+    let birth_date = NaiveDate::parse_from_str(birth_text, "%Y-%m-%d").map_err(|_| FieldError {
+        field: "birth_date",
+        code: "birth_date_invalid",
+        reason: format!("{birth_text:?} is not a date written YYYY-MM-DD"),
+    })?;
+    if birth_date > today || birth_date.year() < 1880 {
+        return Err(FieldError {
+            field: "birth_date",
+            code: "birth_date_out_of_range",
+            reason: format!("{birth_date} is in the future or before 1880"),
+        });
+    }
+    let sex_text = required(columns.sex, "sex")?;
+    let sex = parse_sex(sex_text).ok_or_else(|| FieldError {
+        field: "sex",
+        code: "sex_invalid",
+        reason: format!("{sex_text:?} is not a sex; use M or F (L or P)"),
+    })?;
+    let status_text = required(columns.status, "status")?;
+    let status = parse_status(status_text).ok_or_else(|| FieldError {
+        field: "status",
+        code: "status_invalid",
+        reason: format!("{status_text:?} is not a status; use active or inactive"),
+    })?;
+    let phone = optional(columns.phone)
+        .map(MobileNumber::parse)
+        .transpose()
+        .map_err(|e| FieldError::explained("phone", &e))?;
+    let email = optional(columns.email)
+        .map(Email::parse)
+        .transpose()
+        .map_err(|e| FieldError::explained("email", &e))?;
+    Ok(Participant {
+        nik,
+        card_number,
+        kpj_number,
+        family_card_number,
+        full_name,
+        birth_date,
+        sex,
+        status,
+        phone,
+        email,
+    })
+}
+
+/// One batch handed from the reading thread to the writer.
+#[derive(Default)]
+struct ParsedBatch {
+    lines: Vec<u64>,
+    participants: Vec<Participant>,
+    rejected: Vec<RejectedRow>,
+    rows_read: u64,
+    bytes_read: u64,
+}
+
+/// Reads and validates the whole file, sending batches; stops early if the writer has gone.
+fn read_batches(
+    input: Box<dyn Read + Send>,
+    today: NaiveDate,
+    batches: mpsc::Sender<Result<ParsedBatch, ImportError>>,
+) {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(false)
+        .from_reader(input);
+    let columns = match reader.headers() {
+        Ok(header) => map_header(header),
+        Err(e) => Err(ImportError::Header(e.to_string())),
+    };
+    let columns = match columns {
+        Ok(columns) => columns,
+        Err(e) => {
+            let _ = batches.blocking_send(Err(e));
+            return;
+        }
+    };
+    let mut batch = ParsedBatch::default();
+    let mut record = csv::StringRecord::new();
+    loop {
+        let line = reader.position().line();
+        match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {
+                batch.rows_read += 1;
+                let line = record.position().map_or(line, |p| p.line());
+                match parse_row(&record, &columns, today) {
+                    Ok(participant) => {
+                        batch.lines.push(line);
+                        batch.participants.push(participant);
+                    }
+                    Err(e) => batch.rejected.push(RejectedRow {
+                        line,
+                        field: e.field.into(),
+                        code: e.code.into(),
+                        reason: e.reason,
+                    }),
+                }
+            }
+            Err(error) => {
+                let line = error.position().map_or(line, |p| p.line());
+                let reason = match error.kind() {
+                    csv::ErrorKind::UnequalLengths {
+                        expected_len, len, ..
+                    } => {
+                        format!("the row has {len} fields, the header has {expected_len}")
+                    }
+                    csv::ErrorKind::Utf8 { .. } => "the row is not valid UTF-8 text".into(),
+                    csv::ErrorKind::Io(e) => {
+                        let _ = batches.blocking_send(Err(ImportError::Read(e.to_string())));
+                        return;
+                    }
+                    other => format!("{other:?}"),
+                };
+                batch.rows_read += 1;
+                batch.rejected.push(RejectedRow {
+                    line,
+                    field: "row".into(),
+                    code: "row_malformed".into(),
+                    reason,
+                });
+            }
+        }
+        if batch.participants.len() + batch.rejected.len() >= BATCH_ROWS {
+            batch.bytes_read = reader.position().byte();
+            if batches
+                .blocking_send(Ok(std::mem::take(&mut batch)))
+                .is_err()
+            {
+                return;
+            }
+        }
+    }
+    batch.bytes_read = reader.position().byte();
+    let _ = batches.blocking_send(Ok(batch));
+}
+
+/// Imports a CSV file into the store's registry, as described in the module documentation.
+pub async fn import_csv<S: ParticipantStore>(
+    store: &S,
+    input: Box<dyn Read + Send>,
+    clock: &impl Clock,
+    observer: &mut dyn ImportObserver,
+) -> Result<ImportReport, ImportError> {
+    let today = clock.now().date_naive();
+    let (sender, mut batches) = mpsc::channel(2);
+    let reader = tokio::task::spawn_blocking(move || read_batches(input, today, sender));
+    let mut report = ImportReport::default();
+    let mut import: Option<S::Import> = None;
+    while let Some(batch) = batches.recv().await {
+        let batch = batch?;
+        report.rows_read += batch.rows_read;
+        for row in &batch.rejected {
+            observer.rejected(row);
+        }
+        report.rejected += batch.rejected.len() as u64;
+        if !batch.participants.is_empty() {
+            let open = match import.as_mut() {
+                Some(open) => open,
+                None => import.insert(store.begin_participant_import().await?),
+            };
+            let outcome = open.upsert_batch(&batch.participants, clock.now()).await?;
+            let refused: std::collections::HashSet<usize> =
+                outcome.conflicts.iter().map(|c| c.index).collect();
+            for conflict in &outcome.conflicts {
+                let row = RejectedRow {
+                    line: batch.lines[conflict.index],
+                    field: match conflict.conflict {
+                        gerbang_store::ParticipantConflict::CardNumberTaken => "card_number".into(),
+                        gerbang_store::ParticipantConflict::KpjNumberTaken => "kpj_number".into(),
+                    },
+                    code: conflict.conflict.code().into(),
+                    reason: conflict.conflict.message_en().into(),
+                };
+                observer.rejected(&row);
+            }
+            report.rejected += outcome.conflicts.len() as u64;
+            report.inserted += outcome.inserted;
+            report.updated += outcome.updated;
+            report.unchanged += outcome.unchanged;
+            report.superseded += outcome.superseded;
+            for (index, participant) in batch.participants.iter().enumerate() {
+                if refused.contains(&index) {
+                    continue;
+                }
+                report.birth_date_differs_from_nik +=
+                    u64::from(!participant.birth_date_matches_nik());
+                report.sex_differs_from_nik += u64::from(!participant.sex_matches_nik());
+            }
+        }
+        observer.progress(batch.bytes_read, &report);
+    }
+    reader
+        .await
+        .map_err(|e| ImportError::Read(format!("the reading thread stopped: {e}")))?;
+    if let Some(import) = import {
+        import.commit().await?;
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn header(names: &[&str]) -> csv::StringRecord {
+        csv::StringRecord::from(names.to_vec())
+    }
+
+    #[test]
+    fn an_unknown_column_is_named_with_the_list_of_columns() {
+        let mut names = COLUMNS.to_vec();
+        names[4] = "ful_name";
+        let error = map_header(&header(&names)).unwrap_err().to_string();
+        assert!(
+            error.contains("\"ful_name\"")
+                && error.contains("column 5")
+                && error.contains("full_name"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_missing_required_column_is_named() {
+        let names: Vec<_> = COLUMNS
+            .iter()
+            .copied()
+            .filter(|c| *c != "birth_date")
+            .collect();
+        assert!(
+            map_header(&header(&names))
+                .unwrap_err()
+                .to_string()
+                .contains("birth_date")
+        );
+    }
+
+    #[test]
+    fn optional_columns_may_be_absent_and_columns_may_be_reordered() {
+        let columns = map_header(&header(&[
+            "status",
+            "sex",
+            "birth_date",
+            "full_name",
+            "card_number",
+            "nik",
+        ]))
+        .unwrap();
+        assert_eq!((columns.nik, columns.status, columns.phone), (5, 0, None));
+    }
+
+    #[test]
+    fn a_duplicated_column_is_refused() {
+        let mut names = COLUMNS.to_vec();
+        names.push("nik");
+        assert!(
+            map_header(&header(&names))
+                .unwrap_err()
+                .to_string()
+                .contains("twice")
+        );
+    }
+
+    fn row(fields: [&str; 10]) -> csv::StringRecord {
+        csv::StringRecord::from(fields.to_vec())
+    }
+
+    fn all_columns() -> ColumnMap {
+        map_header(&header(&COLUMNS)).unwrap()
+    }
+
+    fn today() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 11, 22).unwrap()
+    }
+
+    const GOOD: [&str; 10] = [
+        "3171011708450001",
+        "0001944358911",
+        "",
+        "3171010101200003",
+        "Budi Santoso",
+        "1945-08-17",
+        "L",
+        "aktif",
+        "0812-3456-7890",
+        "Budi@Example.com",
+    ];
+
+    #[test]
+    fn a_good_row_parses_with_indonesian_values() {
+        let p = parse_row(&row(GOOD), &all_columns(), today())
+            .map_err(|e| e.reason)
+            .unwrap();
+        assert_eq!(p.sex, Sex::Male);
+        assert_eq!(p.status, ParticipantStatus::Active);
+        assert_eq!(p.phone.unwrap().e164(), "+6281234567890");
+        assert_eq!(p.email.unwrap().as_str(), "budi@example.com");
+        assert!(p.kpj_number.is_none());
+    }
+
+    #[test]
+    fn each_bad_field_is_named_with_its_rule() {
+        let cases: [(usize, &str, &str, &str); 7] = [
+            (0, "3171013002450001", "nik", "nik_date"),
+            (1, "12", "card_number", "card_number_length"),
+            (5, "17-08-1945", "birth_date", "birth_date_invalid"),
+            (5, "2031-01-01", "birth_date", "birth_date_out_of_range"),
+            (6, "X", "sex", "sex_invalid"),
+            (8, "0820123456789", "phone", "phone_unallocated_prefix"),
+            (4, "", "full_name", "required"),
+        ];
+        for (at, value, field, code) in cases {
+            let mut fields = GOOD;
+            fields[at] = value;
+            let error = parse_row(&row(fields), &all_columns(), today())
+                .err()
+                .unwrap();
+            assert_eq!((error.field, error.code), (field, code), "{value}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_rows_never_panic(fields in proptest::collection::vec("\\PC{0,20}", 10)) {
+            let record = csv::StringRecord::from(fields);
+            let _ = parse_row(&record, &all_columns(), today());
+        }
+    }
+}
