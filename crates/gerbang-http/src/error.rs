@@ -1,0 +1,102 @@
+//! [`ApiError`]: every error response of the JSON API has this one shape.
+//!
+//! ```json
+//! {"code": "not_ready", "message": {"id": "…", "en": "…"}, "retry_after": 5, "request_id": "9f1c…"}
+//! ```
+//! `code` is stable and machine-readable; `retry_after` (seconds) is present whenever waiting helps,
+//! and is also sent as the `Retry-After` header. A 5xx body never carries internals: the cause is
+//! logged inside the request's span.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::request_id::RequestId;
+
+/// An error answer of the API.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message_id: String,
+    pub message_en: String,
+    pub retry_after: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    code: &'a str,
+    message: Messages<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_after: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Messages<'a> {
+    id: &'a str,
+    en: &'a str,
+}
+
+impl ApiError {
+    pub fn new(
+        status: StatusCode,
+        code: &'static str,
+        message_id: impl Into<String>,
+        message_en: impl Into<String>,
+    ) -> Self {
+        Self {
+            status,
+            code,
+            message_id: message_id.into(),
+            message_en: message_en.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Body {
+            code: self.code,
+            message: Messages {
+                id: &self.message_id,
+                en: &self.message_en,
+            },
+            retry_after: self.retry_after,
+            request_id: RequestId::current().map(|id| id.to_string()),
+        };
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+pub(crate) async fn not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "Alamat ini tidak ada di gerbang.",
+        "There is nothing at this address.",
+    )
+}
+
+pub(crate) async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "Metode HTTP ini tidak didukung untuk alamat ini.",
+        "This HTTP method is not supported at this address.",
+    )
+}

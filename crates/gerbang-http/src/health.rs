@@ -1,0 +1,35 @@
+//! Liveness and readiness. `/healthz` answers whenever the process serves HTTP; `/readyz` only when
+//! the database answers too, so a load balancer stops sending traffic to an instance that would fail.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use gerbang_store::Store;
+use serde_json::{Value, json};
+
+use crate::HttpState;
+use crate::error::ApiError;
+
+pub(crate) async fn healthz() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+pub(crate) async fn readyz<S: Store>(
+    State(state): State<HttpState<S>>,
+) -> Result<Json<Value>, ApiError> {
+    match state.store.ping().await {
+        Ok(()) => Ok(Json(
+            json!({ "status": "ready", "database": state.store.backend() }),
+        )),
+        Err(error) => {
+            tracing::warn!(error = %error, "not ready: the database does not answer");
+            Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not_ready",
+                "Layanan belum siap: basis data tidak menjawab. Coba lagi sebentar lagi.",
+                "The service is not ready: the database does not answer. Try again shortly.",
+            )
+            .retry_after(5))
+        }
+    }
+}
