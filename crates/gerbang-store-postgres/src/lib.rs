@@ -15,7 +15,7 @@ use gerbang_store::{
     ParticipantStore, RowConflict, SealedParticipant, Sealer, Store, StoreError, StoredParticipant,
 };
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgPool, Postgres, Row, Transaction};
+use sqlx::{Connection, PgConnection, PgPool, Postgres, Row, Transaction};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -62,6 +62,14 @@ impl PostgresStore {
     pub async fn open(url: &str, sealer: Sealer, max_connections: u32) -> Result<Self, StoreError> {
         let options =
             PgConnectOptions::from_str(url).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        // One direct connection first: a pool would retry until its timeout and then report only
+        // "pool timed out", hiding the real cause (refused, unknown database, authentication).
+        PgConnection::connect_with(&options)
+            .await
+            .map_err(store_error)?
+            .close()
+            .await
+            .map_err(store_error)?;
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(Duration::from_secs(5))

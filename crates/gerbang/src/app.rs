@@ -1,0 +1,162 @@
+//! [`Application`]: gerbang as a value. `gerbang serve` builds one and runs it until a signal; tests
+//! build one on port 0 and run it until they are done.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use axum::Router;
+use gerbang_domain::{Clock, SystemClock};
+use gerbang_http::HttpState;
+use gerbang_registry::SyntheticParticipants;
+use gerbang_store::{ParticipantImport, Sealer, Store};
+use tokio::net::TcpListener;
+
+use crate::config::{Config, Profile, RegistrySource};
+use crate::database::Database;
+use crate::keys::{KeyOrigin, personal_data_key};
+use crate::with_store;
+
+/// A built, listening, not yet serving gerbang.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    database: Database,
+    grace: Duration,
+}
+
+impl Application {
+    /// Resolves the key, opens and migrates the database, seeds demo participants when due, checks
+    /// the registry settings and binds the listening socket.
+    pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        let sealer = sealer(config)?;
+        let database = Database::open(config, sealer).await?;
+        tracing::info!(backend = database.backend(), "database ready");
+        check_registry(config)?;
+        with_store!(&database, |store| seed_demo_participants(
+            config,
+            store,
+            &SystemClock
+        )
+        .await)?;
+        let router = with_store!(&database, |store| gerbang_http::router(HttpState {
+            store: store.clone()
+        }));
+        let listen = config.server.listen;
+        let listener = TcpListener::bind(listen).await.with_context(|| {
+            format!("cannot listen on {listen}: is another process using it? Choose another with --listen or server.listen")
+        })?;
+        Ok(Self {
+            listener,
+            router,
+            database,
+            grace: Duration::from_secs(config.server.shutdown_grace_seconds),
+        })
+    }
+
+    pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
+        Ok(self.listener.local_addr()?)
+    }
+
+    /// Serves until `shutdown` completes, then lets requests in flight finish (up to the grace period)
+    /// and closes the database.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let address = self.local_addr()?;
+        tracing::info!(%address, "gerbang is serving; GET /healthz and /readyz");
+        let (fired, grace_starts) = tokio::sync::oneshot::channel::<()>();
+        let signal = async move {
+            shutdown.await;
+            tracing::info!("shutting down: finishing requests in flight");
+            let _ = fired.send(());
+        };
+        let server = axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(signal)
+            .into_future();
+        let grace = self.grace;
+        let deadline = async move {
+            match grace_starts.await {
+                Ok(()) => tokio::time::sleep(grace).await,
+                Err(_) => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            served = server => served.context("the HTTP server failed")?,
+            () = deadline => tracing::warn!(grace_seconds = grace.as_secs(), "requests still in flight after the grace period; stopping anyway"),
+        }
+        self.database.close().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// The sealer for personal data, warning loudly when a development key was just generated.
+pub fn sealer(config: &Config) -> anyhow::Result<Sealer> {
+    let (key, origin) = personal_data_key(config)?;
+    let sealer = Sealer::new(&key)?;
+    let fingerprint = sealer.fingerprint().to_string();
+    match origin {
+        KeyOrigin::GeneratedForDevelopment(path) => tracing::warn!(
+            key_file = %path.display(),
+            %fingerprint,
+            "NO PERSONAL-DATA KEY CONFIGURED: generated a development key. Data sealed with it is unreadable \
+             without this file. For production set GERBANG_PRIVACY__KEY (see `gerbang key generate`)"
+        ),
+        KeyOrigin::DevelopmentFile(path) => {
+            tracing::warn!(key_file = %path.display(), %fingerprint, "using the development personal-data key file")
+        }
+        KeyOrigin::KeyFile(path) => {
+            tracing::info!(key_file = %path.display(), %fingerprint, "personal-data key loaded")
+        }
+        KeyOrigin::Configured => tracing::info!(%fingerprint, "personal-data key loaded"),
+    }
+    Ok(sealer)
+}
+
+fn check_registry(config: &Config) -> anyhow::Result<()> {
+    if config.registry.source == RegistrySource::Http && config.registry.http.url.is_none() {
+        bail!(
+            "registry.source is \"http\" but registry.http.url is empty: set the membership API's base URL"
+        );
+    }
+    Ok(())
+}
+
+/// In development, fills an empty embedded registry with synthetic participants so a fresh start has
+/// people to register.
+pub async fn seed_demo_participants<S: Store>(
+    config: &Config,
+    store: &S,
+    clock: &impl Clock,
+) -> anyhow::Result<()> {
+    let count = config.registry.demo_participants;
+    if config.profile != Profile::Development
+        || config.registry.source != RegistrySource::Embedded
+        || count == 0
+    {
+        return Ok(());
+    }
+    if store.count_participants().await? > 0 {
+        return Ok(());
+    }
+    let seed = config.registry.demo_seed;
+    let mut people = SyntheticParticipants::new(seed, clock.now().date_naive());
+    let mut import = store.begin_participant_import().await?;
+    let mut left = count;
+    while left > 0 {
+        let batch: Vec<_> = people.by_ref().take(left.min(5_000) as usize).collect();
+        left -= batch.len() as u64;
+        import.upsert_batch(&batch, clock.now()).await?;
+    }
+    import.commit().await?;
+    tracing::info!(
+        count,
+        seed,
+        "the registry was empty: seeded {count} synthetic participants (registry.demo_participants = 0 disables this)"
+    );
+    Ok(())
+}

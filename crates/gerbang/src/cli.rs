@@ -1,0 +1,327 @@
+//! The `gerbang` commands. Each parses its flags, loads the configuration and calls into the
+//! library; results go to stdout, logs and problems to stderr.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use gerbang_domain::{Clock, SystemClock};
+use gerbang_registry::{
+    ImportError, ImportObserver, ImportReport, RejectedRow, import_csv, write_csv,
+};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::app::{Application, sealer};
+use crate::config::{self, Config, Overrides};
+use crate::database::Database;
+use crate::{telemetry, with_store};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "gerbang",
+    version,
+    about = "Identity verification and one-time passwords for social-security participants"
+)]
+pub struct Cli {
+    /// Configuration file (TOML); see `gerbang config example`.
+    #[arg(long, global = true, env = "GERBANG_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP service until SIGINT or SIGTERM.
+    Serve {
+        /// Address to listen on (server.listen).
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Bring the database schema up to date and exit.
+    Migrate {
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Configuration helpers.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Personal-data key helpers.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// The participant registry.
+    #[command(subcommand)]
+    Participants(ParticipantsCommand),
+}
+
+#[derive(Debug, Args)]
+struct DatabaseArgs {
+    /// Database URL (storage.database_url): sqlite:///path or postgres://…
+    #[arg(long, value_name = "URL")]
+    database_url: Option<String>,
+    /// Data directory (storage.data_dir).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print a commented configuration file with every key at its default.
+    Example,
+    /// Load the configuration, report problems, and print it with secrets hidden.
+    Check,
+}
+
+#[derive(Debug, Subcommand)]
+enum KeyCommand {
+    /// Print a new random personal-data key (base64) for privacy.key / GERBANG_PRIVACY__KEY.
+    Generate,
+}
+
+#[derive(Debug, Subcommand)]
+enum ParticipantsCommand {
+    /// Write synthetic participants as CSV in the import format (deterministic for a seed).
+    Generate {
+        /// How many participants.
+        #[arg(long)]
+        count: u64,
+        /// Seed: the same seed gives the same participants.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Output file; standard output if absent.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Upsert participants from a CSV file; rejected rows are listed with line and reason.
+    Import {
+        /// CSV file with a header row (columns: see docs/registry.md).
+        file: PathBuf,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+}
+
+/// Exit status when some rows of an import were rejected (the good rows are loaded).
+const ROWS_REJECTED: u8 = 1;
+/// Exit status when the command could not do its work at all.
+const FAILED: u8 = 2;
+
+pub async fn run(cli: Cli) -> ExitCode {
+    match dispatch(cli).await {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(FAILED)
+        }
+    }
+}
+
+fn load_config(cli_config: Option<&PathBuf>, overrides: &Overrides) -> anyhow::Result<Config> {
+    let loaded = config::load(
+        cli_config.map(PathBuf::as_path),
+        std::env::vars(),
+        overrides,
+    )?;
+    telemetry::init(&loaded.config.log)?;
+    for name in &loaded.unknown_variables {
+        tracing::warn!(variable = %name, "unknown GERBANG_* environment variable ignored: is it misspelt? (see `gerbang config example`)");
+    }
+    if let Some(file) = &loaded.file {
+        tracing::info!(file = %file.display(), "configuration file loaded");
+    }
+    Ok(loaded.config)
+}
+
+fn overrides(database: &DatabaseArgs, listen: Option<SocketAddr>) -> Overrides {
+    Overrides {
+        listen,
+        database_url: database.database_url.clone(),
+        data_dir: database.data_dir.clone(),
+    }
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve { listen, database } => {
+            let config = load_config(cli.config.as_ref(), &overrides(&database, listen))?;
+            let app = Application::build(&config).await?;
+            app.run_until(shutdown_signal()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Migrate { database } => {
+            let config = load_config(cli.config.as_ref(), &overrides(&database, None))?;
+            let db = Database::open(&config, sealer(&config)?).await?;
+            let version = db.migrate().await?;
+            println!("{} database is at schema version {version}", db.backend());
+            db.close().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config(ConfigCommand::Example) => {
+            print!("{}", config::EXAMPLE);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config(ConfigCommand::Check) => {
+            let config = load_config(cli.config.as_ref(), &Overrides::default())?;
+            crate::database::location(&config)?;
+            println!("configuration is valid (secrets hidden):\n{config:#?}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Key(KeyCommand::Generate) => {
+            println!(
+                "{}",
+                gerbang_store::PersonalDataKey::generate().expose_base64()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Participants(ParticipantsCommand::Generate {
+            count,
+            seed,
+            output,
+        }) => {
+            let today = SystemClock.now().date_naive();
+            match output {
+                Some(path) => {
+                    let file = File::create(&path)
+                        .with_context(|| format!("cannot create {}", path.display()))?;
+                    write_csv(BufWriter::new(file), count, seed, today)
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                }
+                None => {
+                    let stdout = std::io::stdout().lock();
+                    write_csv(BufWriter::new(stdout), count, seed, today)
+                        .context("cannot write to standard output")?;
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Participants(ParticipantsCommand::Import { file, database }) => {
+            let config = load_config(cli.config.as_ref(), &overrides(&database, None))?;
+            import_file(&config, &file).await
+        }
+    }
+}
+
+/// Prints rejected rows as `FILE:LINE: field: reason [code]` and drives a progress bar on a terminal.
+struct Terminal {
+    file: String,
+    bar: ProgressBar,
+}
+
+impl ImportObserver for Terminal {
+    fn rejected(&mut self, row: &RejectedRow) {
+        let line = format!(
+            "{}:{}: {}: {} [{}]",
+            self.file, row.line, row.field, row.reason, row.code
+        );
+        self.bar.suspend(|| eprintln!("{line}"));
+    }
+
+    fn progress(&mut self, bytes_read: u64, report: &ImportReport) {
+        self.bar.set_position(bytes_read);
+        self.bar.set_message(format!("{} rows", report.rows_read));
+    }
+}
+
+async fn import_file(config: &Config, path: &PathBuf) -> anyhow::Result<ExitCode> {
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let db = Database::open(config, sealer(config)?).await?;
+    let bar = ProgressBar::with_draw_target(Some(size), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg} ({eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut terminal = Terminal {
+        file: path.display().to_string(),
+        bar,
+    };
+    let started = Instant::now();
+    let input = Box::new(BufReader::with_capacity(1 << 20, file));
+    let result = with_store!(&db, |store| import_csv(
+        store,
+        input,
+        &SystemClock,
+        &mut terminal
+    )
+    .await);
+    terminal.bar.finish_and_clear();
+    db.close().await;
+    let report = match result {
+        Ok(report) => report,
+        Err(ImportError::Header(reason)) => {
+            anyhow::bail!(
+                "{}: the header row is not usable: {reason}; nothing was imported",
+                path.display()
+            )
+        }
+        Err(error) => {
+            return Err(anyhow::Error::new(error).context(format!(
+                "{}: import stopped; nothing was imported",
+                path.display()
+            )));
+        }
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "{}: {} rows read in {seconds:.2} s ({:.0} rows/s): {} inserted, {} updated, {} unchanged, {} superseded by a later row, {} rejected",
+        path.display(),
+        report.rows_read,
+        report.rows_read as f64 / seconds.max(1e-9),
+        report.inserted,
+        report.updated,
+        report.unchanged,
+        report.superseded,
+        report.rejected,
+    )?;
+    if report.birth_date_differs_from_nik + report.sex_differs_from_nik > 0 {
+        writeln!(
+            out,
+            "note: {} loaded rows have a birth date and {} a sex that differ from their NIK's digits (kept: the registry is authoritative)",
+            report.birth_date_differs_from_nik, report.sex_differs_from_nik
+        )?;
+    }
+    if report.rejected > 0 {
+        eprintln!(
+            "{} rows were rejected (listed above). The other rows are loaded; fix those rows and import the file again — \
+             importing again is safe.",
+            report.rejected
+        );
+        return Ok(ExitCode::from(ROWS_REJECTED));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+}

@@ -1,0 +1,563 @@
+//! The configuration: one typed struct with safe defaults, merged explicitly from the defaults, a
+//! TOML file, `GERBANG_<SECTION>__<KEY>` environment variables and command-line flags, in that order.
+//!
+//! `config.example.toml` (printed by `gerbang config example`) lists every key with its default and
+//! is parsed by a test into exactly [`Config::default`], so the documentation cannot drift. Secrets
+//! (the personal-data key, the registry token, a database password) are types that do not print.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Format, Toml};
+use secrecy::SecretString;
+use serde::{Deserialize, Deserializer};
+
+/// The commented example configuration, with every key at its default.
+pub const EXAMPLE: &str = include_str!("../config.example.toml");
+
+/// `GERBANG_*` variables that are not configuration keys but are read elsewhere.
+const NOT_KEYS: &[&str] = &["GERBANG_CONFIG", "GERBANG_TEST_DATABASE"];
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub profile: Profile,
+    pub server: ServerConfig,
+    pub storage: StorageConfig,
+    pub privacy: PrivacyConfig,
+    pub registry: RegistryConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Profile {
+    #[default]
+    Development,
+    Production,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub shutdown_grace_seconds: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    pub data_dir: PathBuf,
+    #[serde(deserialize_with = "empty_is_none")]
+    pub database_url: Option<DatabaseUrl>,
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrivacyConfig {
+    #[serde(deserialize_with = "empty_secret_is_none")]
+    pub key: Option<SecretString>,
+    #[serde(deserialize_with = "empty_is_none")]
+    pub key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistryConfig {
+    pub source: RegistrySource,
+    pub demo_participants: u64,
+    pub demo_seed: u64,
+    pub http: HttpRegistryConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum RegistrySource {
+    #[default]
+    Embedded,
+    Http,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpRegistryConfig {
+    #[serde(deserialize_with = "empty_is_none")]
+    pub url: Option<url::Url>,
+    pub timeout_ms: u64,
+    #[serde(deserialize_with = "empty_secret_is_none")]
+    pub token: Option<SecretString>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    pub filter: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    #[default]
+    Human,
+    Json,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            profile: Profile::Development,
+            server: ServerConfig::default(),
+            storage: StorageConfig::default(),
+            privacy: PrivacyConfig::default(),
+            registry: RegistryConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            shutdown_grace_seconds: 20,
+        }
+    }
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("gerbang-data"),
+            database_url: None,
+            max_connections: 8,
+        }
+    }
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        Self {
+            source: RegistrySource::Embedded,
+            demo_participants: 3000,
+            demo_seed: 1,
+            http: HttpRegistryConfig::default(),
+        }
+    }
+}
+
+impl Default for HttpRegistryConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            timeout_ms: 3000,
+            token: None,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Human,
+            filter: "info,sqlx=warn".into(),
+        }
+    }
+}
+
+/// A database URL. It may hold a password, so it prints with the password replaced by `***`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self(url.into())
+    }
+
+    /// The URL with its password, for connecting only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn redacted(&self) -> String {
+        match url::Url::parse(&self.0) {
+            Ok(mut url) if url.password().is_some() => {
+                let _ = url.set_password(Some("***"));
+                url.to_string()
+            }
+            Ok(_) => self.0.clone(),
+            Err(_) => "<unparsable URL>".into(),
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatabaseUrl({})", self.redacted())
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl<'de> Deserialize<'de> for DatabaseUrl {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Self)
+    }
+}
+
+fn empty_is_none<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: std::str::FromStr,
+    T::Err: fmt::Display,
+{
+    let text = String::deserialize(deserializer)?;
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    text.trim()
+        .parse()
+        .map(Some)
+        .map_err(serde::de::Error::custom)
+}
+
+impl std::str::FromStr for DatabaseUrl {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_string()))
+    }
+}
+
+fn empty_secret_is_none<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<SecretString>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    Ok((!text.trim().is_empty()).then(|| SecretString::from(text.trim().to_string())))
+}
+
+/// Values given on the command line; `None` leaves the lower layers in force.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub listen: Option<SocketAddr>,
+    pub database_url: Option<String>,
+    pub data_dir: Option<PathBuf>,
+}
+
+/// A loaded configuration with what the operator should be told about it.
+#[derive(Debug)]
+pub struct Loaded {
+    pub config: Config,
+    /// Where the file layer came from, if any.
+    pub file: Option<PathBuf>,
+    /// `GERBANG_*` variables that name no key (probably misspelt).
+    pub unknown_variables: Vec<String>,
+}
+
+/// Every key of the configuration, dotted (`server.listen`), read off the example file.
+pub fn known_keys() -> BTreeSet<String> {
+    fn walk(prefix: &str, table: &toml::Table, keys: &mut BTreeSet<String>) {
+        for (name, value) in table {
+            let key = if prefix.is_empty() {
+                name.clone()
+            } else {
+                format!("{prefix}.{name}")
+            };
+            match value {
+                toml::Value::Table(inner) => walk(&key, inner, keys),
+                _ => {
+                    keys.insert(key);
+                }
+            }
+        }
+    }
+    let mut keys = BTreeSet::new();
+    if let Ok(table) = EXAMPLE.parse::<toml::Table>() {
+        walk("", &table, &mut keys);
+    }
+    keys
+}
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("the configuration file {path} cannot be read: {reason}")]
+    File { path: PathBuf, reason: String },
+    #[error(
+        "invalid configuration: {0}\n  (see `gerbang config example` for every key, its meaning and default)"
+    )]
+    Invalid(String),
+}
+
+/// Loads the configuration: defaults < `file` < environment (`vars`) < `overrides`.
+pub fn load(
+    file: Option<&Path>,
+    vars: impl IntoIterator<Item = (String, String)>,
+    overrides: &Overrides,
+) -> Result<Loaded, ConfigError> {
+    let known = known_keys();
+    let mut figment = Figment::new();
+    if let Some(path) = file {
+        // Read once here so a missing or unreadable file is an error (figment would treat it as empty);
+        // the provider reads it again so that errors name the file.
+        std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        figment = figment.merge(Toml::file(path));
+    }
+    let mut unknown_variables = Vec::new();
+    for (name, value) in vars {
+        let Some(rest) = name.strip_prefix("GERBANG_") else {
+            continue;
+        };
+        let key = rest.to_ascii_lowercase().replace("__", ".");
+        if known.contains(&key) {
+            figment = figment.merge(Layer::new(
+                format!("environment variable {name}"),
+                &key,
+                parse_env_value(&value),
+            ));
+        } else if !NOT_KEYS.contains(&name.as_str()) {
+            unknown_variables.push(name);
+        }
+    }
+    if let Some(listen) = overrides.listen {
+        figment = figment.merge(Layer::new(
+            "flag --listen".into(),
+            "server.listen",
+            listen.to_string().into(),
+        ));
+    }
+    if let Some(url) = &overrides.database_url {
+        figment = figment.merge(Layer::new(
+            "flag --database-url".into(),
+            "storage.database_url",
+            url.clone().into(),
+        ));
+    }
+    if let Some(dir) = &overrides.data_dir {
+        figment = figment.merge(Layer::new(
+            "flag --data-dir".into(),
+            "storage.data_dir",
+            dir.display().to_string().into(),
+        ));
+    }
+    let config: Config = figment.extract().map_err(|e| {
+        // figment names keys with their profile (`default.server.listen`); gerbang has no profiles.
+        ConfigError::Invalid(e.to_string().replace("key \"default.", "key \""))
+    })?;
+    Ok(Loaded {
+        config,
+        file: file.map(Path::to_path_buf),
+        unknown_variables,
+    })
+}
+
+/// One key set by one named source (an environment variable, a flag), so that an error about its
+/// value names where it came from.
+struct Layer {
+    source: String,
+    data: figment::value::Dict,
+}
+
+impl Layer {
+    fn new(source: String, key: &str, value: figment::value::Value) -> Self {
+        let data = match figment::util::nest(key, value) {
+            figment::value::Value::Dict(_, dict) => dict,
+            _ => figment::value::Dict::new(),
+        };
+        Self { source, data }
+    }
+}
+
+impl figment::Provider for Layer {
+    fn metadata(&self) -> figment::Metadata {
+        figment::Metadata::named(self.source.clone())
+    }
+
+    fn data(
+        &self,
+    ) -> Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
+        Ok(figment::Profile::Default.collect(self.data.clone()))
+    }
+}
+
+/// Environment values are text; numbers and booleans are recognised so `GERBANG_SERVER__SHUTDOWN_GRACE_SECONDS=5`
+/// fills a number.
+fn parse_env_value(value: &str) -> figment::value::Value {
+    if let Ok(n) = value.parse::<i64>() {
+        return n.into();
+    }
+    match value {
+        "true" => true.into(),
+        "false" => false.into(),
+        _ => value.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+    use std::io::Write;
+
+    fn file(text: &str) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+        f
+    }
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn the_example_file_is_exactly_the_defaults() {
+        let example = file(EXAMPLE);
+        let loaded = load(Some(example.path()), vec![], &Overrides::default()).unwrap();
+        assert_eq!(
+            format!("{:?}", loaded.config),
+            format!("{:?}", Config::default())
+        );
+        assert!(known_keys().contains("registry.http.timeout_ms"));
+        assert!(known_keys().contains("privacy.key"));
+    }
+
+    #[test]
+    fn no_file_no_env_no_flags_gives_safe_defaults() {
+        let config = load(None, vec![], &Overrides::default()).unwrap().config;
+        assert_eq!(config.server.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.profile, Profile::Development);
+        assert!(config.storage.database_url.is_none());
+        assert!(config.privacy.key.is_none());
+    }
+
+    #[test]
+    fn file_then_environment_then_flags_each_override_the_one_before() {
+        let f = file(
+            "[server]\nlisten = \"127.0.0.1:1001\"\nshutdown_grace_seconds = 7\n[storage]\nmax_connections = 3\n",
+        );
+        let only_file = load(Some(f.path()), vec![], &Overrides::default())
+            .unwrap()
+            .config;
+        assert_eq!(only_file.server.listen.port(), 1001);
+
+        let env = vars(&[
+            ("GERBANG_SERVER__LISTEN", "127.0.0.1:1002"),
+            ("GERBANG_STORAGE__MAX_CONNECTIONS", "5"),
+        ]);
+        let with_env = load(Some(f.path()), env.clone(), &Overrides::default())
+            .unwrap()
+            .config;
+        assert_eq!(with_env.server.listen.port(), 1002);
+        assert_eq!(with_env.storage.max_connections, 5);
+        assert_eq!(
+            with_env.server.shutdown_grace_seconds, 7,
+            "a key set only in the file stays"
+        );
+
+        let flags = Overrides {
+            listen: Some("127.0.0.1:1003".parse().unwrap()),
+            ..Overrides::default()
+        };
+        let with_flags = load(Some(f.path()), env, &flags).unwrap().config;
+        assert_eq!(with_flags.server.listen.port(), 1003);
+        assert_eq!(with_flags.storage.max_connections, 5);
+    }
+
+    #[test]
+    fn a_typo_in_the_file_is_an_error_naming_the_key_and_the_file() {
+        let f = file("[server]\nlisen = \"127.0.0.1:1\"\n");
+        let error = load(Some(f.path()), vec![], &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("lisen"), "{error}");
+        assert!(error.contains(&f.path().display().to_string()), "{error}");
+    }
+
+    #[test]
+    fn a_bad_value_is_an_error_naming_the_key() {
+        let f = file("[server]\nlisten = \"everywhere\"\n");
+        let error = load(Some(f.path()), vec![], &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("server.listen") || error.contains("listen"),
+            "{error}"
+        );
+        let bad_env = vars(&[("GERBANG_PROFILE", "staging")]);
+        let error = load(None, bad_env, &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("staging") && error.contains("profile"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_missing_file_is_an_error_naming_it() {
+        let error = load(
+            Some(Path::new("/nonexistent/gerbang.toml")),
+            vec![],
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(error.to_string().contains("/nonexistent/gerbang.toml"));
+    }
+
+    #[test]
+    fn unknown_gerbang_variables_are_reported_and_others_ignored() {
+        let env = vars(&[
+            ("GERBANG_SERVER__LISTN", "x"),
+            ("GERBANG_CONFIG", "/etc/gerbang.toml"),
+            ("HOME", "/root"),
+            ("GERBANG_LOG__FORMAT", "json"),
+        ]);
+        let loaded = load(None, env, &Overrides::default()).unwrap();
+        assert_eq!(
+            loaded.unknown_variables,
+            vec!["GERBANG_SERVER__LISTN".to_string()]
+        );
+        assert_eq!(loaded.config.log.format, LogFormat::Json);
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let env = vars(&[
+            (
+                "GERBANG_PRIVACY__KEY",
+                "c2VjcmV0LWtleS1tYXRlcmlhbC0wMTIzNDU2Nzg5YWI=",
+            ),
+            ("GERBANG_REGISTRY__HTTP__TOKEN", "token-rahasia"),
+            (
+                "GERBANG_STORAGE__DATABASE_URL",
+                "postgres://gerbang:sandi-rahasia@db:5432/gerbang",
+            ),
+        ]);
+        let config = load(None, env, &Overrides::default()).unwrap().config;
+        let printed = format!("{config:?}");
+        for secret in ["c2VjcmV0LWtleS", "token-rahasia", "sandi-rahasia"] {
+            assert!(!printed.contains(secret), "{secret} leaked in {printed}");
+        }
+        assert!(
+            printed.contains("postgres://gerbang:***@db:5432/gerbang"),
+            "{printed}"
+        );
+        assert_eq!(
+            config.registry.http.token.unwrap().expose_secret(),
+            "token-rahasia"
+        );
+    }
+}
