@@ -238,6 +238,15 @@ impl PostgresImport {
     }
 }
 
+/// Rows of a `RETURNING revision` that were inserted (revision 1) and updated (more).
+fn inserted(revisions: &[i64]) -> u64 {
+    revisions.iter().filter(|r| **r == 1).count() as u64
+}
+
+fn updated(revisions: &[i64]) -> u64 {
+    revisions.iter().filter(|r| **r > 1).count() as u64
+}
+
 impl ParticipantImport for PostgresImport {
     async fn upsert_batch(
         &mut self,
@@ -255,7 +264,7 @@ impl ParticipantImport for PostgresImport {
                 self.execute("RELEASE SAVEPOINT batch")
                     .await
                     .map_err(store_error)?;
-                outcome.record_written(rows.len(), &revisions);
+                outcome.record(rows.len(), inserted(&revisions), updated(&revisions));
                 return Ok(outcome);
             }
             Err(error) if conflict_of(&error).is_some() => {
@@ -277,7 +286,7 @@ impl ParticipantImport for PostgresImport {
                     self.execute("RELEASE SAVEPOINT row")
                         .await
                         .map_err(store_error)?;
-                    outcome.record_written(1, &revisions);
+                    outcome.record(1, inserted(&revisions), updated(&revisions));
                 }
                 Err(error) => {
                     let conflict = conflict_of(&error).ok_or_else(|| store_error(error))?;

@@ -23,6 +23,11 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// Rows per INSERT statement: 10 parameters each stays far below SQLite's 32,766-variable limit.
 const ROWS_PER_STATEMENT: usize = 500;
 
+/// Page cache of a connection while it runs an import (KiB when negative): 192 MiB.
+const IMPORT_CACHE: &str = "PRAGMA cache_size = -196608";
+/// Page cache of a connection otherwise: 32 MiB.
+const NORMAL_CACHE: &str = "PRAGMA cache_size = -32768";
+
 /// A gerbang store in one SQLite file.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -69,6 +74,9 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true)
+            // Statement and savepoint journals in memory: they only protect work inside an open
+            // transaction, which is lost on a crash anyway, so a temp file buys nothing.
+            .pragma("temp_store", "MEMORY")
             .pragma("cache_size", "-32768");
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections.max(1))
@@ -177,14 +185,26 @@ impl ParticipantStore for SqliteStore {
     }
 
     async fn begin_participant_import(&self) -> Result<SqliteImport, StoreError> {
-        let tx = self
+        let mut tx = self
             .pool
             .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(store_error)?;
+        // Lookup digests are random, so an import touches index pages all over the file; a cache
+        // that holds the indexes of a few million participants keeps them off the disk until commit.
+        // Bounded, so memory stays flat; restored when the import commits.
+        sqlx::query(IMPORT_CACHE)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        let max_id: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM participants")
+            .fetch_one(&mut *tx)
             .await
             .map_err(store_error)?;
         Ok(SqliteImport {
             tx,
             sealer: self.sealer.clone(),
+            max_id,
         })
     }
 }
@@ -194,6 +214,8 @@ impl ParticipantStore for SqliteStore {
 pub struct SqliteImport {
     tx: Transaction<'static, Sqlite>,
     sealer: Sealer,
+    /// Largest participant id so far: tells inserted rows from updated ones.
+    max_id: i64,
 }
 
 impl SqliteImport {
@@ -201,44 +223,52 @@ impl SqliteImport {
         sqlx::query(sql).execute(&mut *self.tx).await.map(|_| ())
     }
 
-    /// Upserts rows with multi-row statements; returns each written row's revision (1 = inserted).
+    /// Upserts rows with one statement; returns how many were inserted and how many updated.
+    ///
+    /// Row ids are assigned `max(id) + 1` in insertion order and no one else writes during the
+    /// import's `BEGIN IMMEDIATE` transaction, so the rows inserted are exactly the growth of the
+    /// largest id; the others the statement changed were updated. (Cheaper than `RETURNING`, which
+    /// sends a result row back for every written row.)
     async fn upsert_rows(
         &mut self,
         rows: &[SealedParticipant],
         now: DateTime<Utc>,
-    ) -> Result<Vec<i64>, sqlx::Error> {
-        let mut revisions = Vec::with_capacity(rows.len());
-        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-            let mut query = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO participants (nik_digest, card_digest, kpj_digest, phone_digest, email_digest, \
-                 content_digest, sealed, status, created_at, updated_at) ",
-            );
-            query.push_values(chunk, |mut values, row| {
-                values
-                    .push_bind(row.nik_digest.clone())
-                    .push_bind(row.card_digest.clone())
-                    .push_bind(row.kpj_digest.clone())
-                    .push_bind(row.phone_digest.clone())
-                    .push_bind(row.email_digest.clone())
-                    .push_bind(row.content_digest.clone())
-                    .push_bind(row.sealed.clone())
-                    .push_bind(row.status)
-                    .push_bind(now)
-                    .push_bind(now);
-            });
-            query.push(
-                " ON CONFLICT (nik_digest) DO UPDATE SET card_digest = excluded.card_digest, \
-                 kpj_digest = excluded.kpj_digest, phone_digest = excluded.phone_digest, \
-                 email_digest = excluded.email_digest, content_digest = excluded.content_digest, \
-                 sealed = excluded.sealed, status = excluded.status, updated_at = excluded.updated_at, \
-                 revision = participants.revision + 1 \
-                 WHERE participants.content_digest <> excluded.content_digest \
-                 RETURNING revision",
-            );
-            let written: Vec<i64> = query.build_query_scalar().fetch_all(&mut *self.tx).await?;
-            revisions.extend(written);
-        }
-        Ok(revisions)
+    ) -> Result<(u64, u64), sqlx::Error> {
+        let mut query = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO participants (nik_digest, card_digest, kpj_digest, phone_digest, email_digest, \
+             content_digest, sealed, status, created_at, updated_at) ",
+        );
+        query.push_values(rows, |mut values, row| {
+            values
+                .push_bind(row.nik_digest.clone())
+                .push_bind(row.card_digest.clone())
+                .push_bind(row.kpj_digest.clone())
+                .push_bind(row.phone_digest.clone())
+                .push_bind(row.email_digest.clone())
+                .push_bind(row.content_digest.clone())
+                .push_bind(row.sealed.clone())
+                .push_bind(row.status)
+                .push_bind(now)
+                .push_bind(now);
+        });
+        query.push(
+            " ON CONFLICT (nik_digest) DO UPDATE SET card_digest = excluded.card_digest, \
+             kpj_digest = excluded.kpj_digest, phone_digest = excluded.phone_digest, \
+             email_digest = excluded.email_digest, content_digest = excluded.content_digest, \
+             sealed = excluded.sealed, status = excluded.status, updated_at = excluded.updated_at, \
+             revision = participants.revision + 1 \
+             WHERE participants.content_digest <> excluded.content_digest",
+        );
+        let done = query.build().execute(&mut *self.tx).await?;
+        let written = done.rows_affected();
+        let last = done.last_insert_rowid();
+        let inserted = if last > self.max_id {
+            (last - self.max_id) as u64
+        } else {
+            0
+        };
+        self.max_id = self.max_id.max(last);
+        Ok((inserted, written.saturating_sub(inserted)))
     }
 }
 
@@ -253,55 +283,36 @@ impl ParticipantImport for SqliteImport {
             superseded,
             ..BatchOutcome::default()
         };
-        self.execute("SAVEPOINT batch").await.map_err(store_error)?;
-        match self.upsert_rows(&rows, now).await {
-            Ok(revisions) => {
-                self.execute("RELEASE SAVEPOINT batch")
-                    .await
-                    .map_err(store_error)?;
-                outcome.record_written(rows.len(), &revisions);
-                return Ok(outcome);
-            }
-            Err(error) if conflict_of(&error).is_some() => {
-                self.execute("ROLLBACK TO SAVEPOINT batch")
-                    .await
-                    .map_err(store_error)?;
-                self.execute("RELEASE SAVEPOINT batch")
-                    .await
-                    .map_err(store_error)?;
-            }
-            Err(error) => return Err(store_error(error)),
-        }
-        // A unique number in the batch belongs to someone else: redo it row by row so that only the
-        // conflicting rows are refused.
-        for row in &rows {
-            self.execute("SAVEPOINT row").await.map_err(store_error)?;
-            match self.upsert_rows(std::slice::from_ref(row), now).await {
-                Ok(revisions) => {
-                    self.execute("RELEASE SAVEPOINT row")
-                        .await
-                        .map_err(store_error)?;
-                    outcome.record_written(1, &revisions);
+        // No savepoints: in SQLite a failed statement undoes only itself and the transaction goes
+        // on, and a savepoint would copy every page the batch touches into a sub-journal.
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            match self.upsert_rows(chunk, now).await {
+                Ok((inserted, updated)) => outcome.record(chunk.len(), inserted, updated),
+                Err(error) if conflict_of(&error).is_some() => {
+                    // A unique number in the chunk belongs to someone else: redo it row by row so
+                    // that only the conflicting rows are refused.
+                    for row in chunk {
+                        match self.upsert_rows(std::slice::from_ref(row), now).await {
+                            Ok((inserted, updated)) => outcome.record(1, inserted, updated),
+                            Err(error) => {
+                                let conflict =
+                                    conflict_of(&error).ok_or_else(|| store_error(error))?;
+                                outcome.conflicts.push(RowConflict {
+                                    index: row.index,
+                                    conflict,
+                                });
+                            }
+                        }
+                    }
                 }
-                Err(error) => {
-                    let conflict = conflict_of(&error).ok_or_else(|| store_error(error))?;
-                    self.execute("ROLLBACK TO SAVEPOINT row")
-                        .await
-                        .map_err(store_error)?;
-                    self.execute("RELEASE SAVEPOINT row")
-                        .await
-                        .map_err(store_error)?;
-                    outcome.conflicts.push(RowConflict {
-                        index: row.index,
-                        conflict,
-                    });
-                }
+                Err(error) => return Err(store_error(error)),
             }
         }
         Ok(outcome)
     }
 
-    async fn commit(self) -> Result<(), StoreError> {
+    async fn commit(mut self) -> Result<(), StoreError> {
+        self.execute(NORMAL_CACHE).await.map_err(store_error)?;
         self.tx.commit().await.map_err(store_error)
     }
 }

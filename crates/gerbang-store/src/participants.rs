@@ -93,13 +93,11 @@ pub struct BatchOutcome {
 }
 
 impl BatchOutcome {
-    /// Counts `attempted` rows of which those listed in `revisions` were written (revision 1 means
-    /// inserted, more means updated) and the rest found unchanged.
-    pub fn record_written(&mut self, attempted: usize, revisions: &[i64]) {
-        let inserted = revisions.iter().filter(|r| **r == 1).count();
-        self.inserted += inserted as u64;
-        self.updated += (revisions.len() - inserted) as u64;
-        self.unchanged += attempted.saturating_sub(revisions.len()) as u64;
+    /// Counts `attempted` rows of which `inserted` were new, `updated` changed and the rest unchanged.
+    pub fn record(&mut self, attempted: usize, inserted: u64, updated: u64) {
+        self.inserted += inserted;
+        self.updated += updated;
+        self.unchanged += (attempted as u64).saturating_sub(inserted + updated);
     }
 
     pub fn absorb(&mut self, other: BatchOutcome) {

@@ -160,7 +160,7 @@ fn redact(url: &str) -> String {
 
 /// Runs a generic store test body on the backend under test.
 ///
-/// ```ignore
+/// ```text
 /// store_test!(finds_by_nik);
 /// async fn finds_by_nik<S: Store>(store: S) { ... }
 /// ```

@@ -101,7 +101,7 @@ enum ParticipantsCommand {
     },
     /// Upsert participants from a CSV file; rejected rows are listed with line and reason.
     Import {
-        /// CSV file with a header row (columns: see docs/registry.md).
+        /// CSV file with a header row (columns: see docs/registry.md in the repository).
         file: PathBuf,
         #[command(flatten)]
         database: DatabaseArgs,

@@ -1,0 +1,384 @@
+//! gerbang as its users meet it: the real binary and the in-process `Application`, on the backend
+//! under test (see gerbang-testkit).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use gerbang::Application;
+use gerbang::config::{Overrides, load};
+use gerbang_testkit::{Backend, TestDatabase};
+
+const BIN: &str = env!("CARGO_BIN_EXE_gerbang");
+
+/// The binary with no `GERBANG_*` variables from the outside, run in `dir`.
+fn gerbang(dir: &Path) -> Command {
+    let mut command = Command::new(BIN);
+    for (name, _) in std::env::vars() {
+        if name.starts_with("GERBANG_") {
+            command.env_remove(name);
+        }
+    }
+    command.current_dir(dir).stdin(Stdio::null());
+    command
+}
+
+/// `--database-url` for the backend under test; none for SQLite, which then lives in the data directory.
+fn database_args(db: &TestDatabase) -> Vec<String> {
+    match db.backend() {
+        Backend::Sqlite => vec![],
+        Backend::Postgres(_) => vec!["--database-url".into(), db.url()],
+    }
+}
+
+fn run(command: &mut Command) -> Output {
+    command.output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_with_no_configuration_seeds_the_registry_answers_health_and_stops_on_sigterm() {
+    let db = TestDatabase::create().await;
+    let dir = db.data_dir();
+    let port = free_port();
+    let log_path = dir.join("serve.log");
+    let mut child = gerbang(&dir)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(database_args(&db))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let started = Instant::now();
+    loop {
+        if let Ok(response) = client.get(format!("{base}/healthz")).send().await {
+            assert_eq!(response.status(), 200);
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "gerbang did not start: {}",
+            std::fs::read_to_string(&log_path).unwrap()
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "gerbang exited: {}",
+            std::fs::read_to_string(&log_path).unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let ready: serde_json::Value = client
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["status"], "ready");
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let exit = loop {
+        if let Some(exit) = child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(Instant::now() < deadline, "gerbang ignored SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(exit.success(), "{exit:?}");
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(log.contains("seeded 3000 synthetic participants"), "{log}");
+    assert!(log.contains("NO PERSONAL-DATA KEY CONFIGURED"), "{log}");
+    assert!(log.contains("stopped"), "{log}");
+    assert!(dir.join("gerbang-data/personal-data.key").exists());
+
+    // No personal data in the log: none of the seeded NIKs, phones or names appears.
+    let seeded = gerbang(&dir)
+        .args(["participants", "generate", "--count", "3000", "--seed", "1"])
+        .output()
+        .unwrap();
+    for line in text(&seeded.stdout).lines().skip(1).step_by(97) {
+        let fields: Vec<&str> = line.split(',').collect();
+        for value in [fields[0], fields[1], fields[4]] {
+            assert!(!log.contains(value), "{value} leaked into the log");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_application_builds_in_process_on_port_zero_and_serves_until_told_to_stop() {
+    let db = TestDatabase::create().await;
+    let mut vars = vec![
+        (
+            "GERBANG_SERVER__LISTEN".to_string(),
+            "127.0.0.1:0".to_string(),
+        ),
+        (
+            "GERBANG_STORAGE__DATA_DIR".to_string(),
+            db.data_dir().display().to_string(),
+        ),
+        (
+            "GERBANG_REGISTRY__DEMO_PARTICIPANTS".to_string(),
+            "25".to_string(),
+        ),
+        (
+            "GERBANG_PRIVACY__KEY".to_string(),
+            gerbang_testkit::TEST_KEY.to_string(),
+        ),
+    ];
+    if let Backend::Postgres(_) = db.backend() {
+        vars.push(("GERBANG_STORAGE__DATABASE_URL".to_string(), db.url()));
+    }
+    let config = load(None, vars, &Overrides::default()).unwrap().config;
+    let app = Application::build(&config).await.unwrap();
+    let address = app.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async move {
+        let _ = stopped.await;
+    }));
+    let body: serde_json::Value = reqwest::get(format!("http://{address}/readyz"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["status"], "ready");
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(
+        reqwest::get(format!("http://{address}/healthz"))
+            .await
+            .is_err(),
+        "still serving after shutdown"
+    );
+
+    // The demo registry was seeded with exactly the configured number, once.
+    let store_count = match db.backend() {
+        Backend::Sqlite => {
+            use gerbang_store::ParticipantStore;
+            db.sqlite_store().await.count_participants().await.unwrap()
+        }
+        Backend::Postgres(_) => {
+            use gerbang_store::ParticipantStore;
+            db.postgres_store()
+                .await
+                .count_participants()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(store_count, 25);
+}
+
+#[test]
+fn generate_is_deterministic_for_a_seed() {
+    let dir = tempfile::tempdir().unwrap();
+    let once = run(gerbang(dir.path()).args([
+        "participants",
+        "generate",
+        "--count",
+        "500",
+        "--seed",
+        "11",
+    ]));
+    let twice = run(gerbang(dir.path()).args([
+        "participants",
+        "generate",
+        "--count",
+        "500",
+        "--seed",
+        "11",
+    ]));
+    let other = run(gerbang(dir.path()).args([
+        "participants",
+        "generate",
+        "--count",
+        "500",
+        "--seed",
+        "12",
+    ]));
+    assert!(once.status.success());
+    assert_eq!(text(&once.stdout).lines().count(), 501);
+    assert_eq!(once.stdout, twice.stdout);
+    assert_ne!(once.stdout, other.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_loads_good_rows_reports_bad_ones_by_line_and_exits_1() {
+    let db = TestDatabase::create().await;
+    let dir = db.data_dir();
+    let generated =
+        run(gerbang(&dir).args(["participants", "generate", "--count", "2000", "--seed", "3"]));
+    let mut lines: Vec<String> = text(&generated.stdout).lines().map(String::from).collect();
+    lines[10] = lines[10].replacen(&lines[10][..2], "99", 1);
+    lines[20] = lines[20]
+        .replace(",active,", ",maybe,")
+        .replace(",inactive,", ",maybe,");
+    let csv = dir.join("participants.csv");
+    std::fs::File::create(&csv)
+        .unwrap()
+        .write_all(lines.join("\n").as_bytes())
+        .unwrap();
+
+    let first = run(gerbang(&dir)
+        .args(["participants", "import", "participants.csv"])
+        .args(database_args(&db)));
+    let (stdout, stderr) = (text(&first.stdout), text(&first.stderr));
+    assert_eq!(first.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("participants.csv:11: nik:") && stderr.contains("[nik_province]"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("participants.csv:21: status:") && stderr.contains("[status_invalid]"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("2000 rows read")
+            && stdout.contains("1998 inserted")
+            && stdout.contains("2 rejected"),
+        "{stdout}"
+    );
+
+    lines[10] = text(&generated.stdout).lines().nth(10).unwrap().to_string();
+    lines[20] = text(&generated.stdout).lines().nth(20).unwrap().to_string();
+    std::fs::write(&csv, lines.join("\n")).unwrap();
+    let second = run(gerbang(&dir)
+        .args(["participants", "import", "participants.csv"])
+        .args(database_args(&db)));
+    let stdout = text(&second.stdout);
+    assert!(second.status.success(), "{}", text(&second.stderr));
+    assert!(
+        stdout.contains("2 inserted")
+            && stdout.contains("1998 unchanged")
+            && stdout.contains("0 rejected"),
+        "{stdout}"
+    );
+
+    if let Backend::Sqlite = db.backend() {
+        let bytes = std::fs::read(dir.join("gerbang-data/gerbang.sqlite")).unwrap();
+        for line in lines.iter().skip(1).step_by(50) {
+            let nik = line.split(',').next().unwrap();
+            assert!(
+                !bytes.windows(nik.len()).any(|w| w == nik.as_bytes()),
+                "NIK {nik} stored in clear text"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_column_refuses_the_file_with_exit_2_and_loads_nothing() {
+    let db = TestDatabase::create().await;
+    let dir = db.data_dir();
+    std::fs::write(dir.join("p.csv"), "nik,card_number,nama,birth_date,sex,status\n3171011708450001,0001944358911,Budi,1945-08-17,M,active\n").unwrap();
+    let out = run(gerbang(&dir)
+        .args(["participants", "import", "p.csv"])
+        .args(database_args(&db)));
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr.contains("p.csv")
+            && stderr.contains("\"nama\"")
+            && stderr.contains("nothing was imported"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_unreachable_postgres_is_named_with_its_password_hidden() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(gerbang(dir.path()).args([
+        "migrate",
+        "--database-url",
+        "postgres://gerbang:sandi-rahasia@127.0.0.1:1/gerbang",
+    ]));
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr.contains("postgres://gerbang:***@127.0.0.1:1/gerbang"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("sandi-rahasia"), "{stderr}");
+}
+
+#[test]
+fn the_production_profile_refuses_to_start_without_a_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(gerbang(dir.path())
+        .env("GERBANG_PROFILE", "production")
+        .args(["serve", "--listen", "127.0.0.1:0"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("GERBANG_PRIVACY__KEY"));
+    assert!(!dir.path().join("gerbang-data/personal-data.key").exists());
+}
+
+#[test]
+fn a_typo_in_the_config_file_names_the_key_and_file_and_an_unknown_variable_warns() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("gerbang.toml"),
+        "[server]\nlisen = \"127.0.0.1:1\"\n",
+    )
+    .unwrap();
+    let out = run(gerbang(dir.path()).args(["--config", "gerbang.toml", "config", "check"]));
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr.contains("lisen") && stderr.contains("gerbang.toml"),
+        "{stderr}"
+    );
+
+    let out = run(gerbang(dir.path())
+        .env("GERBANG_SERVR__LISTEN", "x")
+        .args(["config", "check"]));
+    assert!(out.status.success());
+    assert!(
+        text(&out.stderr).contains("GERBANG_SERVR__LISTEN"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn config_example_prints_every_section_and_key_generate_a_usable_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = run(gerbang(dir.path()).args(["config", "example"]));
+    let example = text(&example.stdout);
+    for section in [
+        "[server]",
+        "[storage]",
+        "[privacy]",
+        "[registry]",
+        "[registry.http]",
+        "[log]",
+    ] {
+        assert!(example.contains(section), "{section}");
+    }
+    let key = text(&run(gerbang(dir.path()).args(["key", "generate"])).stdout);
+    assert!(gerbang_store::PersonalDataKey::from_base64(key.trim()).is_ok());
+}
