@@ -1,6 +1,9 @@
 //! The `gerbang` commands. Each parses its flags, loads the configuration and calls into the
 //! library; results go to stdout, logs and problems to stderr.
 
+// Printing results is this module's job; everywhere else the lint keeps stray prints out.
+#![allow(clippy::print_stdout)]
+
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
 use std::net::SocketAddr;
