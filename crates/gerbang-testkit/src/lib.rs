@@ -186,7 +186,11 @@ macro_rules! store_test {
 pub fn participant(n: u32) -> Participant {
     let birth =
         NaiveDate::from_ymd_opt(1980, 1, 1).unwrap() + chrono::Duration::days(i64::from(n % 9000));
-    let sex = if n.is_multiple_of(2) { Sex::Male } else { Sex::Female };
+    let sex = if n.is_multiple_of(2) {
+        Sex::Male
+    } else {
+        Sex::Female
+    };
     Participant {
         nik: Nik::compose(317101, birth, sex, (n % 9999 + 1) as u16).unwrap(),
         card_number: JknCardNumber::parse(&format!("000{:010}", n)).unwrap(),
