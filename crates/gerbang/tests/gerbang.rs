@@ -365,6 +365,25 @@ fn a_typo_in_the_config_file_names_the_key_and_file_and_an_unknown_variable_warn
 }
 
 #[test]
+fn json_logs_are_one_json_object_per_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(gerbang(dir.path())
+        .env("GERBANG_LOG__FORMAT", "json")
+        .args(["migrate"]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.lines().count() >= 1, "{stderr}");
+    for line in stderr.lines() {
+        let event: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(
+            event["level"].is_string() && event["message"].is_string(),
+            "{line}"
+        );
+    }
+}
+
+#[test]
 fn config_example_prints_every_section_and_key_generate_a_usable_key() {
     let dir = tempfile::tempdir().unwrap();
     let example = run(gerbang(dir.path()).args(["config", "example"]));
