@@ -13,7 +13,7 @@
 //! `kpj_number`, `family_card_number`, `phone`, `email`. Any other column refuses the whole file
 //! before a row is read, so a misspelt column never loads half the data.
 
-use std::io::Read;
+use std::io::{BufRead, Read};
 
 use chrono::{Datelike, NaiveDate};
 use gerbang_domain::{
@@ -283,15 +283,35 @@ struct ParsedBatch {
     bytes_read: u64,
 }
 
+/// The field separator, read off the header line: a comma, or a semicolon when the header has
+/// semicolons and no commas (spreadsheets in the Indonesian locale save "CSV" with semicolons).
+fn delimiter_of(start: &[u8]) -> u8 {
+    let header = start.split(|b| *b == b'\n').next().unwrap_or_default();
+    if header.contains(&b';') && !header.contains(&b',') {
+        b';'
+    } else {
+        b','
+    }
+}
+
 /// Reads and validates the whole file, sending batches; stops early if the writer has gone.
 fn read_batches(
     input: Box<dyn Read + Send>,
     today: NaiveDate,
     batches: mpsc::Sender<Result<ParsedBatch, ImportError>>,
 ) {
+    let mut input = std::io::BufReader::with_capacity(1 << 20, input);
+    let delimiter = match input.fill_buf() {
+        Ok(start) => delimiter_of(start),
+        Err(e) => {
+            let _ = batches.blocking_send(Err(ImportError::Read(e.to_string())));
+            return;
+        }
+    };
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(false)
+        .delimiter(delimiter)
         .from_reader(input);
     let columns = match reader.headers() {
         Ok(header) => map_header(header),
@@ -547,6 +567,13 @@ mod tests {
                 .unwrap();
             assert_eq!((error.field, error.code), (field, code), "{value}");
         }
+    }
+
+    #[test]
+    fn the_delimiter_is_read_off_the_header() {
+        assert_eq!(delimiter_of(b"nik,card_number\n1;2"), b',');
+        assert_eq!(delimiter_of(b"nik;card_number;full_name\n1,2"), b';');
+        assert_eq!(delimiter_of(b""), b',');
     }
 
     proptest! {

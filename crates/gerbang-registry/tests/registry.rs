@@ -64,7 +64,56 @@ store_test!(
     bad_rows_are_reported_by_line_and_field_while_good_rows_load,
     an_unknown_column_refuses_the_file_before_any_row_loads,
     a_card_number_taken_by_another_nik_is_reported_on_its_line,
+    a_semicolon_separated_file_with_a_byte_order_mark_imports,
+    a_row_that_is_not_utf8_is_reported_and_the_rest_load,
 );
+
+async fn a_semicolon_separated_file_with_a_byte_order_mark_imports<S: Store>(store: S) {
+    // What a spreadsheet in the Indonesian locale saves as "CSV".
+    let text = format!("\u{feff}{}", generated(50, 4).replace(',', ";"));
+    let (report, seen) = import_text(&store, text).await;
+    let report = report.unwrap();
+    assert_eq!(
+        (report.inserted, report.rejected),
+        (50, 0),
+        "{:?}",
+        seen.rejected.first()
+    );
+}
+
+async fn a_row_that_is_not_utf8_is_reported_and_the_rest_load<S: Store>(store: S) {
+    let text = generated(5, 6);
+    let mut bytes = Vec::new();
+    for (at, line) in text.lines().enumerate() {
+        if at == 3 {
+            bytes.extend_from_slice(&line.as_bytes()[..40]);
+            bytes.extend_from_slice(&[0xff, 0xfe]);
+            bytes.extend_from_slice(&line.as_bytes()[40..]);
+        } else {
+            bytes.extend_from_slice(line.as_bytes());
+        }
+        bytes.push(b'\n');
+    }
+    let mut seen = Collect::default();
+    let report = import_csv(
+        &store,
+        Box::new(std::io::Cursor::new(bytes)),
+        &clock(),
+        &mut seen,
+    )
+    .await
+    .unwrap();
+    assert_eq!((report.inserted, report.rejected), (4, 1));
+    assert_eq!(
+        (seen.rejected[0].line, seen.rejected[0].code.as_str()),
+        (4, "row_malformed")
+    );
+    assert!(
+        seen.rejected[0].reason.contains("UTF-8"),
+        "{}",
+        seen.rejected[0].reason
+    );
+}
 
 async fn generated_participants_import_and_are_found_by_nik_and_card<S: Store>(store: S) {
     let text = generated(12_000, 42);
