@@ -58,11 +58,22 @@ impl<S: ParticipantStore + Send + Sync> ParticipantDirectory for StoreDirectory<
 /// and `Authorization: Bearer <token>` when a token is configured. `200` carries the participant in
 /// gerbang's JSON shape, `404` means not found; anything else, or no answer within the timeout,
 /// makes the registry unavailable.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct HttpDirectory {
     client: reqwest::Client,
     lookup_url: url::Url,
     token: Option<String>,
+}
+
+impl std::fmt::Debug for HttpDirectory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may carry credentials and the token is one: show only where lookups go.
+        f.debug_struct("HttpDirectory")
+            .field("host", &self.lookup_url.host_str().unwrap_or_default())
+            .field("path", &self.lookup_url.path())
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 #[derive(Serialize)]
@@ -80,6 +91,13 @@ impl HttpDirectory {
         timeout: Duration,
         token: Option<String>,
     ) -> Result<Self, DirectoryError> {
+        // `join` replaces the last path segment unless the path ends with a slash:
+        // `https://host/api/v1` must post to `/api/v1/participants/lookup`, not `/api/participants/lookup`.
+        let mut base_url = base_url.clone();
+        if !base_url.path().ends_with('/') {
+            let path = format!("{}/", base_url.path());
+            base_url.set_path(&path);
+        }
         let lookup_url = base_url
             .join("participants/lookup")
             .map_err(|e| DirectoryError::Unavailable(format!("bad registry URL: {e}")))?;
@@ -124,7 +142,16 @@ impl ParticipantDirectory for HttpDirectory {
                     .map_err(|e| DirectoryError::Unavailable(e.to_string()))?;
                 serde_json::from_slice(&bytes)
                     .map(Some)
-                    .map_err(|e| DirectoryError::InvalidAnswer(e.to_string()))
+                    // serde's message can quote the offending value (a NIK, a name): keep only
+                    // where it was.
+                    .map_err(|e| {
+                        DirectoryError::InvalidAnswer(format!(
+                            "the body is not a valid participant ({:?} error at line {}, column {})",
+                            e.classify(),
+                            e.line(),
+                            e.column()
+                        ))
+                    })
             }
             status => Err(DirectoryError::Unavailable(format!(
                 "answered HTTP {status}"

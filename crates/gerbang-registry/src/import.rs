@@ -48,9 +48,10 @@ const REQUIRED: [&str; 6] = [
 /// Rows validated and written together.
 const BATCH_ROWS: usize = 5_000;
 
-/// A row that was not loaded.
+/// Something wrong with a row: either the row was not loaded, or it was loaded without one optional
+/// field.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RejectedRow {
+pub struct RowProblem {
     /// 1-based line in the file (the header is line 1).
     pub line: u64,
     /// The column at fault, or `row` for the row as a whole.
@@ -72,6 +73,9 @@ pub struct ImportReport {
     /// Rows replaced by a later row of the same NIK close by in the file.
     pub superseded: u64,
     pub rejected: u64,
+    /// Optional fields (phone, email, KPJ or family-card number) left out of loaded rows because
+    /// they were invalid: the participant still loads, so they can still register and fix it.
+    pub fields_dropped: u64,
     /// Loaded rows whose NIK encodes another birth date than `birth_date` (a hint, not an error:
     /// Dukcapil never corrects NIK digits recorded wrongly).
     pub birth_date_differs_from_nik: u64,
@@ -90,9 +94,10 @@ pub enum ImportError {
     Store(#[from] StoreError),
 }
 
-/// Told about each rejected row and about progress as the import runs.
+/// Told about each rejected row, each dropped field and about progress as the import runs.
 pub trait ImportObserver: Send {
-    fn rejected(&mut self, row: &RejectedRow);
+    fn rejected(&mut self, row: &RowProblem);
+    fn dropped_field(&mut self, problem: &RowProblem);
     fn progress(&mut self, bytes_read: u64, report: &ImportReport);
 }
 
@@ -119,6 +124,14 @@ fn map_header(header: &csv::StringRecord) -> Result<ColumnMap, ImportError> {
             .trim_start_matches('\u{feff}')
             .to_ascii_lowercase();
         let Some(column) = COLUMNS.iter().position(|c| *c == name) else {
+            if looks_like_data(&name) {
+                // Never echo it: it is probably a NIK, a phone number or an email.
+                return Err(ImportError::Header(format!(
+                    "the first line looks like data, not a header: start the file with a header row \
+                     naming the columns ({})",
+                    COLUMNS.join(", ")
+                )));
+            }
             return Err(ImportError::Header(format!(
                 "unknown column {name:?} (column {}); the columns are: {}",
                 at + 1,
@@ -160,6 +173,16 @@ fn map_header(header: &csv::StringRecord) -> Result<ColumnMap, ImportError> {
     })
 }
 
+/// Whether a header cell is really a value: a run of six digits or an `@`.
+fn looks_like_data(cell: &str) -> bool {
+    let longest_digit_run = cell
+        .split(|c: char| !c.is_ascii_digit())
+        .map(str::len)
+        .max()
+        .unwrap_or(0);
+    longest_digit_run >= 6 || cell.contains('@')
+}
+
 /// A row's field that failed, before the line number is attached.
 struct FieldError {
     field: &'static str,
@@ -197,9 +220,9 @@ fn parse_row(
     record: &csv::StringRecord,
     columns: &ColumnMap,
     today: NaiveDate,
+    dropped: &mut Vec<FieldError>,
 ) -> Result<Participant, FieldError> {
     let text = |at: usize| record.get(at).map(str::trim).unwrap_or("");
-    let optional = |at: Option<usize>| at.map(text).filter(|t| !t.is_empty());
     let required = |at: usize, field: &'static str| {
         let value = text(at);
         if value.is_empty() {
@@ -216,27 +239,22 @@ fn parse_row(
         Nik::parse(required(columns.nik, "nik")?).map_err(|e| FieldError::explained("nik", &e))?;
     let card_number = JknCardNumber::parse(required(columns.card_number, "card_number")?)
         .map_err(|e| FieldError::explained("card_number", &e))?;
-    let kpj_number = optional(columns.kpj_number)
-        .map(KpjNumber::parse)
-        .transpose()
-        .map_err(|e| FieldError::explained("kpj_number", &e))?;
-    let family_card_number = optional(columns.family_card_number)
-        .map(FamilyCardNumber::parse)
-        .transpose()
-        .map_err(|e| FieldError::explained("family_card_number", &e))?;
     let full_name = PersonName::parse(required(columns.full_name, "full_name")?)
         .map_err(|e| FieldError::explained("full_name", &e))?;
-    let birth_text = required(columns.birth_date, "birth_date")?;
-    let birth_date = NaiveDate::parse_from_str(birth_text, "%Y-%m-%d").map_err(|_| FieldError {
-        field: "birth_date",
-        code: "birth_date_invalid",
-        reason: format!("{birth_text:?} is not a date written YYYY-MM-DD"),
-    })?;
+    // Values are never echoed in reasons: the line number finds the row, and a report may be
+    // pasted into a ticket.
+    let birth_date =
+        NaiveDate::parse_from_str(required(columns.birth_date, "birth_date")?, "%Y-%m-%d")
+            .map_err(|_| FieldError {
+                field: "birth_date",
+                code: "birth_date_invalid",
+                reason: "birth_date is not a date written YYYY-MM-DD".into(),
+            })?;
     if birth_date > today || birth_date.year() < 1880 {
         return Err(FieldError {
             field: "birth_date",
             code: "birth_date_out_of_range",
-            reason: format!("{birth_date} is in the future or before 1880"),
+            reason: "birth_date is in the future or before 1880".into(),
         });
     }
     let sex_text = required(columns.sex, "sex")?;
@@ -251,26 +269,49 @@ fn parse_row(
         code: "status_invalid",
         reason: format!("{status_text:?} is not a status; use active or inactive"),
     })?;
-    let phone = optional(columns.phone)
-        .map(MobileNumber::parse)
-        .transpose()
-        .map_err(|e| FieldError::explained("phone", &e))?;
-    let email = optional(columns.email)
-        .map(Email::parse)
-        .transpose()
-        .map_err(|e| FieldError::explained("email", &e))?;
     Ok(Participant {
         nik,
         card_number,
-        kpj_number,
-        family_card_number,
+        kpj_number: optional(
+            text,
+            columns.kpj_number,
+            "kpj_number",
+            KpjNumber::parse,
+            dropped,
+        ),
+        family_card_number: optional(
+            text,
+            columns.family_card_number,
+            "family_card_number",
+            FamilyCardNumber::parse,
+            dropped,
+        ),
         full_name,
         birth_date,
         sex,
         status,
-        phone,
-        email,
+        phone: optional(text, columns.phone, "phone", MobileNumber::parse, dropped),
+        email: optional(text, columns.email, "email", Email::parse, dropped),
     })
+}
+
+/// An optional field: absent, empty or a placeholder (`-`) is `None`; an invalid value is dropped
+/// (and reported) rather than refusing the participant — a landline or a mistyped email on file
+/// must not stop someone from registering.
+fn optional<'r, T, E: Explain>(
+    text: impl Fn(usize) -> &'r str,
+    at: Option<usize>,
+    field: &'static str,
+    parse: impl Fn(&str) -> Result<T, E>,
+    dropped: &mut Vec<FieldError>,
+) -> Option<T> {
+    let value = text(at?);
+    if value.is_empty() || value == "-" {
+        return None;
+    }
+    parse(value)
+        .map_err(|e| dropped.push(FieldError::explained(field, &e)))
+        .ok()
 }
 
 /// One batch handed from the reading thread to the writer.
@@ -278,7 +319,8 @@ fn parse_row(
 struct ParsedBatch {
     lines: Vec<u64>,
     participants: Vec<Participant>,
-    rejected: Vec<RejectedRow>,
+    rejected: Vec<RowProblem>,
+    dropped: Vec<RowProblem>,
     rows_read: u64,
     bytes_read: u64,
 }
@@ -326,6 +368,7 @@ fn read_batches(
     };
     let mut batch = ParsedBatch::default();
     let mut record = csv::StringRecord::new();
+    let mut dropped = Vec::new();
     loop {
         let line = reader.position().line();
         match reader.read_record(&mut record) {
@@ -333,12 +376,19 @@ fn read_batches(
             Ok(true) => {
                 batch.rows_read += 1;
                 let line = record.position().map_or(line, |p| p.line());
-                match parse_row(&record, &columns, today) {
+                let parsed = parse_row(&record, &columns, today, &mut dropped);
+                batch.dropped.extend(dropped.drain(..).map(|e| RowProblem {
+                    line,
+                    field: e.field.into(),
+                    code: e.code.into(),
+                    reason: e.reason,
+                }));
+                match parsed {
                     Ok(participant) => {
                         batch.lines.push(line);
                         batch.participants.push(participant);
                     }
-                    Err(e) => batch.rejected.push(RejectedRow {
+                    Err(e) => batch.rejected.push(RowProblem {
                         line,
                         field: e.field.into(),
                         code: e.code.into(),
@@ -362,7 +412,7 @@ fn read_batches(
                     other => format!("{other:?}"),
                 };
                 batch.rows_read += 1;
-                batch.rejected.push(RejectedRow {
+                batch.rejected.push(RowProblem {
                     line,
                     field: "row".into(),
                     code: "row_malformed".into(),
@@ -391,7 +441,9 @@ pub async fn import_csv<S: ParticipantStore>(
     clock: &impl Clock,
     observer: &mut dyn ImportObserver,
 ) -> Result<ImportReport, ImportError> {
-    let today = clock.now().date_naive();
+    // "Today" where it is latest in Indonesia (WIT, UTC+9), so a birth registered this morning in
+    // Papua is not in the future.
+    let today = (clock.now() + chrono::Duration::hours(9)).date_naive();
     let (sender, mut batches) = mpsc::channel(2);
     let reader = tokio::task::spawn_blocking(move || read_batches(input, today, sender));
     let mut report = ImportReport::default();
@@ -403,6 +455,10 @@ pub async fn import_csv<S: ParticipantStore>(
             observer.rejected(row);
         }
         report.rejected += batch.rejected.len() as u64;
+        for problem in &batch.dropped {
+            observer.dropped_field(problem);
+        }
+        report.fields_dropped += batch.dropped.len() as u64;
         if !batch.participants.is_empty() {
             let open = match import.as_mut() {
                 Some(open) => open,
@@ -412,7 +468,7 @@ pub async fn import_csv<S: ParticipantStore>(
             let refused: std::collections::HashSet<usize> =
                 outcome.conflicts.iter().map(|c| c.index).collect();
             for conflict in &outcome.conflicts {
-                let row = RejectedRow {
+                let row = RowProblem {
                     line: batch.lines[conflict.index],
                     field: match conflict.conflict {
                         gerbang_store::ParticipantConflict::CardNumberTaken => "card_number".into(),
@@ -538,7 +594,7 @@ mod tests {
 
     #[test]
     fn a_good_row_parses_with_indonesian_values() {
-        let p = parse_row(&row(GOOD), &all_columns(), today())
+        let p = parse_row(&row(GOOD), &all_columns(), today(), &mut Vec::new())
             .map_err(|e| e.reason)
             .unwrap();
         assert_eq!(p.sex, Sex::Male);
@@ -550,23 +606,54 @@ mod tests {
 
     #[test]
     fn each_bad_field_is_named_with_its_rule() {
-        let cases: [(usize, &str, &str, &str); 7] = [
+        let cases: [(usize, &str, &str, &str); 6] = [
             (0, "3171013002450001", "nik", "nik_date"),
             (1, "12", "card_number", "card_number_length"),
             (5, "17-08-1945", "birth_date", "birth_date_invalid"),
             (5, "2031-01-01", "birth_date", "birth_date_out_of_range"),
             (6, "X", "sex", "sex_invalid"),
-            (8, "0820123456789", "phone", "phone_unallocated_prefix"),
             (4, "", "full_name", "required"),
         ];
         for (at, value, field, code) in cases {
             let mut fields = GOOD;
             fields[at] = value;
-            let error = parse_row(&row(fields), &all_columns(), today())
+            let error = parse_row(&row(fields), &all_columns(), today(), &mut Vec::new())
                 .err()
                 .unwrap();
             assert_eq!((error.field, error.code), (field, code), "{value}");
+            assert!(
+                !error.reason.contains(value) || value.len() < 2,
+                "{} echoes the value",
+                error.reason
+            );
         }
+    }
+
+    #[test]
+    fn a_bad_optional_field_is_dropped_and_reported_and_a_dash_means_empty() {
+        let mut fields = GOOD;
+        fields[8] = "021-5551234"; // a landline
+        fields[9] = "budi@";
+        fields[2] = "-";
+        let mut dropped = Vec::new();
+        let p = parse_row(&row(fields), &all_columns(), today(), &mut dropped)
+            .map_err(|e| e.reason)
+            .unwrap();
+        assert_eq!((p.phone, p.email, p.kpj_number), (None, None, None));
+        let codes: Vec<(&str, &str)> = dropped.iter().map(|e| (e.field, e.code)).collect();
+        assert_eq!(
+            codes,
+            vec![("phone", "phone_not_mobile"), ("email", "email_malformed")]
+        );
+    }
+
+    #[test]
+    fn a_file_without_a_header_is_named_as_such_without_echoing_the_data() {
+        let error = map_header(&header(&["3171011708450001", "0001944358911", "Budi"]))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("looks like data"), "{error}");
+        assert!(!error.contains("3171011708450001"), "{error}");
     }
 
     #[test]
@@ -580,7 +667,7 @@ mod tests {
         #[test]
         fn arbitrary_rows_never_panic(fields in proptest::collection::vec("\\PC{0,20}", 10)) {
             let record = csv::StringRecord::from(fields);
-            let _ = parse_row(&record, &all_columns(), today());
+            let _ = parse_row(&record, &all_columns(), today(), &mut Vec::new());
         }
     }
 }

@@ -14,5 +14,5 @@ pub mod synthetic;
 pub use directory::{
     DirectoryError, HttpDirectory, ParticipantDirectory, Registry, StoreDirectory,
 };
-pub use import::{ImportError, ImportObserver, ImportReport, RejectedRow, import_csv};
+pub use import::{ImportError, ImportObserver, ImportReport, RowProblem, import_csv};
 pub use synthetic::{SyntheticParticipants, write_csv};

@@ -121,6 +121,9 @@ pub struct SyntheticParticipants {
     index: u64,
     family: Option<Family>,
     today: NaiveDate,
+    /// Shifts the card and KPJ numbers per seed, so files of different seeds do not claim each
+    /// other's numbers.
+    card_offset: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -146,6 +149,7 @@ impl SyntheticParticipants {
             index: 0,
             family: None,
             today,
+            card_offset: seed.wrapping_mul(2_654_435_761).wrapping_add(104_729) % 10_000_000_000,
         }
     }
 
@@ -263,14 +267,14 @@ impl SyntheticParticipants {
         // Card and KPJ numbers: affine permutations of the index, so they never repeat.
         let card_number = JknCardNumber::parse(&format!(
             "000{:010}",
-            (index * 7_919_123 + 104_729) % 10_000_000_000
+            (index * 7_919_123 + self.card_offset) % 10_000_000_000
         ))
         .ok()?;
         let adult = (self.today - birth_date).num_days() >= 365 * 17;
         let kpj_number = if adult && self.rng.random_bool(0.45) {
             KpjNumber::parse(&format!(
                 "{:011}",
-                10_000_000_000 + (index * 3_571_003 + 7) % 90_000_000_000
+                10_000_000_000 + (index * 3_571_003 + self.card_offset) % 90_000_000_000
             ))
             .ok()
         } else {
@@ -370,6 +374,14 @@ mod tests {
         let c: Vec<_> = SyntheticParticipants::new(8, today()).take(300).collect();
         assert_eq!(a, b);
         assert_ne!(a, c);
+        let cards_a: HashSet<_> = a
+            .iter()
+            .map(|p| p.card_number.as_str().to_string())
+            .collect();
+        assert!(
+            c.iter().all(|p| !cards_a.contains(p.card_number.as_str())),
+            "seeds share card numbers"
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@ use chrono::{DateTime, NaiveDate};
 use gerbang_domain::{Clock, JknCardNumber, ManualClock, Nik};
 use gerbang_registry::{
     DirectoryError, HttpDirectory, ImportError, ImportObserver, ImportReport, ParticipantDirectory,
-    RejectedRow, StoreDirectory, import_csv, write_csv,
+    RowProblem, StoreDirectory, import_csv, write_csv,
 };
 use gerbang_store::{ParticipantKey, Store};
 use gerbang_testkit::{participant, store_test};
@@ -24,13 +24,17 @@ fn today() -> NaiveDate {
 
 #[derive(Default)]
 struct Collect {
-    rejected: Vec<RejectedRow>,
+    rejected: Vec<RowProblem>,
+    dropped: Vec<RowProblem>,
     progress_calls: u32,
 }
 
 impl ImportObserver for Collect {
-    fn rejected(&mut self, row: &RejectedRow) {
+    fn rejected(&mut self, row: &RowProblem) {
         self.rejected.push(row.clone());
+    }
+    fn dropped_field(&mut self, problem: &RowProblem) {
+        self.dropped.push(problem.clone());
     }
     fn progress(&mut self, _bytes: u64, _report: &ImportReport) {
         self.progress_calls += 1;
@@ -166,7 +170,7 @@ async fn a_second_import_of_the_same_file_changes_nothing<S: Store>(store: S) {
 
 async fn bad_rows_are_reported_by_line_and_field_while_good_rows_load<S: Store>(store: S) {
     let mut lines: Vec<String> = generated(6, 9).lines().map(String::from).collect();
-    lines[2] = lines[2].replacen(&lines[2][6..8], "35", 1); // day 35: no such birth date
+    lines[2] = format!("{}35{}", &lines[2][..6], &lines[2][8..]); // NIK day 35: no such birth date
     lines[4] = format!("{},extra", lines[4]);
     lines[5] = lines[5].replace(",M,", ",X,").replace(",F,", ",X,");
     let (report, seen) = import_text(&store, lines.join("\n")).await;
@@ -240,6 +244,28 @@ async fn the_membership_api_answers_a_lookup_by_nik() {
         .await
         .unwrap();
     assert_eq!(found, Some(budi));
+}
+
+#[tokio::test]
+async fn a_base_url_without_a_trailing_slash_keeps_its_last_segment() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/v1/participants/lookup"))
+        .respond_with(ResponseTemplate::new(404))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let base = url::Url::parse(&format!("{}/api/v1", server.uri())).unwrap();
+    let directory =
+        HttpDirectory::new(&base, Duration::from_secs(2), Some("rahasia".into())).unwrap();
+    assert_eq!(
+        directory
+            .lookup(ParticipantKey::Nik(&participant(1).nik))
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(!format!("{directory:?}").contains("rahasia"));
 }
 
 #[tokio::test]

@@ -17,6 +17,9 @@ use gerbang_store::{
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool, Postgres, Row, Transaction};
 
+/// The fingerprint of the personal-data key this database was sealed with.
+const KEY_FINGERPRINT: &str = "SELECT value FROM store_meta WHERE key = 'personal_data_key'";
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// A gerbang store in a PostgreSQL database.
@@ -94,16 +97,28 @@ impl PostgresStore {
     /// Records the key's fingerprint on first use and refuses a different key afterwards.
     async fn bind_key(&self) -> Result<(), StoreError> {
         let configured = self.sealer.fingerprint().clone();
-        sqlx::query("INSERT INTO store_meta (key, value) VALUES ('personal_data_key', $1) ON CONFLICT (key) DO NOTHING")
-            .bind(configured.as_str().to_owned())
-            .execute(&self.pool)
+        // Read first and write only the first time: opening must not need the write lock, which a
+        // running import holds.
+        let recorded: Option<String> = sqlx::query_scalar(KEY_FINGERPRINT)
+            .fetch_optional(&self.pool)
             .await
             .map_err(store_error)?;
-        let stored: String =
-            sqlx::query_scalar("SELECT value FROM store_meta WHERE key = 'personal_data_key'")
-                .fetch_one(&self.pool)
+        let stored = match recorded {
+            Some(stored) => stored,
+            None => {
+                sqlx::query(
+                    "INSERT INTO store_meta (key, value) VALUES ('personal_data_key', $1) ON CONFLICT (key) DO NOTHING",
+                )
+                .bind(configured.as_str().to_owned())
+                .execute(&self.pool)
                 .await
                 .map_err(store_error)?;
+                sqlx::query_scalar(KEY_FINGERPRINT)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(store_error)?
+            }
+        };
         if stored != configured.as_str() {
             return Err(StoreError::KeyMismatch {
                 configured,

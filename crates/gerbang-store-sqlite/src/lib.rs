@@ -18,10 +18,16 @@ use gerbang_store::{
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 
+/// The fingerprint of the personal-data key this database was sealed with.
+const KEY_FINGERPRINT: &str = "SELECT value FROM store_meta WHERE key = 'personal_data_key'";
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// Rows per INSERT statement: 10 parameters each stays far below SQLite's 32,766-variable limit.
 const ROWS_PER_STATEMENT: usize = 500;
+
+/// The largest participant id (the rightmost leaf of the table: no scan).
+const MAX_ID: &str = "SELECT COALESCE(MAX(id), 0) FROM participants";
 
 /// Page cache of a connection while it runs an import (KiB when negative): 192 MiB.
 const IMPORT_CACHE: &str = "PRAGMA cache_size = -196608";
@@ -102,16 +108,28 @@ impl SqliteStore {
     /// Records the key's fingerprint on first use and refuses a different key afterwards.
     async fn bind_key(&self) -> Result<(), StoreError> {
         let configured = self.sealer.fingerprint().clone();
-        sqlx::query("INSERT INTO store_meta (key, value) VALUES ('personal_data_key', ?) ON CONFLICT (key) DO NOTHING")
-            .bind(configured.as_str().to_owned())
-            .execute(&self.pool)
+        // Read first and write only the first time: opening must not need the write lock, which a
+        // running import holds.
+        let recorded: Option<String> = sqlx::query_scalar(KEY_FINGERPRINT)
+            .fetch_optional(&self.pool)
             .await
             .map_err(store_error)?;
-        let stored: String =
-            sqlx::query_scalar("SELECT value FROM store_meta WHERE key = 'personal_data_key'")
-                .fetch_one(&self.pool)
+        let stored = match recorded {
+            Some(stored) => stored,
+            None => {
+                sqlx::query(
+                    "INSERT INTO store_meta (key, value) VALUES ('personal_data_key', ?) ON CONFLICT (key) DO NOTHING",
+                )
+                .bind(configured.as_str().to_owned())
+                .execute(&self.pool)
                 .await
                 .map_err(store_error)?;
+                sqlx::query_scalar(KEY_FINGERPRINT)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(store_error)?
+            }
+        };
         if stored != configured.as_str() {
             return Err(StoreError::KeyMismatch {
                 configured,
@@ -197,7 +215,7 @@ impl ParticipantStore for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(store_error)?;
-        let max_id: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM participants")
+        let max_id: i64 = sqlx::query_scalar(MAX_ID)
             .fetch_one(&mut *tx)
             .await
             .map_err(store_error)?;
@@ -228,7 +246,9 @@ impl SqliteImport {
     /// Row ids are assigned `max(id) + 1` in insertion order and no one else writes during the
     /// import's `BEGIN IMMEDIATE` transaction, so the rows inserted are exactly the growth of the
     /// largest id; the others the statement changed were updated. (Cheaper than `RETURNING`, which
-    /// sends a result row back for every written row.)
+    /// sends a result row back for every written row.) `MAX(id)` is read again rather than taken from
+    /// `last_insert_rowid()`, which a failed, rolled-back statement leaves pointing at rows that no
+    /// longer exist.
     async fn upsert_rows(
         &mut self,
         rows: &[SealedParticipant],
@@ -259,15 +279,10 @@ impl SqliteImport {
              revision = participants.revision + 1 \
              WHERE participants.content_digest <> excluded.content_digest",
         );
-        let done = query.build().execute(&mut *self.tx).await?;
-        let written = done.rows_affected();
-        let last = done.last_insert_rowid();
-        let inserted = if last > self.max_id {
-            (last - self.max_id) as u64
-        } else {
-            0
-        };
-        self.max_id = self.max_id.max(last);
+        let written = query.build().execute(&mut *self.tx).await?.rows_affected();
+        let max_id: i64 = sqlx::query_scalar(MAX_ID).fetch_one(&mut *self.tx).await?;
+        let inserted = (max_id - self.max_id).max(0) as u64;
+        self.max_id = max_id;
         Ok((inserted, written.saturating_sub(inserted)))
     }
 }

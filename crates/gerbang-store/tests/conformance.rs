@@ -22,6 +22,7 @@ store_test!(
     reimporting_identical_rows_writes_nothing,
     a_changed_row_is_updated,
     a_card_number_claimed_by_another_nik_is_refused_alone,
+    counts_stay_exact_when_a_conflict_forces_the_row_by_row_retry,
     the_last_row_of_a_nik_in_a_batch_wins,
     an_uncommitted_import_leaves_the_registry_unchanged,
     batches_larger_than_one_statement_are_counted_exactly,
@@ -146,7 +147,10 @@ async fn a_card_number_claimed_by_another_nik_is_refused_alone<S: Store>(store: 
         &[participant(13), thief.clone(), kpj_thief, participant(14)],
     )
     .await;
-    assert_eq!(outcome.inserted, 2);
+    assert_eq!(
+        (outcome.inserted, outcome.updated, outcome.unchanged),
+        (2, 0, 0)
+    );
     assert_eq!(
         outcome.conflicts,
         vec![
@@ -174,6 +178,31 @@ async fn a_card_number_claimed_by_another_nik_is_refused_alone<S: Store>(store: 
         .unwrap();
     assert_eq!(owner.participant.nik, participant(10).nik);
     assert_eq!(store.count_participants().await.unwrap(), 3);
+}
+
+async fn counts_stay_exact_when_a_conflict_forces_the_row_by_row_retry<S: Store>(store: S) {
+    let unchanged = participant(40);
+    let mut changed = participant(41);
+    import(&store, &[unchanged.clone(), changed.clone()]).await;
+    changed.status = ParticipantStatus::Inactive;
+    let mut thief = participant(42);
+    thief.card_number = unchanged.card_number.clone();
+    // Known-unchanged first, then new rows, an update, and a conflict last: the failed bulk statement
+    // must leave no trace in the counts of the retry.
+    let batch = [unchanged, participant(43), participant(44), changed, thief];
+    let outcome = import(&store, &batch).await;
+    assert_eq!(
+        (
+            outcome.inserted,
+            outcome.updated,
+            outcome.unchanged,
+            outcome.conflicts.len()
+        ),
+        (2, 1, 1, 1),
+        "{outcome:?}"
+    );
+    assert_eq!(outcome.conflicts[0].index, 4);
+    assert_eq!(store.count_participants().await.unwrap(), 4);
 }
 
 async fn the_last_row_of_a_nik_in_a_batch_wins<S: Store>(store: S) {

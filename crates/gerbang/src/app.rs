@@ -88,7 +88,16 @@ impl Application {
             served = server => served.context("the HTTP server failed")?,
             () = deadline => tracing::warn!(grace_seconds = grace.as_secs(), "requests still in flight after the grace period; stopping anyway"),
         }
-        self.database.close().await;
+        // Connections held by requests cut off at the deadline are never returned, and closing the
+        // pool waits for them: bound the wait so a hung query cannot keep the process alive.
+        if tokio::time::timeout(Duration::from_secs(5), self.database.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "database connections still busy after 5 s; exiting without waiting for them"
+            );
+        }
         tracing::info!("stopped");
         Ok(())
     }

@@ -15,7 +15,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use gerbang_domain::{Clock, SystemClock};
 use gerbang_registry::{
-    ImportError, ImportObserver, ImportReport, RejectedRow, import_csv, write_csv,
+    ImportError, ImportObserver, ImportReport, RowProblem, import_csv, write_csv,
 };
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -218,10 +218,18 @@ struct Terminal {
 }
 
 impl ImportObserver for Terminal {
-    fn rejected(&mut self, row: &RejectedRow) {
+    fn rejected(&mut self, row: &RowProblem) {
         let line = format!(
             "{}:{}: {}: {} [{}]",
             self.file, row.line, row.field, row.reason, row.code
+        );
+        self.bar.suspend(|| eprintln!("{line}"));
+    }
+
+    fn dropped_field(&mut self, problem: &RowProblem) {
+        let line = format!(
+            "{}:{}: {}: {} [{}] (loaded without it)",
+            self.file, problem.line, problem.field, problem.reason, problem.code
         );
         self.bar.suspend(|| eprintln!("{line}"));
     }
@@ -287,6 +295,13 @@ async fn import_file(config: &Config, path: &PathBuf) -> anyhow::Result<ExitCode
         report.superseded,
         report.rejected,
     )?;
+    if report.fields_dropped > 0 {
+        writeln!(
+            out,
+            "note: {} invalid optional fields (phone, email, KPJ or family-card number) were left out; their rows loaded (listed above)",
+            report.fields_dropped
+        )?;
+    }
     if report.birth_date_differs_from_nik + report.sex_differs_from_nik > 0 {
         writeln!(
             out,

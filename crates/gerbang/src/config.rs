@@ -86,7 +86,7 @@ pub enum RegistrySource {
 #[serde(deny_unknown_fields, default)]
 pub struct HttpRegistryConfig {
     #[serde(deserialize_with = "empty_is_none")]
-    pub url: Option<url::Url>,
+    pub url: Option<RegistryUrl>,
     pub timeout_ms: u64,
     #[serde(deserialize_with = "empty_secret_is_none")]
     pub token: Option<SecretString>,
@@ -185,11 +185,7 @@ impl DatabaseUrl {
 
     pub fn redacted(&self) -> String {
         match url::Url::parse(&self.0) {
-            Ok(mut url) if url.password().is_some() => {
-                let _ = url.set_password(Some("***"));
-                url.to_string()
-            }
-            Ok(_) => self.0.clone(),
+            Ok(url) => redact(url),
             Err(_) => "<unparsable URL>".into(),
         }
     }
@@ -210,6 +206,58 @@ impl fmt::Display for DatabaseUrl {
 impl<'de> Deserialize<'de> for DatabaseUrl {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         String::deserialize(deserializer).map(Self)
+    }
+}
+
+/// A URL for printing: the password and the values of secret-looking query parameters
+/// (`password`, `sslpassword`, `token`, `key`, `secret`, ...) replaced by `***`.
+pub fn redact(mut url: url::Url) -> String {
+    if url.password().is_some() {
+        let _ = url.set_password(Some("***"));
+    }
+    if url.query().is_some() {
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(key, value)| {
+                let lower = key.to_ascii_lowercase();
+                let secret = ["pass", "secret", "token", "key", "auth"]
+                    .iter()
+                    .any(|s| lower.contains(s));
+                (
+                    key.into_owned(),
+                    if secret {
+                        "***".to_string()
+                    } else {
+                        value.into_owned()
+                    },
+                )
+            })
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    url.to_string().replace("%2A%2A%2A", "***")
+}
+
+/// The membership API's base URL. It may carry credentials, so it prints redacted.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RegistryUrl(url::Url);
+
+impl RegistryUrl {
+    pub fn url(&self) -> &url::Url {
+        &self.0
+    }
+}
+
+impl fmt::Debug for RegistryUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RegistryUrl({})", redact(self.0.clone()))
+    }
+}
+
+impl std::str::FromStr for RegistryUrl {
+    type Err = url::ParseError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        url::Url::parse(s).map(Self)
     }
 }
 
@@ -323,7 +371,7 @@ pub fn load(
             figment = figment.merge(Layer::new(
                 format!("environment variable {name}"),
                 &key,
-                parse_env_value(&value),
+                value.into(),
             ));
         } else if !NOT_KEYS.contains(&name.as_str()) {
             unknown_variables.push(name);
@@ -350,7 +398,10 @@ pub fn load(
             dir.display().to_string().into(),
         ));
     }
-    let config: Config = figment.extract().map_err(|e| {
+    // Environment values and flags arrive as text and stay text, so an all-digit token or directory
+    // name is not mistaken for a number; the lossy extraction turns "5" into 5 only where the
+    // setting is a number.
+    let config: Config = figment.extract_lossy().map_err(|e| {
         // figment names keys with their profile (`default.server.listen`); gerbang has no profiles.
         ConfigError::Invalid(e.to_string().replace("key \"default.", "key \""))
     })?;
@@ -387,19 +438,6 @@ impl figment::Provider for Layer {
         &self,
     ) -> Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
         Ok(figment::Profile::Default.collect(self.data.clone()))
-    }
-}
-
-/// Environment values are text; numbers and booleans are recognised so `GERBANG_SERVER__SHUTDOWN_GRACE_SECONDS=5`
-/// fills a number.
-fn parse_env_value(value: &str) -> figment::value::Value {
-    if let Ok(n) = value.parse::<i64>() {
-        return n.into();
-    }
-    match value {
-        "true" => true.into(),
-        "false" => false.into(),
-        _ => value.into(),
     }
 }
 
@@ -518,6 +556,29 @@ mod tests {
     }
 
     #[test]
+    fn all_digit_environment_values_stay_text_where_the_setting_is_text() {
+        let env = vars(&[
+            ("GERBANG_REGISTRY__HTTP__TOKEN", "12345678901234567890"),
+            ("GERBANG_STORAGE__DATA_DIR", "2025"),
+            ("GERBANG_REGISTRY__DEMO_PARTICIPANTS", "12"),
+            ("GERBANG_SERVER__SHUTDOWN_GRACE_SECONDS", "3"),
+        ]);
+        let config = load(None, env, &Overrides::default()).unwrap().config;
+        assert_eq!(
+            config.registry.http.token.unwrap().expose_secret(),
+            "12345678901234567890"
+        );
+        assert_eq!(config.storage.data_dir, PathBuf::from("2025"));
+        assert_eq!(
+            (
+                config.registry.demo_participants,
+                config.server.shutdown_grace_seconds
+            ),
+            (12, 3)
+        );
+    }
+
+    #[test]
     fn unknown_gerbang_variables_are_reported_and_others_ignored() {
         let env = vars(&[
             ("GERBANG_SERVER__LISTN", "x"),
@@ -531,6 +592,27 @@ mod tests {
             vec!["GERBANG_SERVER__LISTN".to_string()]
         );
         assert_eq!(loaded.config.log.format, LogFormat::Json);
+    }
+
+    #[test]
+    fn passwords_in_url_queries_are_redacted_too() {
+        let url = DatabaseUrl::new("postgres://db/gerbang?sslmode=require&password=sandi-rahasia");
+        assert_eq!(
+            url.redacted(),
+            "postgres://db/gerbang?sslmode=require&password=***"
+        );
+        let env = vars(&[(
+            "GERBANG_REGISTRY__HTTP__URL",
+            "https://u:sandi@anggota.example/api?token=t0k3n",
+        )]);
+        let printed = format!(
+            "{:?}",
+            load(None, env, &Overrides::default()).unwrap().config
+        );
+        assert!(
+            !printed.contains("sandi") && !printed.contains("t0k3n"),
+            "{printed}"
+        );
     }
 
     #[test]

@@ -38,7 +38,7 @@ pub enum NikError {
     #[error("digits 1-2 of a NIK are a province code; {code:02} is not one")]
     Province { code: u32 },
     #[error(
-        "digits 7-12 of a NIK are a birth date DDMMYY (day + 40 for women); {day:02}{month:02}{year:02} is not a date"
+        "digits 7-12 of a NIK are a birth date DDMMYY (day + 40 for women) and these do not form a date"
     )]
     Date { day: u32, month: u32, year: u32 },
     #[error("digits 13-16 of a NIK are a sequence starting at 0001; 0000 is not valid")]
