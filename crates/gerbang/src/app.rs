@@ -5,11 +5,11 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use axum::Router;
 use gerbang_domain::{Clock, SystemClock};
 use gerbang_http::HttpState;
-use gerbang_registry::SyntheticParticipants;
+use gerbang_registry::{HttpDirectory, Registry, StoreDirectory, SyntheticParticipants};
 use gerbang_store::{ParticipantImport, Sealer, Store};
 use tokio::net::TcpListener;
 
@@ -34,7 +34,8 @@ impl Application {
         let sealer = sealer(config)?;
         let database = Database::open(config, sealer).await?;
         tracing::info!(backend = database.backend(), "database ready");
-        check_registry(config)?;
+        // Built now so that a bad registry setting stops the start, not the first registration.
+        with_store!(&database, |store| registry(config, store.clone()).map(drop))?;
         with_store!(&database, |store| seed_demo_participants(
             config,
             store,
@@ -126,13 +127,27 @@ pub fn sealer(config: &Config) -> anyhow::Result<Sealer> {
     Ok(sealer)
 }
 
-fn check_registry(config: &Config) -> anyhow::Result<()> {
-    if config.registry.source == RegistrySource::Http && config.registry.http.url.is_none() {
-        bail!(
-            "registry.source is \"http\" but registry.http.url is empty: set the membership API's base URL"
-        );
-    }
-    Ok(())
+/// The participant directory the configuration names: the embedded store or the membership API.
+pub fn registry<S: Store>(config: &Config, store: S) -> anyhow::Result<Registry<S>> {
+    Ok(match config.registry.source {
+        RegistrySource::Embedded => Registry::Embedded(StoreDirectory::new(store)),
+        RegistrySource::Http => {
+            let http = &config.registry.http;
+            let url = http
+                .url
+                .as_ref()
+                .context("registry.source is \"http\" but registry.http.url is empty")?;
+            let token = http
+                .token
+                .as_ref()
+                .map(|t| secrecy::ExposeSecret::expose_secret(t).to_string());
+            Registry::Http(HttpDirectory::new(
+                url.url(),
+                Duration::from_millis(http.timeout_ms),
+                token,
+            )?)
+        }
+    })
 }
 
 /// In development, fills an empty embedded registry with synthetic participants so a fresh start has

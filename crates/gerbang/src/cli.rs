@@ -13,14 +13,16 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use gerbang_domain::{Clock, SystemClock};
+use gerbang_domain::{Clock, JknCardNumber, KpjNumber, Nik, SystemClock};
+use gerbang_registry::ParticipantDirectory;
 use gerbang_registry::{
     ImportError, ImportObserver, ImportReport, RowProblem, import_csv, write_csv,
 };
+use gerbang_store::ParticipantKey;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::app::{Application, sealer};
-use crate::config::{self, Config, Overrides};
+use crate::app::{Application, registry, sealer};
+use crate::config::{self, Config, Overrides, RegistrySource};
 use crate::database::Database;
 use crate::{telemetry, with_store};
 
@@ -109,7 +111,33 @@ enum ParticipantsCommand {
         #[command(flatten)]
         database: DatabaseArgs,
     },
+    /// Look one participant up through the configured registry (registry.source) and show what it
+    /// holds, masked: to check an import or the membership API without exposing personal data.
+    Show {
+        #[command(flatten)]
+        key: LookupArgs,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
 }
+
+/// Which number to look a participant up by: exactly one.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+struct LookupArgs {
+    /// NIK (16 digits).
+    #[arg(long)]
+    nik: Option<String>,
+    /// JKN card number (13 digits).
+    #[arg(long)]
+    card: Option<String>,
+    /// KPJ number (11 digits).
+    #[arg(long)]
+    kpj: Option<String>,
+}
+
+/// Exit status when `participants show` finds no one.
+const NOT_FOUND: u8 = 1;
 
 /// Exit status when some rows of an import were rejected (the good rows are loaded).
 const ROWS_REJECTED: u8 = 1;
@@ -208,7 +236,87 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = load_config(cli.config.as_ref(), &overrides(&database, None))?;
             import_file(&config, &file).await
         }
+        Command::Participants(ParticipantsCommand::Show { key, database }) => {
+            let config = load_config(cli.config.as_ref(), &overrides(&database, None))?;
+            show_participant(&config, &key).await
+        }
     }
+}
+
+async fn show_participant(config: &Config, key: &LookupArgs) -> anyhow::Result<ExitCode> {
+    // Parse before touching the database: a mistyped number is the operator's to fix.
+    let (nik, card, kpj) = (
+        key.nik
+            .as_deref()
+            .map(Nik::parse)
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("--nik: {e}"))?,
+        key.card
+            .as_deref()
+            .map(JknCardNumber::parse)
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("--card: {e}"))?,
+        key.kpj
+            .as_deref()
+            .map(KpjNumber::parse)
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("--kpj: {e}"))?,
+    );
+    let lookup = match (&nik, &card, &kpj) {
+        (Some(nik), _, _) => ParticipantKey::Nik(nik),
+        (_, Some(card), _) => ParticipantKey::CardNumber(card),
+        (_, _, Some(kpj)) => ParticipantKey::KpjNumber(kpj),
+        _ => anyhow::bail!("give one of --nik, --card or --kpj"),
+    };
+    let db = Database::open(config, sealer(config)?).await?;
+    let found = with_store!(&db, |store| registry(config, store.clone())?
+        .lookup(lookup)
+        .await);
+    db.close().await;
+    let source = match config.registry.source {
+        RegistrySource::Embedded => "the embedded registry",
+        RegistrySource::Http => "the membership API",
+    };
+    let Some(p) = found.with_context(|| format!("cannot look the participant up in {source}"))?
+    else {
+        eprintln!("no participant with that number in {source}");
+        return Ok(ExitCode::from(NOT_FOUND));
+    };
+    let yes_no = |b: bool| {
+        if b {
+            "yes"
+        } else {
+            "NO (a hint only: the registry's date stands)"
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "found in {source}: {}", p.full_name.masked())?;
+    writeln!(
+        out,
+        "  NIK {}  card {}",
+        p.nik.masked(),
+        p.card_number.masked()
+    )?;
+    writeln!(out, "  status {}  sex {:?}", p.status.as_str(), p.sex)?;
+    writeln!(
+        out,
+        "  birth date agrees with the NIK: {}",
+        yes_no(p.birth_date_matches_nik())
+    )?;
+    match &p.phone {
+        Some(phone) => writeln!(
+            out,
+            "  phone {} ({})",
+            phone.masked(),
+            phone.operator().name()
+        )?,
+        None => writeln!(out, "  phone: none on file")?,
+    }
+    match &p.email {
+        Some(email) => writeln!(out, "  email {}", email.masked())?,
+        None => writeln!(out, "  email: none on file")?,
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Prints rejected rows as `FILE:LINE: field: reason [code]` and drives a progress bar on a terminal.

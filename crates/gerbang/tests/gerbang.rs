@@ -290,6 +290,23 @@ async fn import_loads_good_rows_reports_bad_ones_by_line_and_exits_1() {
         "{stdout}"
     );
 
+    // An operator checks one participant: masked output only.
+    let nik = lines[5].split(',').next().unwrap();
+    let shown = run(gerbang(&dir)
+        .args(["participants", "show", "--nik", nik])
+        .args(database_args(&db)));
+    let stdout = text(&shown.stdout);
+    assert!(shown.status.success(), "{}", text(&shown.stderr));
+    assert!(
+        stdout.contains(&format!("NIK {}********{}", &nik[..4], &nik[12..])),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(nik), "{stdout}");
+    let nobody = run(gerbang(&dir)
+        .args(["participants", "show", "--card", "0009999999999"])
+        .args(database_args(&db)));
+    assert_eq!(nobody.status.code(), Some(1), "{}", text(&nobody.stderr));
+
     if let Backend::Sqlite = db.backend() {
         let bytes = std::fs::read(dir.join("gerbang-data/gerbang.sqlite")).unwrap();
         for line in lines.iter().skip(1).step_by(50) {
@@ -335,6 +352,30 @@ fn an_unreachable_postgres_is_named_with_its_password_hidden() {
         "{stderr}"
     );
     assert!(!stderr.contains("sandi-rahasia"), "{stderr}");
+}
+
+#[test]
+fn show_names_a_mistyped_number_and_an_unreachable_membership_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(gerbang(dir.path()).args(["participants", "show", "--nik", "123"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--nik: a NIK has 16 digits"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = run(gerbang(dir.path())
+        .env("GERBANG_REGISTRY__SOURCE", "http")
+        .env("GERBANG_REGISTRY__HTTP__URL", "http://127.0.0.1:9/api")
+        .env("GERBANG_REGISTRY__HTTP__TIMEOUT_MS", "500")
+        .args(["participants", "show", "--nik", "3171011708450001"]));
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("membership API") && stderr.contains("unavailable"),
+        "{stderr}"
+    );
 }
 
 #[test]
