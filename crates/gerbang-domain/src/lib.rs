@@ -18,4 +18,4 @@ pub use identity::{
     Email, EmailError, FamilyCardNumber, JknCardNumber, KpjNumber, MobileNumber, Nik, NikError,
     NumberError, Operator, PersonName, PersonNameError, PhoneError, Sex,
 };
-pub use participant::{Participant, ParticipantStatus};
+pub use participant::{Participant, ParticipantRecord, ParticipantStatus};

@@ -61,6 +61,77 @@ impl Participant {
     }
 }
 
+/// A participant as another system (the membership API) or an older gerbang wrote it: the JSON shape
+/// of [`Participant`], with the optional fields whose rules may change kept as raw text.
+///
+/// The identity must parse; an optional field that does not (a landline as phone, a prefix withdrawn
+/// since) becomes "none on file" rather than making the whole participant unreadable — which would
+/// stop them from registering or logging in.
+#[derive(Deserialize)]
+pub struct ParticipantRecord {
+    nik: Nik,
+    card_number: JknCardNumber,
+    #[serde(default)]
+    kpj_number: Option<String>,
+    #[serde(default)]
+    family_card_number: Option<String>,
+    full_name: PersonName,
+    birth_date: NaiveDate,
+    sex: Sex,
+    status: ParticipantStatus,
+    #[serde(default)]
+    phone: Option<String>,
+    #[serde(default)]
+    email: Option<String>,
+}
+
+impl ParticipantRecord {
+    /// The participant, and the names of the optional fields left out because they did not parse.
+    pub fn into_participant(self) -> (Participant, Vec<&'static str>) {
+        let mut dropped = Vec::new();
+        let mut keep = |field: &'static str, ok: bool| {
+            if !ok {
+                dropped.push(field);
+            }
+        };
+        let kpj_number = self.kpj_number.as_deref().map(KpjNumber::parse);
+        let family_card_number = self
+            .family_card_number
+            .as_deref()
+            .map(FamilyCardNumber::parse);
+        let phone = self.phone.as_deref().map(MobileNumber::parse);
+        let email = self.email.as_deref().map(Email::parse);
+        keep("kpj_number", !matches!(kpj_number, Some(Err(_))));
+        keep(
+            "family_card_number",
+            !matches!(family_card_number, Some(Err(_))),
+        );
+        keep("phone", !matches!(phone, Some(Err(_))));
+        keep("email", !matches!(email, Some(Err(_))));
+        let participant = Participant {
+            nik: self.nik,
+            card_number: self.card_number,
+            kpj_number: kpj_number.and_then(Result::ok),
+            family_card_number: family_card_number.and_then(Result::ok),
+            full_name: self.full_name,
+            birth_date: self.birth_date,
+            sex: self.sex,
+            status: self.status,
+            phone: phone.and_then(Result::ok),
+            email: email.and_then(Result::ok),
+        };
+        (participant, dropped)
+    }
+}
+
+impl fmt::Debug for ParticipantRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ParticipantRecord")
+            .field("nik", &self.nik)
+            .finish_non_exhaustive()
+    }
+}
+
 impl fmt::Debug for Participant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Participant")
@@ -106,6 +177,22 @@ mod tests {
         p.birth_date = NaiveDate::from_ymd_opt(1945, 8, 18).unwrap();
         assert!(!p.birth_date_matches_nik());
         assert!(p.sex_matches_nik());
+    }
+
+    #[test]
+    fn a_record_keeps_its_identity_and_drops_only_unparsable_optional_fields() {
+        let mut json = serde_json::to_value(budi()).unwrap();
+        json["phone"] = serde_json::json!("021-5551234");
+        let record: ParticipantRecord = serde_json::from_value(json.clone()).unwrap();
+        let (participant, dropped) = record.into_participant();
+        assert_eq!(dropped, vec!["phone"]);
+        assert_eq!(participant.phone, None);
+        assert_eq!(participant.email, budi().email);
+        json["nik"] = serde_json::json!("12");
+        assert!(serde_json::from_value::<ParticipantRecord>(json).is_err());
+        let unchanged: ParticipantRecord =
+            serde_json::from_value(serde_json::to_value(budi()).unwrap()).unwrap();
+        assert_eq!(unchanged.into_participant(), (budi(), vec![]));
     }
 
     #[test]

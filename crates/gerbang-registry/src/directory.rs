@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use gerbang_domain::Participant;
+use gerbang_domain::{Participant, ParticipantRecord};
 use gerbang_store::{ParticipantKey, ParticipantStore, StoreError};
 use serde::Serialize;
 
@@ -140,8 +140,14 @@ impl ParticipantDirectory for HttpDirectory {
                     .bytes()
                     .await
                     .map_err(|e| DirectoryError::Unavailable(e.to_string()))?;
-                serde_json::from_slice(&bytes)
-                    .map(Some)
+                serde_json::from_slice::<ParticipantRecord>(&bytes)
+                    .map(|record| {
+                        let (participant, dropped) = record.into_participant();
+                        if !dropped.is_empty() {
+                            tracing::warn!(?dropped, "the membership API sent optional fields that do not parse; left out");
+                        }
+                        Some(participant)
+                    })
                     // serde's message can quote the offending value (a NIK, a name): keep only
                     // where it was.
                     .map_err(|e| {

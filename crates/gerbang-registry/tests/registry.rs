@@ -269,6 +269,31 @@ async fn a_base_url_without_a_trailing_slash_keeps_its_last_segment() {
 }
 
 #[tokio::test]
+async fn a_participant_with_a_landline_on_file_is_still_found_without_it() {
+    let server = MockServer::start().await;
+    let budi = participant(8);
+    let mut answer = serde_json::to_value(&budi).unwrap();
+    answer["phone"] = serde_json::json!("021-5551234");
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(answer))
+        .mount(&server)
+        .await;
+    let directory = HttpDirectory::new(
+        &url::Url::parse(&server.uri()).unwrap(),
+        Duration::from_secs(2),
+        None,
+    )
+    .unwrap();
+    let found = directory
+        .lookup(ParticipantKey::Nik(&budi.nik))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.phone, None);
+    assert_eq!((found.nik, found.email), (budi.nik, budi.email));
+}
+
+#[tokio::test]
 async fn the_membership_api_saying_404_means_not_found() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
-use gerbang_domain::{JknCardNumber, KpjNumber, Nik, Participant};
+use gerbang_domain::{JknCardNumber, KpjNumber, Nik, Participant, ParticipantRecord};
 
 use crate::error::StoreError;
 use crate::sealing::{DIGEST_LEN, LookupKind, Sealer};
@@ -234,12 +234,68 @@ pub fn lookup_digest(key: ParticipantKey<'_>, sealer: &Sealer) -> [u8; DIGEST_LE
 }
 
 /// Opens a stored envelope back into a participant.
+///
+/// The identity (NIK, card number, name, birth date) must still parse, or the record is corrupt.
+/// Optional contact and membership fields are read leniently: a value that was valid when stored
+/// but fails a rule tightened since (an operator prefix withdrawn, say) reads as "none on file"
+/// instead of making the participant unreadable — and unable to log in.
 pub fn open_participant(
     sealed: &[u8],
     nik_digest: &[u8],
     sealer: &Sealer,
 ) -> Result<Participant, StoreError> {
     let json = sealer.open(sealed, nik_digest)?;
-    serde_json::from_slice(&json)
-        .map_err(|e| StoreError::Corrupt(format!("participant record: {e}")))
+    // serde's message could quote a value: keep only the kind and place of the error.
+    let record: ParticipantRecord = serde_json::from_slice(&json).map_err(|e| {
+        StoreError::Corrupt(format!(
+            "participant record: {:?} error at column {}",
+            e.classify(),
+            e.column()
+        ))
+    })?;
+    Ok(record.into_participant().0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sealing::PersonalDataKey;
+
+    fn sealer() -> Sealer {
+        Sealer::new(&PersonalDataKey::generate()).unwrap()
+    }
+
+    fn record(phone: &str) -> serde_json::Value {
+        serde_json::json!({
+            "nik": "3171011708450001", "card_number": "0001944358911", "kpj_number": null,
+            "family_card_number": null, "full_name": "Budi Santoso", "birth_date": "1945-08-17",
+            "sex": "male", "status": "active", "phone": phone, "email": "budi@example.com"
+        })
+    }
+
+    #[test]
+    fn a_contact_field_that_no_longer_passes_today_s_rules_reads_as_none_on_file() {
+        let sealer = sealer();
+        // 0820 is not an allocated prefix: as if it had been withdrawn since the row was stored.
+        let json = serde_json::to_vec(&record("+62820123456789")).unwrap();
+        let participant =
+            open_participant(&sealer.seal(&json, b"row").unwrap(), b"row", &sealer).unwrap();
+        assert_eq!(participant.phone, None);
+        assert_eq!(participant.email.unwrap().as_str(), "budi@example.com");
+        assert_eq!(participant.nik.as_str(), "3171011708450001");
+    }
+
+    #[test]
+    fn a_record_whose_identity_does_not_parse_is_corrupt_without_echoing_it() {
+        let sealer = sealer();
+        let mut value = record("+6281234567890");
+        value["nik"] = serde_json::json!("9971011708450001");
+        let json = serde_json::to_vec(&value).unwrap();
+        match open_participant(&sealer.seal(&json, b"row").unwrap(), b"row", &sealer) {
+            Err(StoreError::Corrupt(reason)) => {
+                assert!(!reason.contains("9971011708450001"), "{reason}")
+            }
+            other => panic!("expected corrupt, got {other:?}"),
+        }
+    }
 }
