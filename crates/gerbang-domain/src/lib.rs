@@ -4,6 +4,8 @@
 //! - [`identity`]: participant identifiers parsed at the edge (`Nik`, card numbers, mobile number,
 //!   email, name), each with a typed error that names the broken rule.
 //! - [`participant`]: the registry record built from those identifiers.
+//! - [`verification`]: verifications and their state machine, codes, purposes, rate-limit
+//!   arithmetic, the message that carries a code.
 //! - [`clock`]: the injected notion of "now".
 //! - [`explain`]: stable machine-readable codes with Indonesian and English messages.
 
@@ -11,6 +13,7 @@ pub mod clock;
 pub mod explain;
 pub mod identity;
 pub mod participant;
+pub mod verification;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use explain::Explain;
