@@ -17,6 +17,8 @@ use gerbang_store::{
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool, Postgres, Row, Transaction};
 
+mod verifications;
+
 /// The fingerprint of the personal-data key this database was sealed with.
 const KEY_FINGERPRINT: &str = "SELECT value FROM store_meta WHERE key = 'personal_data_key'";
 

@@ -18,6 +18,8 @@ use gerbang_store::{
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 
+mod verifications;
+
 /// The fingerprint of the personal-data key this database was sealed with.
 const KEY_FINGERPRINT: &str = "SELECT value FROM store_meta WHERE key = 'personal_data_key'";
 
@@ -39,6 +41,8 @@ const NORMAL_CACHE: &str = "PRAGMA cache_size = -32768";
 pub struct SqliteStore {
     pool: SqlitePool,
     sealer: Sealer,
+    /// The one writer of verifications, rate limits and the outbox (group commit).
+    writer: verifications::Writer,
 }
 
 /// Converts a database error, in one place: connection trouble is `Unavailable`, the rest says what
@@ -87,10 +91,15 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(Duration::from_secs(5))
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .map_err(store_error)?;
-        let store = Self { pool, sealer };
+        let writer = verifications::Writer::start(options).await?;
+        let store = Self {
+            pool,
+            sealer,
+            writer,
+        };
         store.migrate().await?;
         store.bind_key().await?;
         Ok(store)
@@ -154,6 +163,7 @@ impl Store for SqliteStore {
     }
 
     async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
     }
 }

@@ -3,6 +3,7 @@
 //!
 //! Layout:
 //! - [`participants`]: the participant registry's storage (lookup, bulk import).
+//! - [`verifications`]: verifications, rate-limit state and the outbox, changed atomically.
 //! - [`sealing`]: the personal-data key, the AEAD envelope and the keyed lookup digests.
 //! - [`error`]: [`StoreError`], what a caller can tell apart (unavailable, key mismatch, ...).
 //!
@@ -15,6 +16,7 @@ use std::future::Future;
 pub mod error;
 pub mod participants;
 pub mod sealing;
+pub mod verifications;
 
 pub use error::StoreError;
 pub use participants::{
@@ -22,9 +24,13 @@ pub use participants::{
     RowConflict, SealedParticipant, StoredParticipant,
 };
 pub use sealing::{KeyFingerprint, PersonalDataKey, Sealer, SealingError};
+pub use verifications::{
+    Changes, ClaimedMessage, InboxMessage, MessageOutcome, OutboxMessage, RateKey, Snapshot,
+    VerificationStore,
+};
 
 /// Everything gerbang needs from a database, composed from the capability traits.
-pub trait Store: ParticipantStore + Clone + Send + Sync + 'static {
+pub trait Store: ParticipantStore + VerificationStore + Clone + Send + Sync + 'static {
     /// Name of the backend, for logs and metrics (`sqlite`, `postgres`).
     fn backend(&self) -> &'static str;
 

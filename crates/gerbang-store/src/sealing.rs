@@ -104,6 +104,8 @@ pub enum LookupKind {
     Email,
     /// The whole record, to tell an unchanged re-import from a change.
     Content,
+    /// A rate-limit key (its kind is part of the value).
+    RateKey,
 }
 
 impl LookupKind {
@@ -115,6 +117,7 @@ impl LookupKind {
             Self::Phone => b"phone",
             Self::Email => b"email",
             Self::Content => b"content",
+            Self::RateKey => b"rate",
         }
     }
 }
@@ -129,6 +132,8 @@ struct SealerKeys {
     cipher: XChaCha20Poly1305,
     lookup: Hmac<Sha256>,
     fingerprint: KeyFingerprint,
+    /// Keys the digests of one-time codes; derived apart from the lookup key.
+    code_key: [u8; 32],
 }
 
 impl fmt::Debug for Sealer {
@@ -148,6 +153,8 @@ impl Sealer {
         let _ = hkdf.expand(b"seal", &mut seal_key);
         let _ = hkdf.expand(b"lookup", &mut lookup_key);
         let _ = hkdf.expand(b"fingerprint", &mut fingerprint);
+        let mut code_key = [0u8; 32];
+        let _ = hkdf.expand(b"otp code", &mut code_key);
         let lookup =
             <Hmac<Sha256> as Mac>::new_from_slice(&lookup_key).map_err(|_| SealingError::BadKey)?;
         let fingerprint = KeyFingerprint(
@@ -161,12 +168,18 @@ impl Sealer {
                 cipher: XChaCha20Poly1305::new(Key::from_slice(&seal_key)),
                 lookup,
                 fingerprint,
+                code_key,
             }),
         })
     }
 
     pub fn fingerprint(&self) -> &KeyFingerprint {
         &self.inner.fingerprint
+    }
+
+    /// The secret that keys one-time-code digests, derived from the personal-data key.
+    pub fn code_key(&self) -> [u8; 32] {
+        self.inner.code_key
     }
 
     /// Seals `plaintext`; `context` (e.g. the row's NIK digest) must be given again to open it.

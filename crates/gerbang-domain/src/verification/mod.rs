@@ -291,6 +291,14 @@ pub struct Verification {
     /// A short, non-secret reminder of the action's details shown in the message (`****7890`).
     pub action_hint: Option<String>,
     pub locale: Locale,
+    /// The rate-limit key of the flow (purpose and subject), so resends count against the same flow
+    /// whichever channel they use. Personal data: lives only in the sealed body.
+    #[serde(default)]
+    pub flow: String,
+    /// The bytes the codes are bound to (purpose, action, digest of the action's details), so a
+    /// resend binds its new code to the same action. Inside the sealed body only.
+    #[serde(default)]
+    pub binding: Vec<u8>,
     pub created_at: DateTime<Utc>,
     /// Oldest first; never empty.
     pub sends: Vec<CodeSend>,

@@ -41,6 +41,8 @@ fn verification(digits: &str) -> Verification {
         action: None,
         action_hint: None,
         locale: Locale::Id,
+        flow: "registration/+6281234567890".into(),
+        binding: b"registration".to_vec(),
         created_at: t0(),
         sends: vec![send(&id, digits, t0())],
         wrong_attempts: 0,

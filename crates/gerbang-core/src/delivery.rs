@@ -1,0 +1,136 @@
+//! Handing queued messages to a provider: the [`Courier`] contract, the development inbox courier
+//! and the worker loop around one testable step, [`DeliveryWorker::deliver_next`].
+//!
+//! A message whose code died while it waited is dropped, not sent. A hand-off starts the code's
+//! lifetime on its verification. The real providers (SMPP, SMTP, WhatsApp, voice) arrive with the
+//! delivery issue behind the same contract.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use gerbang_domain::Clock;
+use gerbang_store::{ClaimedMessage, MessageOutcome, OutboxMessage, Store, StoreError};
+use tokio::sync::Notify;
+
+/// What a provider said when it took a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandOff {
+    pub provider: String,
+    pub at: DateTime<Utc>,
+}
+
+/// A provider of one or more channels.
+pub trait Courier: Send + Sync + 'static {
+    /// Hands one message over; `Err` leaves it queued for the next attempt.
+    fn hand_off(
+        &self,
+        message: &OutboxMessage,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<HandOff, String>> + Send;
+}
+
+/// The development inbox: "sends" by keeping the message, which the store lists and the dev page
+/// shows. Nothing leaves the machine.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DevInbox;
+
+impl Courier for DevInbox {
+    async fn hand_off(
+        &self,
+        _message: &OutboxMessage,
+        now: DateTime<Utc>,
+    ) -> Result<HandOff, String> {
+        Ok(HandOff {
+            provider: "dev_inbox".into(),
+            at: now,
+        })
+    }
+}
+
+/// Moves messages from the outbox to a courier.
+#[derive(Debug)]
+pub struct DeliveryWorker<S, C> {
+    store: S,
+    courier: C,
+    clock: Arc<dyn Clock>,
+    /// Messages claimed per step.
+    pub batch: u32,
+    /// How long a claim lasts before another worker may take the message over.
+    pub lease: chrono::Duration,
+}
+
+impl<S: Store, C: Courier> DeliveryWorker<S, C> {
+    pub fn new(store: S, courier: C, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            store,
+            courier,
+            clock,
+            batch: 256,
+            lease: chrono::Duration::seconds(30),
+        }
+    }
+
+    /// One step: claims a batch, drops what expired, hands off the rest, records the outcomes.
+    /// Returns how many messages it finished.
+    pub async fn deliver_next(&self) -> Result<usize, StoreError> {
+        let now = self.clock.now();
+        let claimed = self
+            .store
+            .claim_messages(self.batch, now, self.lease)
+            .await?;
+        let mut outcomes: Vec<(ClaimedMessage, MessageOutcome)> = Vec::with_capacity(claimed.len());
+        for message in claimed {
+            let now = self.clock.now();
+            if now >= message.message.expires_at {
+                outcomes.push((
+                    message,
+                    MessageOutcome::Dropped {
+                        reason: "the code expired while the message was queued".into(),
+                        at: now,
+                    },
+                ));
+                continue;
+            }
+            match self.courier.hand_off(&message.message, now).await {
+                Ok(handoff) => outcomes.push((
+                    message,
+                    MessageOutcome::HandedOff {
+                        provider: handoff.provider,
+                        at: handoff.at,
+                    },
+                )),
+                Err(reason) => {
+                    tracing::warn!(outbox_id = message.id, %reason, "hand-off failed; the message stays queued");
+                }
+            }
+        }
+        let finished = outcomes.len();
+        self.store.finish_messages(outcomes).await?;
+        Ok(finished)
+    }
+
+    /// Runs until `shutdown` resolves: a step whenever messages are queued, else a short nap.
+    pub async fn run(self, wake: Arc<Notify>, shutdown: impl Future<Output = ()> + Send) {
+        tokio::pin!(shutdown);
+        loop {
+            let pause = match self.deliver_next().await {
+                Ok(finished) if finished as u32 >= self.batch => Duration::ZERO,
+                Ok(_) => Duration::from_millis(500),
+                Err(error) => {
+                    tracing::error!(%error, "delivery step failed");
+                    Duration::from_secs(1)
+                }
+            };
+            if pause.is_zero() {
+                continue;
+            }
+            tokio::select! {
+                () = &mut shutdown => break,
+                () = wake.notified() => {}
+                () = tokio::time::sleep(pause) => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,553 @@
+//! The verification engine: every flow's codes are started, resent, checked and cancelled here.
+//!
+//! Each operation is one store transaction whose decision is made by the domain's pure rules inside
+//! it: the rate-limit keys of the request are read and locked, every rule is judged, and only then are
+//! the send recorded, the verification written and its message queued, all or nothing.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use gerbang_domain::verification::code::{CodeKey, OtpCode};
+use gerbang_domain::verification::message::{MessageBrand, render};
+use gerbang_domain::verification::purpose::{ActionDetails, Binding, Purpose, SensitiveAction};
+use gerbang_domain::verification::rate::{self, KeyKind, RateRefusal, RateRule, RateState};
+use gerbang_domain::verification::{
+    Channel, CodeSend, Destination, Locale, OtpPolicy, Status, Verification, VerificationError,
+    VerificationId,
+};
+use gerbang_domain::{Clock, Nik};
+use gerbang_store::{Changes, OutboxMessage, RateKey, Snapshot, Store};
+use tokio::sync::Notify;
+
+use crate::error::EngineError;
+
+/// The policy the engine applies, from configuration.
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    pub policy: OtpPolicy,
+    /// Every rule, including the per-flow resend cap.
+    pub rules: Vec<RateRule>,
+    pub brand: MessageBrand,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        Self {
+            policy: OtpPolicy::default(),
+            rules: rate::default_rules(3, chrono::Duration::minutes(30)),
+            brand: MessageBrand::default(),
+        }
+    }
+}
+
+/// Who the code is for, as far as the caller knows; each known part is a rate-limit key.
+#[derive(Debug, Clone, Default)]
+pub struct Subject {
+    /// The account id in the calling service.
+    pub account: Option<String>,
+    pub nik: Option<Nik>,
+}
+
+/// Where the request came from, as the calling service saw it.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    pub ip: Option<IpAddr>,
+    pub device: Option<String>,
+}
+
+/// A request for a new verification.
+#[derive(Debug, Clone)]
+pub struct StartRequest {
+    /// The API client (or in-process flow) that owns the verification.
+    pub client: String,
+    pub purpose: Purpose,
+    pub action: Option<SensitiveAction>,
+    pub details: ActionDetails,
+    pub action_hint: Option<String>,
+    pub channel: Channel,
+    pub destination: Destination,
+    pub locale: Locale,
+    pub subject: Subject,
+    pub origin: Origin,
+}
+
+/// A request to send a verification's code again, possibly over another channel.
+#[derive(Debug, Clone)]
+pub struct ResendRequest {
+    pub client: String,
+    pub id: VerificationId,
+    /// `None`: the channel and destination of the last send.
+    pub channel: Option<Channel>,
+    pub destination: Option<Destination>,
+    pub origin: Origin,
+}
+
+/// A typed code. Purpose and action default to the verification's own; a step-up's details must be
+/// stated again, since they are bound into the code and never stored.
+#[derive(Debug, Clone)]
+pub struct CheckRequest {
+    pub client: String,
+    pub id: VerificationId,
+    pub code: String,
+    pub purpose: Option<Purpose>,
+    pub action: Option<SensitiveAction>,
+    pub details: ActionDetails,
+}
+
+/// What a caller may see of a verification: never a code, destinations only masked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerificationView {
+    pub id: VerificationId,
+    pub status: Status,
+    pub purpose: Purpose,
+    pub action: Option<SensitiveAction>,
+    pub channel: Channel,
+    pub destination_masked: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    /// When a resend is allowed (the countdown's end).
+    pub resend_at: DateTime<Utc>,
+    pub sends: usize,
+    pub attempts_left: u8,
+    pub verified_at: Option<DateTime<Utc>>,
+}
+
+/// The engine; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct VerificationEngine<S> {
+    store: S,
+    clock: Arc<dyn Clock>,
+    key: CodeKey,
+    settings: Arc<EngineSettings>,
+    /// Wakes the delivery worker when a message is queued.
+    queued: Arc<Notify>,
+}
+
+/// The rules that count one key kind.
+fn rules_for(rules: &[RateRule], kind: KeyKind) -> Vec<&RateRule> {
+    rules.iter().filter(|rule| rule.key == kind).collect()
+}
+
+impl<S: Store> VerificationEngine<S> {
+    pub fn new(store: S, clock: Arc<dyn Clock>, key: CodeKey, settings: EngineSettings) -> Self {
+        Self {
+            store,
+            clock,
+            key,
+            settings: Arc::new(settings),
+            queued: Arc::new(Notify::new()),
+        }
+    }
+
+    pub fn settings(&self) -> &EngineSettings {
+        &self.settings
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Notified whenever a message is queued.
+    pub fn queued_signal(&self) -> Arc<Notify> {
+        self.queued.clone()
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// Starts a verification and queues its first code.
+    pub async fn start(&self, request: StartRequest) -> Result<VerificationView, EngineError> {
+        if !request.channel.reaches(&request.destination) {
+            return Err(VerificationError::ChannelMismatch.into());
+        }
+        let binding = Binding::new(request.purpose, request.action, request.details.clone())?;
+        let action_hint = request
+            .action_hint
+            .as_deref()
+            .map(|hint| {
+                hint.chars()
+                    .filter(|c| c.is_ascii_graphic())
+                    .take(16)
+                    .collect::<String>()
+            })
+            .filter(|hint| !hint.is_empty());
+        let now = self.clock.now();
+        let (id, code) = {
+            let mut rng = rand::rng();
+            (
+                VerificationId::random(&mut rng),
+                OtpCode::generate(self.settings.policy.code_length, &mut rng),
+            )
+        };
+        let flow = flow_key(
+            request.purpose,
+            request.action,
+            &request.subject,
+            &request.destination,
+        );
+        let keys = rate_keys(
+            &request.destination,
+            &request.subject,
+            &request.origin,
+            &flow,
+        );
+        let send = CodeSend {
+            channel: request.channel,
+            destination: request.destination.clone(),
+            issued_at: now,
+            handed_off_at: None,
+            digest: self.key.digest(id.as_bytes(), &binding.to_bytes(), &code),
+        };
+        let verification = Verification {
+            id,
+            client: request.client,
+            purpose: request.purpose,
+            action: request.action,
+            action_hint,
+            locale: request.locale,
+            flow,
+            binding: binding.to_bytes(),
+            created_at: now,
+            sends: vec![send],
+            wrong_attempts: 0,
+            outcome: None,
+        };
+        let message = self.message(&verification, 0, &code, now);
+        let settings = self.settings.clone();
+        let step_keys = keys.clone();
+        let written = verification.clone();
+        self.store
+            .transact(None, keys, move |snapshot| {
+                match admit(&settings.rules, &step_keys, snapshot.rates, now) {
+                    Err(refusal) => (Changes::none(), Err(refusal)),
+                    Ok(rates) => (
+                        Changes {
+                            verification: Some(written),
+                            rates,
+                            messages: vec![message],
+                        },
+                        Ok(()),
+                    ),
+                }
+            })
+            .await?
+            .map_err(refused)?;
+        self.queued.notify_one();
+        Ok(self.view(&verification, now))
+    }
+
+    /// Sends a new code for a pending (or expired) verification, if the countdown and every rule
+    /// allow it. During the countdown nothing is sent and the same instant is returned every time.
+    pub async fn resend(&self, request: ResendRequest) -> Result<VerificationView, EngineError> {
+        let current = self.owned(&request.client, request.id).await?;
+        let last = current
+            .latest()
+            .ok_or(EngineError::Verification(VerificationError::NotFound))?;
+        let channel = request.channel.unwrap_or(last.channel);
+        let destination = match request.destination {
+            Some(destination) => destination,
+            None if channel.reaches(&last.destination) => last.destination.clone(),
+            // Switching between phone and email needs the other destination.
+            None => return Err(VerificationError::ChannelMismatch.into()),
+        };
+        if !channel.reaches(&destination) {
+            return Err(VerificationError::ChannelMismatch.into());
+        }
+        let now = self.clock.now();
+        // The countdown first: it is the common answer to an impatient tap and needs no write.
+        current.may_resend(&self.settings.policy, now)?;
+        let keys = rate_keys(
+            &destination,
+            &Subject::default(),
+            &request.origin,
+            &current.flow,
+        );
+        let code = OtpCode::generate(self.settings.policy.code_length, &mut rand::rng());
+        let digest = self
+            .key
+            .digest(current.id.as_bytes(), &current.binding, &code);
+        let settings = self.settings.clone();
+        let step_keys = keys.clone();
+        let client = request.client.clone();
+        let engine = self.clone();
+        let id = request.id;
+        let updated = self
+            .store
+            .transact(Some(id), keys, move |snapshot| {
+                let Snapshot {
+                    verification,
+                    rates,
+                } = snapshot;
+                let Some(mut verification) = verification.filter(|v| v.client == client) else {
+                    return (Changes::none(), Err(VerificationError::NotFound.into()));
+                };
+                if let Err(error) = verification.may_resend(&settings.policy, now) {
+                    return (Changes::none(), Err(error.into()));
+                }
+                let rates = match admit(&settings.rules, &step_keys, rates, now) {
+                    Ok(rates) => rates,
+                    Err(refusal) => return (Changes::none(), Err(refused(refusal))),
+                };
+                let index = verification.sends.len();
+                verification.sends.push(CodeSend {
+                    channel,
+                    destination: destination.clone(),
+                    issued_at: now,
+                    handed_off_at: None,
+                    digest,
+                });
+                let message = engine.message(&verification, index, &code, now);
+                (
+                    Changes {
+                        verification: Some(verification.clone()),
+                        rates,
+                        messages: vec![message],
+                    },
+                    Ok(verification),
+                )
+            })
+            .await??;
+        self.queued.notify_one();
+        Ok(self.view(&updated, now))
+    }
+
+    /// Checks a typed code. Exactly one of any number of concurrent correct checks succeeds.
+    pub async fn check(&self, request: CheckRequest) -> Result<VerificationView, EngineError> {
+        let code = OtpCode::parse(&request.code, self.settings.policy.code_length)?;
+        let now = self.clock.now();
+        let policy = self.settings.policy.clone();
+        let key = self.key.clone();
+        let client = request.client.clone();
+        let engine = self.clone();
+        self.store
+            .transact(Some(request.id), Vec::new(), move |snapshot| {
+                let Some(mut verification) = snapshot.verification.filter(|v| v.client == client)
+                else {
+                    return (Changes::none(), Err(VerificationError::NotFound.into()));
+                };
+                let purpose = request.purpose.unwrap_or(verification.purpose);
+                let action = request.action.or(verification.action);
+                let binding = match Binding::new(purpose, action, request.details) {
+                    Ok(binding) => binding,
+                    Err(error) => return (Changes::none(), Err(EngineError::from(error))),
+                };
+                let candidate = key.digest(verification.id.as_bytes(), &binding.to_bytes(), &code);
+                let before = verification.clone();
+                let result = verification.check(&candidate, &policy, now);
+                let changes = if verification == before {
+                    Changes::none()
+                } else {
+                    Changes {
+                        verification: Some(verification.clone()),
+                        ..Changes::none()
+                    }
+                };
+                let view = engine.view(&verification, now);
+                (changes, result.map(|_| view).map_err(EngineError::from))
+            })
+            .await?
+    }
+
+    /// The verification as its owner may see it.
+    pub async fn status(
+        &self,
+        client: &str,
+        id: VerificationId,
+    ) -> Result<VerificationView, EngineError> {
+        let verification = self.owned(client, id).await?;
+        Ok(self.view(&verification, self.clock.now()))
+    }
+
+    /// Ends a pending verification; its codes stop working at once.
+    pub async fn cancel(
+        &self,
+        client: &str,
+        id: VerificationId,
+    ) -> Result<VerificationView, EngineError> {
+        let now = self.clock.now();
+        let policy = self.settings.policy.clone();
+        let client = client.to_owned();
+        let engine = self.clone();
+        self.store
+            .transact(Some(id), Vec::new(), move |snapshot| {
+                let Some(mut verification) = snapshot.verification.filter(|v| v.client == client)
+                else {
+                    return (Changes::none(), Err(VerificationError::NotFound.into()));
+                };
+                match verification.cancel(&policy, now) {
+                    Ok(()) => {
+                        let view = engine.view(&verification, now);
+                        (
+                            Changes {
+                                verification: Some(verification),
+                                ..Changes::none()
+                            },
+                            Ok(view),
+                        )
+                    }
+                    Err(error) => (Changes::none(), Err(error.into())),
+                }
+            })
+            .await?
+    }
+
+    async fn owned(&self, client: &str, id: VerificationId) -> Result<Verification, EngineError> {
+        self.store
+            .verification(id)
+            .await?
+            .filter(|verification| verification.client == client)
+            .ok_or(EngineError::Verification(VerificationError::NotFound))
+    }
+
+    fn message(
+        &self,
+        verification: &Verification,
+        index: usize,
+        code: &OtpCode,
+        now: DateTime<Utc>,
+    ) -> OutboxMessage {
+        let policy = &self.settings.policy;
+        let send = &verification.sends[index.min(verification.sends.len().saturating_sub(1))];
+        let text = render(
+            &self.settings.brand,
+            verification.locale,
+            code,
+            policy.lifetime,
+            verification
+                .action
+                .map(|action| (action, verification.action_hint.as_deref())),
+        );
+        OutboxMessage {
+            verification: verification.id,
+            send_index: u32::try_from(index).unwrap_or(u32::MAX),
+            channel: send.channel,
+            destination: send.destination.clone(),
+            text,
+            queued_at: now,
+            expires_at: now + policy.hard_cap,
+        }
+    }
+
+    pub fn view(&self, verification: &Verification, now: DateTime<Utc>) -> VerificationView {
+        let policy = &self.settings.policy;
+        let latest = verification.latest();
+        VerificationView {
+            id: verification.id,
+            status: verification.status(policy, now),
+            purpose: verification.purpose,
+            action: verification.action,
+            channel: latest.map_or(Channel::Sms, |send| send.channel),
+            destination_masked: latest
+                .map(|send| send.destination.masked())
+                .unwrap_or_default(),
+            created_at: verification.created_at,
+            expires_at: verification.expires_at(policy),
+            resend_at: verification.next_resend_at(policy),
+            sends: verification.sends.len(),
+            attempts_left: policy
+                .max_wrong_attempts
+                .saturating_sub(verification.wrong_attempts),
+            verified_at: match verification.outcome {
+                Some(gerbang_domain::verification::Outcome::Verified(at)) => Some(at),
+                _ => None,
+            },
+        }
+    }
+}
+
+fn refused(refusal: RateRefusal) -> EngineError {
+    EngineError::RateLimited {
+        rule: refusal.rule,
+        until: refusal.until,
+    }
+}
+
+/// Judges every key against its rules; if all pass, records the send on each and returns the new
+/// states. Otherwise the refusal that lasts longest (so its instant is truthful for all of them).
+fn admit(
+    rules: &[RateRule],
+    keys: &[RateKey],
+    states: Vec<RateState>,
+    now: DateTime<Utc>,
+) -> Result<Vec<(usize, RateState, DateTime<Utc>)>, RateRefusal> {
+    let mut refusal: Option<RateRefusal> = None;
+    for (key, state) in keys.iter().zip(&states) {
+        if let Some(found) = rate::judge(&rules_for(rules, key.kind), state, now)
+            && refusal
+                .as_ref()
+                .is_none_or(|current| found.until > current.until)
+        {
+            refusal = Some(found);
+        }
+    }
+    if let Some(refusal) = refusal {
+        return Err(refusal);
+    }
+    Ok(keys
+        .iter()
+        .zip(states)
+        .enumerate()
+        .filter_map(|(index, (key, mut state))| {
+            let key_rules = rules_for(rules, key.kind);
+            if key_rules.is_empty() {
+                return None;
+            }
+            rate::record(&key_rules, &mut state, now);
+            let idle = state.idle_after(&key_rules).unwrap_or(now);
+            Some((index, state, idle))
+        })
+        .collect())
+}
+
+/// The flow a request belongs to: its purpose (and action) and the best-known subject.
+fn flow_key(
+    purpose: Purpose,
+    action: Option<SensitiveAction>,
+    subject: &Subject,
+    destination: &Destination,
+) -> String {
+    let who = match (&subject.account, &subject.nik) {
+        (Some(account), _) => format!("account:{account}"),
+        (None, Some(nik)) => format!("nik:{}", nik.as_str()),
+        (None, None) => format!("to:{}", destination.reveal()),
+    };
+    let what = action.map_or(purpose.as_str(), SensitiveAction::as_str);
+    format!("{what}/{who}")
+}
+
+/// Every rate-limit key a send touches.
+fn rate_keys(
+    destination: &Destination,
+    subject: &Subject,
+    origin: &Origin,
+    flow: &str,
+) -> Vec<RateKey> {
+    let mut keys = vec![
+        RateKey::new(KeyKind::Destination, destination.reveal()),
+        RateKey::new(KeyKind::Flow, flow),
+    ];
+    if let Some(block) = destination.number_block() {
+        keys.push(RateKey::new(KeyKind::Prefix, block));
+    }
+    if let Some(account) = &subject.account {
+        keys.push(RateKey::new(KeyKind::Account, account.as_str()));
+    }
+    if let Some(nik) = &subject.nik {
+        keys.push(RateKey::new(KeyKind::Nik, nik.as_str()));
+    }
+    if let Some(ip) = origin.ip {
+        keys.push(RateKey::new(KeyKind::Ip, ip.to_string()));
+    }
+    if let Some(device) = &origin.device {
+        keys.push(RateKey::new(KeyKind::Device, device.as_str()));
+    }
+    keys
+}
+
+/// Parses a step-up's details from the caller's map.
+pub fn details(map: Option<BTreeMap<String, String>>) -> Result<ActionDetails, EngineError> {
+    Ok(ActionDetails::parse(map.unwrap_or_default())?)
+}

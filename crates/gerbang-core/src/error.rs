@@ -1,0 +1,108 @@
+//! Every way the engine can say no, with a stable code, Indonesian and English messages and, where
+//! there is one, the instant from which the same request may succeed.
+
+use chrono::{DateTime, FixedOffset, Utc};
+use gerbang_domain::Explain;
+use gerbang_domain::verification::VerificationError;
+use gerbang_domain::verification::code::OtpCodeError;
+use gerbang_domain::verification::purpose::BindingError;
+use gerbang_domain::verification::rate::{KeyKind, RateRule};
+use gerbang_store::StoreError;
+
+/// Why the engine refused or failed a request.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Verification(#[from] VerificationError),
+    #[error(transparent)]
+    Binding(#[from] BindingError),
+    #[error(transparent)]
+    Code(#[from] OtpCodeError),
+    /// A rate-limit rule refuses until `until`.
+    #[error("rate limited by {} until {until}", rule.name())]
+    RateLimited {
+        rule: RateRule,
+        until: DateTime<Utc>,
+    },
+    /// Our fault: the store failed. The caller may retry; nothing was acknowledged.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl EngineError {
+    /// The instant from which the same request may succeed.
+    pub fn retry_at(&self) -> Option<DateTime<Utc>> {
+        match self {
+            Self::RateLimited { until, .. } => Some(*until),
+            Self::Verification(error) => error.retry_at(),
+            _ => None,
+        }
+    }
+
+    /// The rule behind a rate-limit refusal.
+    pub fn rule(&self) -> Option<String> {
+        match self {
+            Self::RateLimited { rule, .. } => Some(rule.name()),
+            _ => None,
+        }
+    }
+}
+
+/// `14:05 WIB`: Western Indonesian Time, where most participants live; the API also returns the
+/// absolute instant for apps that know the participant's zone.
+fn wib(at: DateTime<Utc>) -> String {
+    let offset = FixedOffset::east_opt(7 * 3600).map(|zone| at.with_timezone(&zone));
+    offset.map_or_else(
+        || at.format("%H:%M UTC").to_string(),
+        |local| local.format("%H:%M WIB").to_string(),
+    )
+}
+
+impl Explain for EngineError {
+    fn code(&self) -> &'static str {
+        match self {
+            Self::Verification(error) => error.code(),
+            Self::Binding(error) => error.code(),
+            Self::Code(error) => error.code(),
+            Self::RateLimited { rule, .. } if rule.key == KeyKind::Flow => "resend_limit_reached",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::Store(_) => "temporarily_unavailable",
+        }
+    }
+
+    fn message_id(&self) -> String {
+        match self {
+            Self::Verification(error) => error.message_id(),
+            Self::Binding(error) => error.message_id(),
+            Self::Code(error) => error.message_id(),
+            Self::RateLimited { rule, until } if rule.key == KeyKind::Flow => format!(
+                "Kode sudah dikirim ulang terlalu sering. Coba lagi pukul {}.",
+                wib(*until)
+            ),
+            Self::RateLimited { rule, until } => format!(
+                "Terlalu banyak permintaan kode untuk {}. Coba lagi pukul {}.",
+                rule.key.noun().0,
+                wib(*until)
+            ),
+            Self::Store(_) => "Layanan sedang sibuk. Silakan coba lagi sebentar lagi.".into(),
+        }
+    }
+
+    fn message_en(&self) -> String {
+        match self {
+            Self::Verification(error) => error.message_en(),
+            Self::Binding(error) => error.message_en(),
+            Self::Code(error) => error.message_en(),
+            Self::RateLimited { rule, until } if rule.key == KeyKind::Flow => format!(
+                "The code was resent too often. Try again at {}.",
+                wib(*until)
+            ),
+            Self::RateLimited { rule, until } => format!(
+                "Too many code requests for {}. Try again at {}.",
+                rule.key.noun().1,
+                wib(*until)
+            ),
+            Self::Store(_) => "The service is busy. Please try again shortly.".into(),
+        }
+    }
+}

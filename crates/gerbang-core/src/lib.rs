@@ -1,0 +1,20 @@
+//! Use-cases of gerbang: the only crate that decides. It knows the rules (from `gerbang-domain`) and
+//! the storage contracts (from `gerbang-store`), never HTTP or a concrete database.
+//!
+//! Layout:
+//! - [`engine`]: the verification engine: start, resend, check, status, cancel under the OTP policy
+//!   and the rate limits.
+//! - [`delivery`]: the courier contract and the worker that hands outbox messages to it; the
+//!   development inbox courier.
+//! - [`error`]: [`EngineError`], every refusal with its stable code and `retry_after`.
+
+pub mod delivery;
+pub mod engine;
+pub mod error;
+
+pub use delivery::{Courier, DeliveryWorker, DevInbox, HandOff};
+pub use engine::{
+    CheckRequest, EngineSettings, Origin, ResendRequest, StartRequest, Subject, VerificationEngine,
+    VerificationView,
+};
+pub use error::EngineError;

@@ -1,0 +1,296 @@
+//! Verifications, rate limits and the outbox on PostgreSQL, for several gerbang instances at once.
+//!
+//! A transaction locks what it decides on: the verification row (`FOR UPDATE`) and then the rate-limit
+//! rows, always in key order so two transactions never wait on each other in a cycle. Rate-limit rows
+//! are created empty first (`ON CONFLICT DO NOTHING`) so there is always a row to lock. Workers claim
+//! outbox messages with `FOR UPDATE SKIP LOCKED`. Commits are synchronous (PostgreSQL's default).
+
+use chrono::{DateTime, Duration, Utc};
+use gerbang_domain::verification::{Verification, VerificationId};
+use gerbang_store::verifications::{
+    apply_handoffs, decode_rate_state, encode_rate_state, open_message, open_verification,
+    seal_message, seal_verification,
+};
+use gerbang_store::{
+    Changes, ClaimedMessage, InboxMessage, MessageOutcome, RateKey, Sealer, Snapshot, StoreError,
+    VerificationStore,
+};
+use sqlx::{PgConnection, Row};
+
+use crate::{PostgresStore, store_error};
+
+fn ms(at: DateTime<Utc>) -> i64 {
+    at.timestamp_millis()
+}
+
+fn from_ms(value: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_millis(value)
+        .ok_or_else(|| StoreError::Corrupt(format!("timestamp {value} out of range")))
+}
+
+/// The cleanup horizon of a verification: its creation plus a day covers every code it can hold.
+fn horizon(verification: &Verification) -> DateTime<Utc> {
+    verification.created_at + Duration::days(1)
+}
+
+async fn load_verification(
+    connection: &mut PgConnection,
+    sealer: &Sealer,
+    id: &VerificationId,
+    lock: bool,
+) -> Result<Option<Verification>, StoreError> {
+    let sql = if lock {
+        "SELECT body FROM verifications WHERE id = $1 FOR UPDATE"
+    } else {
+        "SELECT body FROM verifications WHERE id = $1"
+    };
+    let row = sqlx::query(sql)
+        .bind(id.as_bytes().as_slice())
+        .fetch_optional(&mut *connection)
+        .await
+        .map_err(store_error)?;
+    row.map(|row| {
+        let body: Vec<u8> = row.try_get(0).map_err(store_error)?;
+        open_verification(sealer, id.as_bytes(), &body)
+    })
+    .transpose()
+}
+
+async fn save_verification(
+    connection: &mut PgConnection,
+    sealer: &Sealer,
+    verification: &Verification,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let body = seal_verification(sealer, verification)?;
+    sqlx::query(
+        "INSERT INTO verifications (id, body, expires_at, updated_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (id) DO UPDATE SET body = excluded.body, expires_at = excluded.expires_at, \
+         updated_at = excluded.updated_at",
+    )
+    .bind(verification.id.as_bytes().as_slice())
+    .bind(body)
+    .bind(ms(horizon(verification)))
+    .bind(ms(now))
+    .execute(&mut *connection)
+    .await
+    .map_err(store_error)?;
+    Ok(())
+}
+
+impl VerificationStore for PostgresStore {
+    async fn transact<T, F>(
+        &self,
+        id: Option<VerificationId>,
+        keys: Vec<RateKey>,
+        step: F,
+    ) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(Snapshot) -> (Changes, T) + Send + 'static,
+    {
+        let digests: Vec<Vec<u8>> = keys.iter().map(|key| key.digest(&self.sealer)).collect();
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let verification = match &id {
+            Some(id) => load_verification(&mut tx, &self.sealer, id, true).await?,
+            None => None,
+        };
+        let mut rates = vec![Default::default(); keys.len()];
+        if !digests.is_empty() {
+            let kinds: Vec<&str> = keys.iter().map(|key| key.kind.as_str()).collect();
+            sqlx::query(
+                "INSERT INTO rate_limits (key, kind, state, idle_after) \
+                 SELECT key, kind, '{\"s\":[]}', 0 FROM UNNEST($1::bytea[], $2::text[]) AS k (key, kind) \
+                 ORDER BY key ON CONFLICT (key) DO NOTHING",
+            )
+            .bind(&digests)
+            .bind(&kinds)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+            let rows = sqlx::query(
+                "SELECT key, state FROM rate_limits WHERE key = ANY($1) ORDER BY key FOR UPDATE",
+            )
+            .bind(&digests)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(store_error)?;
+            for row in rows {
+                let key: Vec<u8> = row.try_get(0).map_err(store_error)?;
+                let state: String = row.try_get(1).map_err(store_error)?;
+                if let Some(index) = digests.iter().position(|digest| *digest == key) {
+                    rates[index] = decode_rate_state(&state)?;
+                }
+            }
+        }
+        let (changes, value) = step(Snapshot {
+            verification,
+            rates,
+        });
+        let now = Utc::now();
+        if !changes.rates.is_empty() {
+            let mut changed_keys = Vec::with_capacity(changes.rates.len());
+            let mut states = Vec::with_capacity(changes.rates.len());
+            let mut idle = Vec::with_capacity(changes.rates.len());
+            for (index, state, idle_after) in &changes.rates {
+                let digest = digests.get(*index).ok_or_else(|| {
+                    StoreError::Corrupt("rate change for a key not asked for".into())
+                })?;
+                changed_keys.push(digest.clone());
+                states.push(encode_rate_state(state));
+                idle.push(ms(*idle_after));
+            }
+            sqlx::query(
+                "UPDATE rate_limits SET state = c.state, idle_after = c.idle_after \
+                 FROM UNNEST($1::bytea[], $2::text[], $3::bigint[]) AS c (key, state, idle_after) \
+                 WHERE rate_limits.key = c.key",
+            )
+            .bind(&changed_keys)
+            .bind(&states)
+            .bind(&idle)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        }
+        if let Some(verification) = &changes.verification {
+            save_verification(&mut tx, &self.sealer, verification, now).await?;
+        }
+        for message in &changes.messages {
+            let body = seal_message(&self.sealer, message)?;
+            sqlx::query(
+                "INSERT INTO outbox (verification, channel, body, status, queued_at) \
+                 VALUES ($1, $2, $3, 'queued', $4)",
+            )
+            .bind(message.verification.as_bytes().as_slice())
+            .bind(message.channel.as_str())
+            .bind(body)
+            .bind(ms(message.queued_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        }
+        tx.commit().await.map_err(store_error)?;
+        Ok(value)
+    }
+
+    async fn verification(&self, id: VerificationId) -> Result<Option<Verification>, StoreError> {
+        let mut connection = self.pool.acquire().await.map_err(store_error)?;
+        load_verification(&mut connection, &self.sealer, &id, false).await
+    }
+
+    async fn claim_messages(
+        &self,
+        limit: u32,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> Result<Vec<ClaimedMessage>, StoreError> {
+        let rows = sqlx::query(
+            "UPDATE outbox SET status = 'claimed', claimed_until = $1 \
+             WHERE id IN (SELECT id FROM outbox \
+                 WHERE status IN ('queued', 'claimed') \
+                   AND (status = 'queued' OR claimed_until <= $2) \
+                 ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) \
+             RETURNING id, verification, body",
+        )
+        .bind(ms(now + lease))
+        .bind(ms(now))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        let mut claimed = Vec::with_capacity(rows.len());
+        for row in rows {
+            let id: i64 = row.try_get(0).map_err(store_error)?;
+            let verification: Vec<u8> = row.try_get(1).map_err(store_error)?;
+            let body: Vec<u8> = row.try_get(2).map_err(store_error)?;
+            let message = open_message(&self.sealer, &verification, &body)?;
+            claimed.push(ClaimedMessage { id, message });
+        }
+        claimed.sort_by_key(|message| message.id);
+        Ok(claimed)
+    }
+
+    async fn finish_messages(
+        &self,
+        outcomes: Vec<(ClaimedMessage, MessageOutcome)>,
+    ) -> Result<(), StoreError> {
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        let now = Utc::now();
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let mut ids: Vec<VerificationId> = Vec::new();
+        for (claimed, outcome) in &outcomes {
+            let (status, provider, at, reason) = match outcome {
+                MessageOutcome::HandedOff { provider, at } => {
+                    ("handed_off", Some(provider.as_str()), *at, None)
+                }
+                MessageOutcome::Dropped { reason, at } => {
+                    ("dropped", None, *at, Some(reason.as_str()))
+                }
+            };
+            sqlx::query(
+                "UPDATE outbox SET status = $1, provider = $2, finished_at = $3, reason = $4, \
+                 claimed_until = NULL WHERE id = $5",
+            )
+            .bind(status)
+            .bind(provider)
+            .bind(ms(at))
+            .bind(reason)
+            .bind(claimed.id)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+            if matches!(outcome, MessageOutcome::HandedOff { .. })
+                && !ids.contains(&claimed.message.verification)
+            {
+                ids.push(claimed.message.verification);
+            }
+        }
+        // Lock verifications in id order, like every other transaction that takes several.
+        ids.sort();
+        for id in ids {
+            if let Some(mut verification) =
+                load_verification(&mut tx, &self.sealer, &id, true).await?
+            {
+                apply_handoffs(&mut verification, &outcomes);
+                save_verification(&mut tx, &self.sealer, &verification, now).await?;
+            }
+        }
+        tx.commit().await.map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn inbox(&self, limit: u32) -> Result<Vec<InboxMessage>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, verification, body, finished_at FROM outbox \
+             WHERE provider = 'dev_inbox' ORDER BY id DESC LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        rows.into_iter()
+            .map(|row| {
+                let id: i64 = row.try_get(0).map_err(store_error)?;
+                let verification: Vec<u8> = row.try_get(1).map_err(store_error)?;
+                let body: Vec<u8> = row.try_get(2).map_err(store_error)?;
+                let finished: i64 = row.try_get(3).map_err(store_error)?;
+                Ok(InboxMessage {
+                    id,
+                    message: open_message(&self.sealer, &verification, &body)?,
+                    handed_off_at: from_ms(finished)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn queued_messages(&self) -> Result<u64, StoreError> {
+        let count: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE status IN ('queued', 'claimed')")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(store_error)?;
+        Ok(u64::try_from(count).unwrap_or_default())
+    }
+}

@@ -1,0 +1,233 @@
+//! Storage of verifications, rate-limit counters and the outbox of messages to send.
+//!
+//! The store decides nothing: [`VerificationStore::transact`] loads one verification and the rate
+//! state of some keys, lets the caller's `step` (the engine's rules) decide, and writes what it returns
+//! in the same transaction. Backends make that atomic under concurrency: SQLite through one writer
+//! that commits many steps per fsync (group commit), PostgreSQL through row locks taken in a fixed
+//! order. Nothing is acknowledged before its commit is durable.
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use gerbang_domain::verification::rate::{KeyKind, RateState};
+use gerbang_domain::verification::{Channel, Destination, Verification, VerificationId};
+use serde::{Deserialize, Serialize};
+
+use crate::StoreError;
+use crate::sealing::{LookupKind, Sealer};
+
+/// A rate-limit key: what it counts and the value counted (a phone number, a NIK, an IP address).
+/// Only a keyed digest of it reaches the database.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RateKey {
+    pub kind: KeyKind,
+    pub value: String,
+}
+
+impl std::fmt::Debug for RateKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RateKey({}, ***)", self.kind.as_str())
+    }
+}
+
+impl RateKey {
+    pub fn new(kind: KeyKind, value: impl Into<String>) -> Self {
+        Self {
+            kind,
+            value: value.into(),
+        }
+    }
+
+    /// The stored form: the kind in clear (for operators' statistics) and a keyed digest of both.
+    pub fn digest(&self, sealer: &Sealer) -> Vec<u8> {
+        let mut input = self.kind.as_str().as_bytes().to_vec();
+        input.push(0);
+        input.extend_from_slice(self.value.as_bytes());
+        sealer.digest(LookupKind::RateKey, &input).to_vec()
+    }
+}
+
+/// What a step sees: the verification (if one was asked for and exists) and the state of each
+/// requested rate key, in the order asked.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub verification: Option<Verification>,
+    pub rates: Vec<RateState>,
+}
+
+/// What a step writes. Empty: nothing.
+#[derive(Debug, Clone, Default)]
+pub struct Changes {
+    /// Inserted, or replacing the stored one with the same id.
+    pub verification: Option<Verification>,
+    /// New state per requested key (by index into the keys), with the instant after which it can
+    /// refuse nothing and may be forgotten.
+    pub rates: Vec<(usize, RateState, DateTime<Utc>)>,
+    pub messages: Vec<OutboxMessage>,
+}
+
+impl Changes {
+    pub fn none() -> Self {
+        Self::default()
+    }
+}
+
+/// One message waiting to be handed to a provider. Its text carries a code, so it is stored sealed.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxMessage {
+    pub verification: VerificationId,
+    /// Which send of the verification (0 = first) this message carries.
+    pub send_index: u32,
+    pub channel: Channel,
+    pub destination: Destination,
+    pub text: String,
+    pub queued_at: DateTime<Utc>,
+    /// After this the code is dead: the message is dropped, not sent.
+    pub expires_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for OutboxMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutboxMessage")
+            .field("verification", &self.verification)
+            .field("send_index", &self.send_index)
+            .field("channel", &self.channel)
+            .field("destination", &self.destination)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A message claimed from the outbox by one worker for a lease.
+#[derive(Debug, Clone)]
+pub struct ClaimedMessage {
+    pub id: i64,
+    pub message: OutboxMessage,
+}
+
+/// How the hand-off of a claimed message ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MessageOutcome {
+    /// The provider took it at this instant.
+    HandedOff { provider: String, at: DateTime<Utc> },
+    /// Not sent, and never will be (e.g. its code expired in the queue).
+    Dropped { reason: String, at: DateTime<Utc> },
+}
+
+/// A message as the development inbox shows it.
+#[derive(Debug, Clone)]
+pub struct InboxMessage {
+    pub id: i64,
+    pub message: OutboxMessage,
+    pub handed_off_at: DateTime<Utc>,
+}
+
+/// Verifications, their rate limits and their outbox.
+pub trait VerificationStore {
+    /// Atomically: reads the verification `id` (if given) and the state of `keys`, runs `step`, and
+    /// writes the [`Changes`] it returns; the result is returned only once the commit is durable. Two
+    /// transactions touching the same verification or key never interleave.
+    fn transact<T, F>(
+        &self,
+        id: Option<VerificationId>,
+        keys: Vec<RateKey>,
+        step: F,
+    ) -> impl Future<Output = Result<T, StoreError>> + Send
+    where
+        T: Send + 'static,
+        F: FnOnce(Snapshot) -> (Changes, T) + Send + 'static;
+
+    /// Reads one verification without locking it.
+    fn verification(
+        &self,
+        id: VerificationId,
+    ) -> impl Future<Output = Result<Option<Verification>, StoreError>> + Send;
+
+    /// Claims up to `limit` queued messages (or ones whose earlier claim's lease ran out) until
+    /// `now + lease`; several workers never claim the same message.
+    fn claim_messages(
+        &self,
+        limit: u32,
+        now: DateTime<Utc>,
+        lease: chrono::Duration,
+    ) -> impl Future<Output = Result<Vec<ClaimedMessage>, StoreError>> + Send;
+
+    /// Records how claimed messages ended and, for those handed off, starts their code's lifetime
+    /// on the verification — in one transaction.
+    fn finish_messages(
+        &self,
+        outcomes: Vec<(ClaimedMessage, MessageOutcome)>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Messages the development inbox provider took, newest first.
+    fn inbox(
+        &self,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<InboxMessage>, StoreError>> + Send;
+
+    /// Messages still waiting to be handed off (for readiness and metrics).
+    fn queued_messages(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
+}
+
+/// Seals a verification for storage; the id is the associated data, so a body moved to another row
+/// does not open.
+pub fn seal_verification(
+    sealer: &Sealer,
+    verification: &Verification,
+) -> Result<Vec<u8>, StoreError> {
+    let json = serde_json::to_vec(verification)
+        .map_err(|e| StoreError::Corrupt(format!("verification does not serialise: {e}")))?;
+    Ok(sealer.seal(&json, verification.id.as_bytes())?)
+}
+
+/// Opens a stored verification.
+pub fn open_verification(
+    sealer: &Sealer,
+    id: &[u8],
+    body: &[u8],
+) -> Result<Verification, StoreError> {
+    let json = sealer.open(body, id)?;
+    serde_json::from_slice(&json)
+        .map_err(|e| StoreError::Corrupt(format!("verification body: {e}")))
+}
+
+/// Seals an outbox message (its text carries the code).
+pub fn seal_message(sealer: &Sealer, message: &OutboxMessage) -> Result<Vec<u8>, StoreError> {
+    let json = serde_json::to_vec(message)
+        .map_err(|e| StoreError::Corrupt(format!("message does not serialise: {e}")))?;
+    Ok(sealer.seal(&json, message.verification.as_bytes())?)
+}
+
+/// Opens a stored outbox message.
+pub fn open_message(
+    sealer: &Sealer,
+    verification: &[u8],
+    body: &[u8],
+) -> Result<OutboxMessage, StoreError> {
+    let json = sealer.open(body, verification)?;
+    serde_json::from_slice(&json).map_err(|e| StoreError::Corrupt(format!("message body: {e}")))
+}
+
+/// Rate state as stored: JSON of instants, no personal data.
+pub fn encode_rate_state(state: &RateState) -> String {
+    serde_json::to_string(state).unwrap_or_else(|_| "{\"s\":[]}".into())
+}
+
+/// Reads stored rate state.
+pub fn decode_rate_state(text: &str) -> Result<RateState, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("rate-limit state: {e}")))
+}
+
+/// Applies `outcomes` to their verifications: every hand-off starts its code's lifetime.
+pub fn apply_handoffs(
+    verification: &mut Verification,
+    outcomes: &[(ClaimedMessage, MessageOutcome)],
+) {
+    for (claimed, outcome) in outcomes {
+        if claimed.message.verification == verification.id
+            && let MessageOutcome::HandedOff { at, .. } = outcome
+        {
+            verification.record_handoff(claimed.message.send_index as usize, *at);
+        }
+    }
+}
