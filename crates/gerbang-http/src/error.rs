@@ -22,6 +22,12 @@ pub struct ApiError {
     pub message_id: String,
     pub message_en: String,
     pub retry_after: Option<u64>,
+    /// The same instant as `retry_after`, absolute (RFC 3339), for apps that show a clock time.
+    pub retry_at: Option<String>,
+    /// The rate-limit rule that refused, e.g. `destination_5_per_15m`.
+    pub rule: Option<String>,
+    /// Wrong entries left before the code dies.
+    pub attempts_left: Option<u8>,
 }
 
 #[derive(Serialize)]
@@ -30,6 +36,12 @@ struct Body<'a> {
     message: Messages<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     retry_after: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_at: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rule: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attempts_left: Option<u8>,
     #[serde(skip_serializing_if = "Option::is_none")]
     request_id: Option<String>,
 }
@@ -53,6 +65,9 @@ impl ApiError {
             message_id: message_id.into(),
             message_en: message_en.into(),
             retry_after: None,
+            retry_at: None,
+            rule: None,
+            attempts_left: None,
         }
     }
 
@@ -71,6 +86,9 @@ impl IntoResponse for ApiError {
                 en: &self.message_en,
             },
             retry_after: self.retry_after,
+            retry_at: self.retry_at.as_deref(),
+            rule: self.rule.as_deref(),
+            attempts_left: self.attempts_left,
             request_id: RequestId::current().map(|id| id.to_string()),
         };
         let mut response = (self.status, Json(body)).into_response();

@@ -4,17 +4,26 @@
 //! - [`error`]: [`ApiError`], the one place an error becomes an HTTP response (status, stable code,
 //!   Indonesian and English message, `retry_after`, request id).
 //! - [`health`]: liveness (`/healthz`) and readiness (`/readyz`).
+//! - [`api`]: the JSON API (verifications) and the development inbox.
 //! - [`router`]: assembles the routes with request ids, tracing and JSON fallbacks.
 
+// `ApiError` is the response a refusal becomes; it is built once per refused request and moved
+// straight into the response, so its size does not matter.
+#![allow(clippy::result_large_err)]
+
+pub mod api;
 pub mod error;
 pub mod health;
 mod request_id;
 
 use axum::Router;
-use axum::routing::get;
+use axum::extract::FromRef;
+use axum::routing::{get, post};
+use gerbang_core::VerificationEngine;
 use gerbang_store::Store;
 use tower_http::trace::TraceLayer;
 
+pub use api::clients::ApiClients;
 pub use error::ApiError;
 pub use request_id::RequestId;
 
@@ -22,13 +31,47 @@ pub use request_id::RequestId;
 #[derive(Debug, Clone)]
 pub struct HttpState<S> {
     pub store: S,
+    pub engine: VerificationEngine<S>,
+    pub clients: ApiClients,
+    /// Serve the development inbox at `/dev/inbox` (development profile only).
+    pub dev_inbox: bool,
+}
+
+impl<S: Clone> FromRef<HttpState<S>> for ApiClients {
+    fn from_ref(state: &HttpState<S>) -> Self {
+        state.clients.clone()
+    }
 }
 
 /// The whole HTTP surface, callable without a socket (tests drive it with `tower::ServiceExt`).
 pub fn router<S: Store>(state: HttpState<S>) -> Router {
-    Router::new()
+    let dev_inbox = state.dev_inbox;
+    let mut routes = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz::<S>))
+        .route("/v1/verifications", post(api::verifications::start::<S>))
+        .route(
+            "/v1/verifications/{id}",
+            get(api::verifications::status::<S>),
+        )
+        .route(
+            "/v1/verifications/{id}/resend",
+            post(api::verifications::resend::<S>),
+        )
+        .route(
+            "/v1/verifications/{id}/check",
+            post(api::verifications::check::<S>),
+        )
+        .route(
+            "/v1/verifications/{id}/cancel",
+            post(api::verifications::cancel::<S>),
+        );
+    if dev_inbox {
+        routes = routes
+            .route("/dev/inbox", get(api::dev_inbox::page::<S>))
+            .route("/dev/inbox.json", get(api::dev_inbox::json::<S>));
+    }
+    routes
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .with_state(state)

@@ -8,7 +8,11 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::Router;
 use gerbang_domain::{Clock, SystemClock};
-use gerbang_http::HttpState;
+use std::sync::Arc;
+
+use gerbang_core::{DeliveryWorker, DevInbox, VerificationEngine};
+use gerbang_domain::verification::code::CodeKey;
+use gerbang_http::{ApiClients, HttpState};
 use gerbang_registry::{HttpDirectory, Registry, StoreDirectory, SyntheticParticipants};
 use gerbang_store::{ParticipantImport, Sealer, Store};
 use tokio::net::TcpListener;
@@ -25,6 +29,9 @@ pub struct Application {
     router: Router,
     database: Database,
     grace: Duration,
+    /// Tells the delivery worker to finish its step and stop.
+    stop_delivery: tokio::sync::watch::Sender<bool>,
+    delivery: tokio::task::JoinHandle<()>,
 }
 
 impl Application {
@@ -32,6 +39,7 @@ impl Application {
     /// the registry settings and binds the listening socket.
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
         let sealer = sealer(config)?;
+        let sealer_for_codes = sealer.clone();
         let database = Database::open(config, sealer).await?;
         tracing::info!(backend = database.backend(), "database ready");
         // Built now so that a bad registry setting stops the start, not the first registration.
@@ -42,9 +50,33 @@ impl Application {
             &SystemClock
         )
         .await)?;
-        let router = with_store!(&database, |store| gerbang_http::router(HttpState {
-            store: store.clone()
-        }));
+        let settings = config.otp.engine_settings()?;
+        let clients = api_clients(config);
+        let code_key = CodeKey::new(sealer_for_codes.code_key());
+        let (stop_delivery, delivery_stops) = tokio::sync::watch::channel(false);
+        let (router, delivery) = with_store!(&database, |store| {
+            let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+            let engine = VerificationEngine::new(
+                store.clone(),
+                clock.clone(),
+                code_key.clone(),
+                settings.clone(),
+            );
+            // Until the delivery issue brings real providers, every message goes to the development
+            // inbox; it is only shown (at /dev/inbox) in the development profile.
+            let worker = DeliveryWorker::new(store.clone(), DevInbox, clock);
+            let mut stops = delivery_stops.clone();
+            let delivery = tokio::spawn(worker.run(engine.queued_signal(), async move {
+                let _ = stops.wait_for(|stop| *stop).await;
+            }));
+            let router = gerbang_http::router(HttpState {
+                store: store.clone(),
+                engine,
+                clients: clients.clone(),
+                dev_inbox: config.profile == Profile::Development,
+            });
+            (router, delivery)
+        });
         let listen = config.server.listen;
         let listener = TcpListener::bind(listen).await.with_context(|| {
             format!("cannot listen on {listen}: is another process using it? Choose another with --listen or server.listen")
@@ -54,6 +86,8 @@ impl Application {
             router,
             database,
             grace: Duration::from_secs(config.server.shutdown_grace_seconds),
+            stop_delivery,
+            delivery,
         })
     }
 
@@ -89,6 +123,13 @@ impl Application {
             served = server => served.context("the HTTP server failed")?,
             () = deadline => tracing::warn!(grace_seconds = grace.as_secs(), "requests still in flight after the grace period; stopping anyway"),
         }
+        let _ = self.stop_delivery.send(true);
+        if tokio::time::timeout(Duration::from_secs(5), self.delivery)
+            .await
+            .is_err()
+        {
+            tracing::warn!("the delivery worker did not stop within 5 s");
+        }
         // Connections held by requests cut off at the deadline are never returned, and closing the
         // pool waits for them: bound the wait so a hung query cannot keep the process alive.
         if tokio::time::timeout(Duration::from_secs(5), self.database.close())
@@ -102,6 +143,29 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// The API's clients; in development without any, token-less requests act as client `dev`.
+pub fn api_clients(config: &Config) -> ApiClients {
+    let clients: Vec<(String, String)> = config
+        .api
+        .clients
+        .iter()
+        .map(|client| {
+            (
+                client.name.clone(),
+                secrecy::ExposeSecret::expose_secret(&client.token).to_string(),
+            )
+        })
+        .collect();
+    let anonymous = (clients.is_empty() && config.profile == Profile::Development).then(|| {
+        tracing::warn!("api.clients is empty: in development, API requests without a token act as client \"dev\"");
+        "dev".to_owned()
+    });
+    if clients.is_empty() && anonymous.is_none() {
+        tracing::warn!("api.clients is empty: the verification API refuses every request");
+    }
+    ApiClients::new(&clients, anonymous)
 }
 
 /// The sealer for personal data, warning loudly when a development key was just generated.

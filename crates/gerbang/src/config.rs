@@ -5,6 +5,11 @@
 //! is parsed by a test into exactly [`Config::default`], so the documentation cannot drift. Secrets
 //! (the personal-data key, the registry token, a database password) are types that do not print.
 
+use gerbang_core::EngineSettings;
+use gerbang_domain::verification::OtpPolicy;
+use gerbang_domain::verification::code::CodeLength;
+use gerbang_domain::verification::message::MessageBrand;
+use gerbang_domain::verification::rate::{self, KeyKind, RateRule};
 use std::collections::BTreeSet;
 use std::fmt;
 use std::net::SocketAddr;
@@ -29,7 +34,181 @@ pub struct Config {
     pub storage: StorageConfig,
     pub privacy: PrivacyConfig,
     pub registry: RegistryConfig,
+    pub otp: OtpConfig,
+    pub api: ApiConfig,
     pub log: LogConfig,
+}
+
+/// The OTP policy of SPEC §4.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OtpConfig {
+    pub code_length: u8,
+    pub lifetime_seconds: u64,
+    pub hard_cap_seconds: u64,
+    pub max_wrong_attempts: u8,
+    pub resend_ladder_seconds: Vec<u64>,
+    pub max_resends: u32,
+    pub resend_wait_seconds: u64,
+    pub brand: String,
+    pub webotp_host: String,
+    pub android_app_hash: String,
+    pub rate_limits: Vec<RateLimitConfig>,
+}
+
+/// One rate-limit rule.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    pub key: String,
+    pub limit: u32,
+    pub window_seconds: u64,
+    pub penalty_seconds: u64,
+}
+
+/// Who may call the JSON API.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    pub clients: Vec<ApiClientConfig>,
+}
+
+/// One API client: a name (owner of its verifications) and its bearer token.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiClientConfig {
+    pub name: String,
+    pub token: SecretString,
+}
+
+impl Default for OtpConfig {
+    fn default() -> Self {
+        let policy = OtpPolicy::default();
+        Self {
+            code_length: policy.code_length.digits(),
+            lifetime_seconds: policy.lifetime.num_seconds().unsigned_abs(),
+            hard_cap_seconds: policy.hard_cap.num_seconds().unsigned_abs(),
+            max_wrong_attempts: policy.max_wrong_attempts,
+            resend_ladder_seconds: policy
+                .resend_ladder
+                .iter()
+                .map(|step| step.num_seconds().unsigned_abs())
+                .collect(),
+            max_resends: 3,
+            resend_wait_seconds: 1800,
+            brand: "gerbang".into(),
+            webotp_host: String::new(),
+            android_app_hash: String::new(),
+            rate_limits: rate::default_rules(3, chrono::Duration::minutes(30))
+                .into_iter()
+                .filter(|rule| rule.key != KeyKind::Flow)
+                .map(|rule| RateLimitConfig {
+                    key: rule.key.as_str().into(),
+                    limit: rule.limit,
+                    window_seconds: rule.window.num_seconds().unsigned_abs(),
+                    penalty_seconds: rule.penalty.num_seconds().unsigned_abs(),
+                })
+                .collect(),
+        }
+    }
+}
+
+fn seconds(value: u64) -> chrono::Duration {
+    chrono::Duration::seconds(
+        i64::try_from(value)
+            .unwrap_or(i64::MAX / 1000)
+            .min(i64::MAX / 1000),
+    )
+}
+
+impl OtpConfig {
+    /// The engine's settings, or what is wrong with these.
+    pub fn engine_settings(&self) -> Result<EngineSettings, ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid(message);
+        let code_length = CodeLength::new(self.code_length).ok_or_else(|| {
+            invalid(format!(
+                "otp.code_length must be 4 to 8, not {}",
+                self.code_length
+            ))
+        })?;
+        if self.hard_cap_seconds == 0 || self.hard_cap_seconds > 600 {
+            return Err(invalid(
+                "otp.hard_cap_seconds must be 1 to 600: OWASP ASVS and NIST 800-63B end a code's life after 10 minutes".into(),
+            ));
+        }
+        if self.lifetime_seconds == 0 || self.lifetime_seconds > self.hard_cap_seconds {
+            return Err(invalid(
+                "otp.lifetime_seconds must be at least 1 and at most otp.hard_cap_seconds".into(),
+            ));
+        }
+        if !(1..=10).contains(&self.max_wrong_attempts) {
+            return Err(invalid("otp.max_wrong_attempts must be 1 to 10".into()));
+        }
+        if self.resend_ladder_seconds.is_empty() || self.resend_ladder_seconds.contains(&0) {
+            return Err(invalid("otp.resend_ladder_seconds must list at least one countdown, each at least 1 second".into()));
+        }
+        if self.resend_wait_seconds == 0 {
+            return Err(invalid("otp.resend_wait_seconds must be at least 1".into()));
+        }
+        let mut rules = Vec::with_capacity(self.rate_limits.len() + 1);
+        for rule in &self.rate_limits {
+            let key = KeyKind::parse(&rule.key)
+                .filter(|kind| *kind != KeyKind::Flow)
+                .ok_or_else(|| invalid(format!(
+                    "otp.rate_limits: unknown key {:?}; use destination, account, nik, ip, device or prefix (the per-flow cap is otp.max_resends)",
+                    rule.key
+                )))?;
+            if rule.limit == 0 || rule.window_seconds == 0 {
+                return Err(invalid(format!(
+                    "otp.rate_limits: a {} rule needs limit and window_seconds of at least 1",
+                    rule.key
+                )));
+            }
+            let rule = RateRule::new(
+                key,
+                rule.limit,
+                seconds(rule.window_seconds),
+                seconds(rule.penalty_seconds),
+            );
+            if rules
+                .iter()
+                .any(|other: &RateRule| other.name() == rule.name())
+            {
+                return Err(invalid(format!(
+                    "otp.rate_limits: {} appears twice",
+                    rule.name()
+                )));
+            }
+            rules.push(rule);
+        }
+        let wait = seconds(self.resend_wait_seconds);
+        rules.push(RateRule::new(
+            KeyKind::Flow,
+            self.max_resends.saturating_add(1),
+            wait,
+            wait,
+        ));
+        Ok(EngineSettings {
+            policy: OtpPolicy {
+                code_length,
+                lifetime: seconds(self.lifetime_seconds),
+                hard_cap: seconds(self.hard_cap_seconds),
+                max_wrong_attempts: self.max_wrong_attempts,
+                resend_ladder: self
+                    .resend_ladder_seconds
+                    .iter()
+                    .copied()
+                    .map(seconds)
+                    .collect(),
+            },
+            rules,
+            brand: MessageBrand {
+                name: self.brand.clone(),
+                webotp_host: self.webotp_host.clone(),
+                app_hash: self.android_app_hash.clone(),
+            },
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -115,6 +294,8 @@ impl Default for Config {
             storage: StorageConfig::default(),
             privacy: PrivacyConfig::default(),
             registry: RegistryConfig::default(),
+            otp: OtpConfig::default(),
+            api: ApiConfig::default(),
             log: LogConfig::default(),
         }
     }

@@ -1,0 +1,383 @@
+//! The verification resource.
+//!
+//! - `POST /v1/verifications`: start one; the code goes out through the outbox.
+//! - `GET /v1/verifications/{id}`: where it stands.
+//! - `POST /v1/verifications/{id}/resend`: a new code, possibly over another channel.
+//! - `POST /v1/verifications/{id}/check`: a typed code.
+//! - `POST /v1/verifications/{id}/cancel`: end it.
+//!
+//! Responses never carry a code, and show destinations masked.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use chrono::{DateTime, SecondsFormat, Utc};
+use gerbang_core::{
+    CheckRequest, EngineError, Origin, ResendRequest, StartRequest, Subject, VerificationView,
+};
+use gerbang_domain::verification::purpose::{Purpose, SensitiveAction};
+use gerbang_domain::verification::{Channel, Destination, Locale, VerificationId};
+use gerbang_domain::{Email, Explain, MobileNumber, Nik};
+use gerbang_store::Store;
+use serde::{Deserialize, Serialize};
+
+use super::ApiJson;
+use super::clients::CallingClient;
+use crate::HttpState;
+use crate::error::ApiError;
+
+/// Longest account or device id a caller may send.
+const MAX_ID_LEN: usize = 128;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartBody {
+    purpose: String,
+    channel: String,
+    /// Phone number (any common Indonesian form) or email address.
+    to: String,
+    locale: Option<String>,
+    action: Option<String>,
+    details: Option<BTreeMap<String, String>>,
+    action_hint: Option<String>,
+    participant: Option<SubjectBody>,
+    origin: Option<OriginBody>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubjectBody {
+    account: Option<String>,
+    nik: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OriginBody {
+    ip: Option<String>,
+    device: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResendBody {
+    channel: Option<String>,
+    to: Option<String>,
+    origin: Option<OriginBody>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckBody {
+    code: String,
+    purpose: Option<String>,
+    action: Option<String>,
+    details: Option<BTreeMap<String, String>>,
+}
+
+/// A verification as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct VerificationBody {
+    id: String,
+    status: &'static str,
+    purpose: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    action: Option<&'static str>,
+    channel: &'static str,
+    to: String,
+    created_at: String,
+    expires_at: String,
+    /// When a resend is allowed, and in how many seconds.
+    resend_at: String,
+    resend_after: u64,
+    sends: usize,
+    attempts_left: u8,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    verified_at: Option<String>,
+}
+
+fn rfc3339(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// Whole seconds from `now` until `at`, rounded up, so waiting that long is always enough.
+fn seconds_until(at: DateTime<Utc>, now: DateTime<Utc>) -> u64 {
+    let millis = (at - now).num_milliseconds().max(0);
+    u64::try_from((millis + 999) / 1000).unwrap_or_default()
+}
+
+fn body(view: &VerificationView, now: DateTime<Utc>) -> VerificationBody {
+    VerificationBody {
+        id: view.id.to_string(),
+        status: view.status.as_str(),
+        purpose: view.purpose.as_str(),
+        action: view.action.map(SensitiveAction::as_str),
+        channel: view.channel.as_str(),
+        to: view.destination_masked.clone(),
+        created_at: rfc3339(view.created_at),
+        expires_at: rfc3339(view.expires_at),
+        resend_at: rfc3339(view.resend_at),
+        resend_after: seconds_until(view.resend_at, now),
+        sends: view.sends,
+        attempts_left: view.attempts_left,
+        verified_at: view.verified_at.map(rfc3339),
+    }
+}
+
+fn explained(status: StatusCode, error: &dyn Explain) -> ApiError {
+    ApiError::new(status, error.code(), error.message_id(), error.message_en())
+}
+
+fn bad_request(code: &'static str, id: &str, en: &str) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, code, id, en)
+}
+
+/// The one place an engine refusal becomes an HTTP answer.
+fn engine_error(error: EngineError, now: DateTime<Utc>) -> ApiError {
+    let code = error.code();
+    let status = match code {
+        "verification_not_found" => StatusCode::NOT_FOUND,
+        "otp_already_used" | "verification_cancelled" => StatusCode::CONFLICT,
+        "verification_expired" | "otp_expired" | "otp_attempts_exhausted" => StatusCode::GONE,
+        "otp_incorrect" => StatusCode::UNPROCESSABLE_ENTITY,
+        "rate_limited" | "resend_limit_reached" | "resend_countdown" => {
+            StatusCode::TOO_MANY_REQUESTS
+        }
+        "temporarily_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    if let EngineError::Store(cause) = &error {
+        tracing::error!(error = %cause, "the store failed a verification request");
+    }
+    let mut api = explained(status, &error);
+    if let Some(at) = error.retry_at() {
+        api.retry_after = Some(seconds_until(at, now).max(1));
+        api.retry_at = Some(rfc3339(at));
+    }
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        api.retry_after = Some(1);
+    }
+    api.rule = error.rule();
+    if let EngineError::Verification(gerbang_domain::verification::VerificationError::Incorrect {
+        attempts_left,
+    }) = &error
+    {
+        api.attempts_left = Some(*attempts_left);
+    }
+    api
+}
+
+fn channel(input: &str) -> Result<Channel, ApiError> {
+    Channel::parse(input).map_err(|e| explained(StatusCode::BAD_REQUEST, &e))
+}
+
+fn destination(channel: Channel, to: &str) -> Result<Destination, ApiError> {
+    match channel {
+        Channel::Email => Email::parse(to)
+            .map(Destination::Email)
+            .map_err(|e| explained(StatusCode::BAD_REQUEST, &e)),
+        _ => MobileNumber::parse(to)
+            .map(Destination::Phone)
+            .map_err(|e| explained(StatusCode::BAD_REQUEST, &e)),
+    }
+}
+
+fn purpose(input: &str) -> Result<Purpose, ApiError> {
+    Purpose::parse(input).map_err(|e| explained(StatusCode::BAD_REQUEST, &e))
+}
+
+fn action(input: Option<&str>) -> Result<Option<SensitiveAction>, ApiError> {
+    input
+        .map(SensitiveAction::parse)
+        .transpose()
+        .map_err(|e| explained(StatusCode::BAD_REQUEST, &e))
+}
+
+fn details(
+    map: Option<BTreeMap<String, String>>,
+) -> Result<gerbang_domain::verification::purpose::ActionDetails, ApiError> {
+    gerbang_core::engine::details(map).map_err(|e| explained(StatusCode::BAD_REQUEST, &e))
+}
+
+fn short_id(value: Option<String>, code: &'static str) -> Result<Option<String>, ApiError> {
+    match value {
+        Some(value) if value.is_empty() || value.len() > MAX_ID_LEN => Err(bad_request(
+            code,
+            "Pengenal terlalu panjang atau kosong (maksimal 128 karakter).",
+            "The identifier is empty or too long (at most 128 characters).",
+        )),
+        other => Ok(other),
+    }
+}
+
+fn origin(body: Option<OriginBody>) -> Result<Origin, ApiError> {
+    let body = body.unwrap_or_default();
+    let ip = body
+        .ip
+        .map(|ip| ip.trim().parse::<IpAddr>())
+        .transpose()
+        .map_err(|_| {
+            bad_request(
+                "origin_ip_invalid",
+                "Alamat IP asal tidak valid.",
+                "The origin IP address is not valid.",
+            )
+        })?;
+    Ok(Origin {
+        ip,
+        device: short_id(body.device, "origin_device_invalid")?,
+    })
+}
+
+fn verification_id(input: &str) -> Result<VerificationId, ApiError> {
+    VerificationId::parse(input).map_err(|e| explained(StatusCode::NOT_FOUND, &e))
+}
+
+pub(crate) async fn start<S: Store>(
+    State(state): State<HttpState<S>>,
+    CallingClient(client): CallingClient,
+    ApiJson(request): ApiJson<StartBody>,
+) -> Result<(StatusCode, Json<VerificationBody>), ApiError> {
+    let purpose = purpose(&request.purpose)?;
+    let channel = channel(&request.channel)?;
+    let destination = destination(channel, &request.to)?;
+    let locale = match request.locale.as_deref() {
+        None => Locale::Id,
+        Some(input) => Locale::parse(input).ok_or_else(|| {
+            bad_request(
+                "locale_unknown",
+                "Bahasa tidak dikenal; gunakan id atau en.",
+                "Unknown locale; use id or en.",
+            )
+        })?,
+    };
+    let subject = match request.participant {
+        None => Subject::default(),
+        Some(body) => Subject {
+            account: short_id(body.account, "participant_account_invalid")?,
+            nik: body
+                .nik
+                .map(|nik| Nik::parse(&nik))
+                .transpose()
+                .map_err(|e| explained(StatusCode::BAD_REQUEST, &e))?,
+        },
+    };
+    let start = StartRequest {
+        client,
+        purpose,
+        action: action(request.action.as_deref())?,
+        details: details(request.details)?,
+        action_hint: request.action_hint,
+        channel,
+        destination,
+        locale,
+        subject,
+        origin: origin(request.origin)?,
+    };
+    let now = state.engine.now();
+    let view = state
+        .engine
+        .start(start)
+        .await
+        .map_err(|e| engine_error(e, now))?;
+    Ok((StatusCode::CREATED, Json(body(&view, now))))
+}
+
+pub(crate) async fn status<S: Store>(
+    State(state): State<HttpState<S>>,
+    CallingClient(client): CallingClient,
+    Path(id): Path<String>,
+) -> Result<Json<VerificationBody>, ApiError> {
+    let id = verification_id(&id)?;
+    let now = state.engine.now();
+    let view = state
+        .engine
+        .status(&client, id)
+        .await
+        .map_err(|e| engine_error(e, now))?;
+    Ok(Json(body(&view, now)))
+}
+
+pub(crate) async fn resend<S: Store>(
+    State(state): State<HttpState<S>>,
+    CallingClient(client): CallingClient,
+    Path(id): Path<String>,
+    raw: axum::body::Bytes,
+) -> Result<Json<VerificationBody>, ApiError> {
+    let id = verification_id(&id)?;
+    // The body is optional: an empty one resends over the last channel.
+    let request: ResendBody = if raw.iter().all(u8::is_ascii_whitespace) {
+        ResendBody::default()
+    } else {
+        serde_json::from_slice(&raw).map_err(|error| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "body_invalid",
+                format!("Isi permintaan tidak sesuai: {error}"),
+                format!("The request body does not fit: {error}"),
+            )
+        })?
+    };
+    let channel = request.channel.as_deref().map(channel).transpose()?;
+    let destination = match (&request.to, channel) {
+        (Some(to), Some(channel)) => Some(destination(channel, to)?),
+        (Some(to), None) => Some(destination(Channel::Sms, to)?),
+        (None, _) => None,
+    };
+    let resend = ResendRequest {
+        client,
+        id,
+        channel,
+        destination,
+        origin: origin(request.origin)?,
+    };
+    let now = state.engine.now();
+    let view = state
+        .engine
+        .resend(resend)
+        .await
+        .map_err(|e| engine_error(e, now))?;
+    Ok(Json(body(&view, now)))
+}
+
+pub(crate) async fn check<S: Store>(
+    State(state): State<HttpState<S>>,
+    CallingClient(client): CallingClient,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<CheckBody>,
+) -> Result<Json<VerificationBody>, ApiError> {
+    let id = verification_id(&id)?;
+    let check = CheckRequest {
+        client,
+        id,
+        code: request.code,
+        purpose: request.purpose.as_deref().map(purpose).transpose()?,
+        action: action(request.action.as_deref())?,
+        details: details(request.details)?,
+    };
+    let now = state.engine.now();
+    let view = state
+        .engine
+        .check(check)
+        .await
+        .map_err(|e| engine_error(e, now))?;
+    Ok(Json(body(&view, now)))
+}
+
+pub(crate) async fn cancel<S: Store>(
+    State(state): State<HttpState<S>>,
+    CallingClient(client): CallingClient,
+    Path(id): Path<String>,
+) -> Result<Json<VerificationBody>, ApiError> {
+    let id = verification_id(&id)?;
+    let now = state.engine.now();
+    let view = state
+        .engine
+        .cancel(&client, id)
+        .await
+        .map_err(|e| engine_error(e, now))?;
+    Ok(Json(body(&view, now)))
+}
