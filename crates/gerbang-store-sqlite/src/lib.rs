@@ -94,7 +94,7 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await
             .map_err(store_error)?;
-        let writer = verifications::Writer::start(options).await?;
+        let writer = verifications::Writer::start(options, sealer.clone()).await?;
         let store = Self {
             pool,
             sealer,

@@ -1,23 +1,29 @@
 //! Verifications, rate limits and the outbox on SQLite, written through one writer task.
 //!
 //! SQLite has one writer at a time and `synchronous = FULL` makes every commit an fsync. The writer
-//! owns a connection and runs every write job it finds queued inside one transaction, then commits
-//! once and only then answers each caller: group commit. Under load one fsync covers hundreds of
-//! requests; alone, a request pays one fsync as before. If any job in a batch fails, the whole batch
-//! is rolled back and every caller in it gets the error: nothing was acknowledged, so nothing is lost.
+//! owns a connection and takes every request queued for it as one batch: it reads the verifications
+//! and rate-limit rows the whole batch needs with one query each, runs each request's decision in
+//! arrival order against that in-memory copy (so a later request sees an earlier one's writes, exactly
+//! as if they had run one after another), writes the result back with a few multi-row statements,
+//! commits once and only then answers each caller: group commit. Under load one fsync and a handful of
+//! statements cover hundreds of requests; alone, a request pays one fsync as before. If anything in a
+//! batch fails, the whole batch is rolled back and every caller in it gets the error: nothing was
+//! acknowledged, so nothing is lost.
 
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
 use std::pin::Pin;
 
 use chrono::{DateTime, Duration, Utc};
+use gerbang_domain::verification::rate::{KeyKind, RateState};
 use gerbang_domain::verification::{Verification, VerificationId};
 use gerbang_store::verifications::{
     apply_handoffs, decode_rate_state, encode_rate_state, open_message, open_verification,
     seal_message, seal_verification,
 };
 use gerbang_store::{
-    Changes, ClaimedMessage, InboxMessage, MessageOutcome, RateKey, Sealer, Snapshot, StoreError,
-    VerificationStore,
+    Changes, ClaimedMessage, InboxMessage, MessageOutcome, OutboxMessage, RateKey, Sealer,
+    Snapshot, StoreError, VerificationStore,
 };
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{AssertSqlSafe, Connection, Row, SqliteConnection};
@@ -25,17 +31,34 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::{SqliteStore, store_error};
 
-/// Most jobs committed together; bounds the time one batch holds the write lock.
-const MAX_BATCH: usize = 512;
+/// Most requests committed together; bounds the time one batch holds the write lock.
+const MAX_BATCH: usize = 1024;
+/// Rows per multi-row statement: at most 5 parameters each stays far below SQLite's limit.
+const ROWS_PER_STATEMENT: usize = 400;
 
 /// Called once the batch's commit is known: `None` committed, `Some(error)` did not.
 type Finish = Box<dyn FnOnce(Option<&StoreError>) + Send>;
-type JobFuture<'c> = Pin<Box<dyn Future<Output = (Finish, bool)> + Send + 'c>>;
-/// A unit of work run inside the batch transaction; says how to answer and whether it failed.
-type Job = Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> JobFuture<'c> + Send>;
+type RawFuture<'c> = Pin<Box<dyn Future<Output = (Finish, bool)> + Send + 'c>>;
+/// Statements run as they are inside the batch transaction (claiming the outbox).
+type Raw = Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> RawFuture<'c> + Send>;
+/// A decision over a snapshot; returns what to write and how to answer.
+type Step = Box<dyn FnOnce(Snapshot) -> (Changes, Finish) + Send>;
 
+/// One request to the writer.
 enum Command {
-    Run(Job),
+    /// Read a verification and rate keys, decide, write.
+    Transact {
+        id: Option<VerificationId>,
+        /// Digest and kind of each key, in the order the step expects.
+        keys: Vec<(Vec<u8>, KeyKind)>,
+        step: Step,
+    },
+    /// Record how claimed messages ended and start their codes' lifetimes.
+    Finish {
+        outcomes: Vec<(ClaimedMessage, MessageOutcome)>,
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    },
+    Raw(Raw),
     Close(oneshot::Sender<()>),
 }
 
@@ -64,19 +87,56 @@ fn unavailable() -> StoreError {
     StoreError::Unavailable("the write could not be committed; the cause is in the log".into())
 }
 
+fn commit_failed(error: &StoreError) -> StoreError {
+    StoreError::Unavailable(format!("the commit failed: {error}"))
+}
+
 impl Writer {
     /// Opens the writer's own connection and starts its task.
-    pub(crate) async fn start(options: SqliteConnectOptions) -> Result<Self, StoreError> {
+    pub(crate) async fn start(
+        options: SqliteConnectOptions,
+        sealer: Sealer,
+    ) -> Result<Self, StoreError> {
         let connection = SqliteConnection::connect_with(&options)
             .await
             .map_err(store_error)?;
-        let (commands, receiver) = mpsc::channel(4096);
-        tokio::spawn(run(connection, receiver));
+        let (commands, receiver) = mpsc::channel(8192);
+        tokio::spawn(run(connection, sealer, receiver));
         Ok(Self { commands })
     }
 
-    /// Runs `work` in the next batch and returns its result once the batch is durable.
-    async fn submit<T, W>(&self, work: W) -> Result<T, StoreError>
+    async fn send(&self, command: Command) -> Result<(), StoreError> {
+        self.commands.send(command).await.map_err(|_| unavailable())
+    }
+
+    /// Runs `step` in the next batch; its value is returned once the batch is durable.
+    async fn transact<T, F>(
+        &self,
+        id: Option<VerificationId>,
+        keys: Vec<(Vec<u8>, KeyKind)>,
+        step: F,
+    ) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(Snapshot) -> (Changes, T) + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel::<Result<T, StoreError>>();
+        let step: Step = Box::new(move |snapshot| {
+            let (changes, value) = step(snapshot);
+            let finish: Finish = Box::new(move |failure| {
+                let _ = reply.send(match failure {
+                    None => Ok(value),
+                    Some(error) => Err(commit_failed(error)),
+                });
+            });
+            (changes, finish)
+        });
+        self.send(Command::Transact { id, keys, step }).await?;
+        answer.await.map_err(|_| unavailable())?
+    }
+
+    /// Runs raw statements in the next batch and returns their result once the batch is durable.
+    async fn raw<T, W>(&self, work: W) -> Result<T, StoreError>
     where
         T: Send + 'static,
         W: for<'c> FnOnce(
@@ -87,16 +147,14 @@ impl Writer {
             + 'static,
     {
         let (reply, answer) = oneshot::channel::<Result<T, StoreError>>();
-        let job: Job = Box::new(move |connection| {
+        let job: Raw = Box::new(move |connection| {
             Box::pin(async move {
                 match work(connection).await {
                     Ok(value) => {
                         let finish: Finish = Box::new(move |failure| {
                             let _ = reply.send(match failure {
                                 None => Ok(value),
-                                Some(error) => Err(StoreError::Unavailable(format!(
-                                    "the commit failed: {error}"
-                                ))),
+                                Some(error) => Err(commit_failed(error)),
                             });
                         });
                         (finish, false)
@@ -110,10 +168,16 @@ impl Writer {
                 }
             })
         });
-        self.commands
-            .send(Command::Run(job))
-            .await
-            .map_err(|_| unavailable())?;
+        self.send(Command::Raw(job)).await?;
+        answer.await.map_err(|_| unavailable())?
+    }
+
+    async fn finish(
+        &self,
+        outcomes: Vec<(ClaimedMessage, MessageOutcome)>,
+    ) -> Result<(), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Finish { outcomes, reply }).await?;
         answer.await.map_err(|_| unavailable())?
     }
 
@@ -125,27 +189,31 @@ impl Writer {
     }
 }
 
-/// The writer loop: take everything queued, run it in one transaction, commit, answer.
-async fn run(mut connection: SqliteConnection, mut commands: mpsc::Receiver<Command>) {
+/// The writer loop: take everything queued, run it as one batch, repeat.
+async fn run(
+    mut connection: SqliteConnection,
+    sealer: Sealer,
+    mut commands: mpsc::Receiver<Command>,
+) {
     let mut close_reply = None;
     while close_reply.is_none() {
         let Some(first) = commands.recv().await else {
             break;
         };
-        let mut jobs = Vec::new();
+        let mut batch = Vec::new();
         match first {
-            Command::Run(job) => jobs.push(job),
             Command::Close(reply) => close_reply = Some(reply),
+            other => batch.push(other),
         }
-        while close_reply.is_none() && jobs.len() < MAX_BATCH {
+        while close_reply.is_none() && batch.len() < MAX_BATCH {
             match commands.try_recv() {
-                Ok(Command::Run(job)) => jobs.push(job),
                 Ok(Command::Close(reply)) => close_reply = Some(reply),
+                Ok(other) => batch.push(other),
                 Err(_) => break,
             }
         }
-        if !jobs.is_empty() {
-            run_batch(&mut connection, jobs).await;
+        if !batch.is_empty() {
+            run_batch(&mut connection, &sealer, batch).await;
         }
     }
     let _ = connection.close().await;
@@ -154,39 +222,24 @@ async fn run(mut connection: SqliteConnection, mut commands: mpsc::Receiver<Comm
     }
 }
 
-async fn run_batch(connection: &mut SqliteConnection, jobs: Vec<Job>) {
-    let size = jobs.len();
+async fn run_batch(connection: &mut SqliteConnection, sealer: &Sealer, batch: Vec<Command>) {
+    let size = batch.len();
     if let Err(error) = sqlx::query("BEGIN IMMEDIATE")
         .execute(&mut *connection)
         .await
     {
-        // The jobs are dropped unrun; each caller is told its write could not be committed.
+        // The requests are dropped unrun; each caller is told its write could not be committed.
         tracing::error!(error = %store_error(error), size, "could not open the write transaction");
         return;
     }
-    let mut finishes = Vec::with_capacity(size);
-    let mut failed = false;
-    let mut jobs = jobs.into_iter();
-    for job in jobs.by_ref() {
-        let (finish, job_failed) = job(&mut *connection).await;
-        finishes.push(finish);
-        if job_failed {
-            failed = true;
-            break;
+    let mut finishes: Vec<Finish> = Vec::with_capacity(size);
+    let outcome = match apply_batch(connection, sealer, batch, &mut finishes).await {
+        Err(error) => {
+            tracing::error!(%error, size, "a write batch failed; rolling it back");
+            let _ = sqlx::query("ROLLBACK").execute(&mut *connection).await;
+            Some(error)
         }
-    }
-    // Jobs after a failure never ran; dropping them tells their callers the writer could not do it.
-    drop(jobs);
-    let outcome = if failed {
-        let rollback = sqlx::query("ROLLBACK").execute(&mut *connection).await;
-        if let Err(error) = rollback {
-            tracing::error!(%error, "rolling back a failed batch failed");
-        }
-        Some(StoreError::Unavailable(
-            "another request in the same commit failed; nothing was written".into(),
-        ))
-    } else {
-        match sqlx::query("COMMIT").execute(&mut *connection).await {
+        Ok(()) => match sqlx::query("COMMIT").execute(&mut *connection).await {
             Ok(_) => None,
             Err(error) => {
                 let error = store_error(error);
@@ -194,11 +247,130 @@ async fn run_batch(connection: &mut SqliteConnection, jobs: Vec<Job>) {
                 let _ = sqlx::query("ROLLBACK").execute(&mut *connection).await;
                 Some(error)
             }
-        }
+        },
     };
     for finish in finishes {
         finish(outcome.as_ref());
     }
+}
+
+/// Everything a batch writes, gathered in memory first.
+#[derive(Default)]
+struct Pending {
+    verifications: HashMap<VerificationId, Option<Verification>>,
+    rates: HashMap<Vec<u8>, RateState>,
+    dirty_verifications: BTreeSet<VerificationId>,
+    dirty_rates: BTreeMap<Vec<u8>, (KeyKind, DateTime<Utc>)>,
+    messages: Vec<OutboxMessage>,
+    finished: Vec<FinishedRow>,
+}
+
+/// An outbox row's end: id, status, provider, when, and why (if dropped).
+type FinishedRow = (
+    i64,
+    &'static str,
+    Option<String>,
+    DateTime<Utc>,
+    Option<String>,
+);
+
+async fn apply_batch(
+    connection: &mut SqliteConnection,
+    sealer: &Sealer,
+    batch: Vec<Command>,
+    finishes: &mut Vec<Finish>,
+) -> Result<(), StoreError> {
+    let mut ids = BTreeSet::new();
+    let mut digests = BTreeSet::new();
+    for command in &batch {
+        match command {
+            Command::Transact { id, keys, .. } => {
+                ids.extend(id.iter().copied());
+                digests.extend(keys.iter().map(|(digest, _)| digest.clone()));
+            }
+            Command::Finish { outcomes, .. } => ids.extend(
+                outcomes
+                    .iter()
+                    .filter(|(_, outcome)| matches!(outcome, MessageOutcome::HandedOff { .. }))
+                    .map(|(claimed, _)| claimed.message.verification),
+            ),
+            Command::Raw(_) | Command::Close(_) => {}
+        }
+    }
+    let mut pending = Pending {
+        verifications: load_verifications(connection, sealer, &ids).await?,
+        rates: load_rates(connection, &digests).await?,
+        ..Pending::default()
+    };
+    for command in batch {
+        match command {
+            Command::Transact { id, keys, step } => {
+                let snapshot = Snapshot {
+                    verification: id
+                        .and_then(|id| pending.verifications.get(&id).cloned().flatten()),
+                    rates: keys
+                        .iter()
+                        .map(|(digest, _)| pending.rates.get(digest).cloned().unwrap_or_default())
+                        .collect(),
+                };
+                let (changes, finish) = step(snapshot);
+                finishes.push(finish);
+                if let Some(verification) = changes.verification {
+                    pending.dirty_verifications.insert(verification.id);
+                    pending
+                        .verifications
+                        .insert(verification.id, Some(verification));
+                }
+                for (index, state, idle_after) in changes.rates {
+                    let (digest, kind) = keys.get(index).cloned().ok_or_else(|| {
+                        StoreError::Corrupt("rate change for a key not asked for".into())
+                    })?;
+                    pending
+                        .dirty_rates
+                        .insert(digest.clone(), (kind, idle_after));
+                    pending.rates.insert(digest, state);
+                }
+                pending.messages.extend(changes.messages);
+            }
+            Command::Finish { outcomes, reply } => {
+                for (claimed, outcome) in &outcomes {
+                    let row = match outcome {
+                        MessageOutcome::HandedOff { provider, at } => {
+                            (claimed.id, "handed_off", Some(provider.clone()), *at, None)
+                        }
+                        MessageOutcome::Dropped { reason, at } => {
+                            (claimed.id, "dropped", None, *at, Some(reason.clone()))
+                        }
+                    };
+                    pending.finished.push(row);
+                    if let Some(Some(verification)) =
+                        pending.verifications.get_mut(&claimed.message.verification)
+                        && matches!(outcome, MessageOutcome::HandedOff { .. })
+                    {
+                        apply_handoffs(
+                            verification,
+                            std::slice::from_ref(&(claimed.clone(), outcome.clone())),
+                        );
+                        pending.dirty_verifications.insert(verification.id);
+                    }
+                }
+                finishes.push(Box::new(move |failure| {
+                    let _ = reply.send(failure.map_or(Ok(()), |error| Err(commit_failed(error))));
+                }));
+            }
+            Command::Raw(job) => {
+                let (finish, failed) = job(&mut *connection).await;
+                finishes.push(finish);
+                if failed {
+                    return Err(StoreError::Unavailable(
+                        "another request in the same commit failed; nothing was written".into(),
+                    ));
+                }
+            }
+            Command::Close(_) => {}
+        }
+    }
+    flush(connection, sealer, pending).await
 }
 
 /// `(?, ?, ...)` with `n` placeholders.
@@ -212,6 +384,161 @@ fn placeholders(n: usize) -> String {
     }
     out.push(')');
     out
+}
+
+/// `n` rows of `(?, ..., ?)` with `width` placeholders each.
+fn rows(n: usize, width: usize) -> String {
+    let row = placeholders(width);
+    let mut out = String::with_capacity(n * (row.len() + 2));
+    for i in 0..n {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push_str(&row);
+    }
+    out
+}
+
+async fn load_verifications(
+    connection: &mut SqliteConnection,
+    sealer: &Sealer,
+    ids: &BTreeSet<VerificationId>,
+) -> Result<HashMap<VerificationId, Option<Verification>>, StoreError> {
+    let mut found: HashMap<VerificationId, Option<Verification>> =
+        ids.iter().map(|id| (*id, None)).collect();
+    let ids: Vec<&VerificationId> = ids.iter().collect();
+    for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "SELECT id, body FROM verifications WHERE id IN {}",
+            placeholders(chunk.len())
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for id in chunk {
+            query = query.bind(id.as_bytes().as_slice());
+        }
+        for row in query
+            .fetch_all(&mut *connection)
+            .await
+            .map_err(store_error)?
+        {
+            let id: Vec<u8> = row.try_get(0).map_err(store_error)?;
+            let body: Vec<u8> = row.try_get(1).map_err(store_error)?;
+            let verification = open_verification(sealer, &id, &body)?;
+            found.insert(verification.id, Some(verification));
+        }
+    }
+    Ok(found)
+}
+
+async fn load_rates(
+    connection: &mut SqliteConnection,
+    digests: &BTreeSet<Vec<u8>>,
+) -> Result<HashMap<Vec<u8>, RateState>, StoreError> {
+    let mut found = HashMap::with_capacity(digests.len());
+    let digests: Vec<&Vec<u8>> = digests.iter().collect();
+    for chunk in digests.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "SELECT key, state FROM rate_limits WHERE key IN {}",
+            placeholders(chunk.len())
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for digest in chunk {
+            query = query.bind(digest.as_slice());
+        }
+        for row in query
+            .fetch_all(&mut *connection)
+            .await
+            .map_err(store_error)?
+        {
+            let key: Vec<u8> = row.try_get(0).map_err(store_error)?;
+            let state: String = row.try_get(1).map_err(store_error)?;
+            found.insert(key, decode_rate_state(&state)?);
+        }
+    }
+    Ok(found)
+}
+
+/// The cleanup horizon of a verification: its creation plus a day covers every code it can hold.
+fn horizon(verification: &Verification) -> DateTime<Utc> {
+    verification.created_at + Duration::days(1)
+}
+
+async fn flush(
+    connection: &mut SqliteConnection,
+    sealer: &Sealer,
+    pending: Pending,
+) -> Result<(), StoreError> {
+    let now = Utc::now();
+    let rates: Vec<_> = pending.dirty_rates.iter().collect();
+    for chunk in rates.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO rate_limits (key, kind, state, idle_after) VALUES {}              ON CONFLICT (key) DO UPDATE SET state = excluded.state, idle_after = excluded.idle_after",
+            rows(chunk.len(), 4)
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for (digest, (kind, idle_after)) in chunk {
+            let state = pending.rates.get(*digest).cloned().unwrap_or_default();
+            query = query
+                .bind(digest.as_slice())
+                .bind(kind.as_str())
+                .bind(encode_rate_state(&state))
+                .bind(ms(*idle_after));
+        }
+        query.execute(&mut *connection).await.map_err(store_error)?;
+    }
+    let verifications: Vec<&Verification> = pending
+        .dirty_verifications
+        .iter()
+        .filter_map(|id| pending.verifications.get(id).and_then(Option::as_ref))
+        .collect();
+    for chunk in verifications.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO verifications (id, body, expires_at, updated_at) VALUES {}              ON CONFLICT (id) DO UPDATE SET body = excluded.body, expires_at = excluded.expires_at,              updated_at = excluded.updated_at",
+            rows(chunk.len(), 4)
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for verification in chunk {
+            query = query
+                .bind(verification.id.as_bytes().as_slice())
+                .bind(seal_verification(sealer, verification)?)
+                .bind(ms(horizon(verification)))
+                .bind(ms(now));
+        }
+        query.execute(&mut *connection).await.map_err(store_error)?;
+    }
+    for chunk in pending.messages.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO outbox (verification, channel, body, status, queued_at) VALUES {}",
+            rows(chunk.len(), 5)
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for message in chunk {
+            query = query
+                .bind(message.verification.as_bytes().as_slice())
+                .bind(message.channel.as_str())
+                .bind(seal_message(sealer, message)?)
+                .bind("queued")
+                .bind(ms(message.queued_at));
+        }
+        query.execute(&mut *connection).await.map_err(store_error)?;
+    }
+    for chunk in pending.finished.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "UPDATE outbox SET status = v.column2, provider = v.column3, finished_at = v.column4,              reason = v.column5, claimed_until = NULL FROM (VALUES {}) AS v WHERE outbox.id = v.column1",
+            rows(chunk.len(), 5)
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for (id, status, provider, at, reason) in chunk {
+            query = query
+                .bind(*id)
+                .bind(*status)
+                .bind(provider.as_deref())
+                .bind(ms(*at))
+                .bind(reason.as_deref());
+        }
+        query.execute(&mut *connection).await.map_err(store_error)?;
+    }
+    Ok(())
 }
 
 async fn load_verification(
@@ -231,121 +558,6 @@ async fn load_verification(
     .transpose()
 }
 
-async fn save_verification(
-    connection: &mut SqliteConnection,
-    sealer: &Sealer,
-    verification: &Verification,
-    expires_at: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    let body = seal_verification(sealer, verification)?;
-    sqlx::query(
-        "INSERT INTO verifications (id, body, expires_at, updated_at) VALUES (?, ?, ?, ?) \
-         ON CONFLICT (id) DO UPDATE SET body = excluded.body, expires_at = excluded.expires_at, \
-         updated_at = excluded.updated_at",
-    )
-    .bind(verification.id.as_bytes().as_slice())
-    .bind(body)
-    .bind(ms(expires_at))
-    .bind(ms(now))
-    .execute(&mut *connection)
-    .await
-    .map_err(store_error)?;
-    Ok(())
-}
-
-/// The cleanup horizon of a verification: its creation plus a day covers every code it can hold.
-fn horizon(verification: &Verification) -> DateTime<Utc> {
-    verification.created_at + Duration::days(1)
-}
-
-async fn transact_in<T, F>(
-    connection: &mut SqliteConnection,
-    sealer: &Sealer,
-    id: Option<VerificationId>,
-    keys: Vec<RateKey>,
-    step: F,
-) -> Result<T, StoreError>
-where
-    F: FnOnce(Snapshot) -> (Changes, T),
-{
-    let digests: Vec<Vec<u8>> = keys.iter().map(|key| key.digest(sealer)).collect();
-    let verification = match &id {
-        Some(id) => load_verification(connection, sealer, id).await?,
-        None => None,
-    };
-    let mut rates = vec![Default::default(); keys.len()];
-    if !digests.is_empty() {
-        let sql = format!(
-            "SELECT key, state FROM rate_limits WHERE key IN {}",
-            placeholders(digests.len())
-        );
-        let mut query = sqlx::query(AssertSqlSafe(sql));
-        for digest in &digests {
-            query = query.bind(digest.as_slice());
-        }
-        let rows = query
-            .fetch_all(&mut *connection)
-            .await
-            .map_err(store_error)?;
-        for row in rows {
-            let key: Vec<u8> = row.try_get(0).map_err(store_error)?;
-            let state: String = row.try_get(1).map_err(store_error)?;
-            if let Some(index) = digests.iter().position(|digest| *digest == key) {
-                rates[index] = decode_rate_state(&state)?;
-            }
-        }
-    }
-    let (changes, value) = step(Snapshot {
-        verification,
-        rates,
-    });
-    let now = Utc::now();
-    if !changes.rates.is_empty() {
-        let mut sql =
-            String::from("INSERT INTO rate_limits (key, kind, state, idle_after) VALUES ");
-        for i in 0..changes.rates.len() {
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str("(?, ?, ?, ?)");
-        }
-        sql.push_str(
-            " ON CONFLICT (key) DO UPDATE SET state = excluded.state, idle_after = excluded.idle_after",
-        );
-        let mut query = sqlx::query(AssertSqlSafe(sql));
-        for (index, state, idle_after) in &changes.rates {
-            let digest = digests
-                .get(*index)
-                .ok_or_else(|| StoreError::Corrupt("rate change for a key not asked for".into()))?;
-            query = query
-                .bind(digest.as_slice())
-                .bind(keys[*index].kind.as_str())
-                .bind(encode_rate_state(state))
-                .bind(ms(*idle_after));
-        }
-        query.execute(&mut *connection).await.map_err(store_error)?;
-    }
-    if let Some(verification) = &changes.verification {
-        save_verification(connection, sealer, verification, horizon(verification), now).await?;
-    }
-    for message in &changes.messages {
-        let body = seal_message(sealer, message)?;
-        sqlx::query(
-            "INSERT INTO outbox (verification, channel, body, status, queued_at) \
-             VALUES (?, ?, ?, 'queued', ?)",
-        )
-        .bind(message.verification.as_bytes().as_slice())
-        .bind(message.channel.as_str())
-        .bind(body)
-        .bind(ms(message.queued_at))
-        .execute(&mut *connection)
-        .await
-        .map_err(store_error)?;
-    }
-    Ok(value)
-}
-
 impl VerificationStore for SqliteStore {
     async fn transact<T, F>(
         &self,
@@ -357,12 +569,12 @@ impl VerificationStore for SqliteStore {
         T: Send + 'static,
         F: FnOnce(Snapshot) -> (Changes, T) + Send + 'static,
     {
-        let sealer = self.sealer.clone();
-        self.writer
-            .submit(move |connection| {
-                Box::pin(async move { transact_in(connection, &sealer, id, keys, step).await })
-            })
-            .await
+        // Digests are computed here, on the caller's task, so the writer only does database work.
+        let keys = keys
+            .iter()
+            .map(|key| (key.digest(&self.sealer), key.kind))
+            .collect();
+        self.writer.transact(id, keys, step).await
     }
 
     async fn verification(&self, id: VerificationId) -> Result<Option<Verification>, StoreError> {
@@ -378,7 +590,7 @@ impl VerificationStore for SqliteStore {
     ) -> Result<Vec<ClaimedMessage>, StoreError> {
         let sealer = self.sealer.clone();
         self.writer
-            .submit(move |connection| {
+            .raw(move |connection| {
                 Box::pin(async move {
                     let rows = sqlx::query(
                         "UPDATE outbox SET status = 'claimed', claimed_until = ?1 \
@@ -416,58 +628,7 @@ impl VerificationStore for SqliteStore {
         if outcomes.is_empty() {
             return Ok(());
         }
-        let sealer = self.sealer.clone();
-        self.writer
-            .submit(move |connection| {
-                Box::pin(async move {
-                    let now = Utc::now();
-                    let mut ids: Vec<VerificationId> = Vec::new();
-                    for (claimed, outcome) in &outcomes {
-                        let (status, provider, at, reason) = match outcome {
-                            MessageOutcome::HandedOff { provider, at } => {
-                                ("handed_off", Some(provider.as_str()), *at, None)
-                            }
-                            MessageOutcome::Dropped { reason, at } => {
-                                ("dropped", None, *at, Some(reason.as_str()))
-                            }
-                        };
-                        sqlx::query(
-                            "UPDATE outbox SET status = ?, provider = ?, finished_at = ?, \
-                             reason = ?, claimed_until = NULL WHERE id = ?",
-                        )
-                        .bind(status)
-                        .bind(provider)
-                        .bind(ms(at))
-                        .bind(reason)
-                        .bind(claimed.id)
-                        .execute(&mut *connection)
-                        .await
-                        .map_err(store_error)?;
-                        if matches!(outcome, MessageOutcome::HandedOff { .. })
-                            && !ids.contains(&claimed.message.verification)
-                        {
-                            ids.push(claimed.message.verification);
-                        }
-                    }
-                    for id in ids {
-                        if let Some(mut verification) =
-                            load_verification(connection, &sealer, &id).await?
-                        {
-                            apply_handoffs(&mut verification, &outcomes);
-                            save_verification(
-                                connection,
-                                &sealer,
-                                &verification,
-                                horizon(&verification),
-                                now,
-                            )
-                            .await?;
-                        }
-                    }
-                    Ok(())
-                })
-            })
-            .await
+        self.writer.finish(outcomes).await
     }
 
     async fn inbox(&self, limit: u32) -> Result<Vec<InboxMessage>, StoreError> {

@@ -3,11 +3,11 @@
 //! development profile; it shows codes in clear by design.
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::response::Html;
 use chrono::SecondsFormat;
 use gerbang_store::{InboxMessage, Store};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::HttpState;
 use crate::error::ApiError;
@@ -33,24 +33,35 @@ fn entry(message: &InboxMessage) -> InboxEntry {
     }
 }
 
-async fn entries<S: Store>(state: &HttpState<S>) -> Result<Vec<InboxEntry>, ApiError> {
-    let messages = state.store.inbox(100).await.map_err(|error| {
-        tracing::error!(%error, "reading the development inbox failed");
-        ApiError::new(
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            "temporarily_unavailable",
-            "Layanan sedang sibuk. Silakan coba lagi sebentar lagi.",
-            "The service is busy. Please try again shortly.",
-        )
-        .retry_after(1)
-    })?;
+/// `?limit=N`: how many of the newest messages (default 100, at most 200,000 for load tests).
+#[derive(Debug, Deserialize)]
+pub struct InboxQuery {
+    limit: Option<u32>,
+}
+
+async fn entries<S: Store>(state: &HttpState<S>, limit: u32) -> Result<Vec<InboxEntry>, ApiError> {
+    let messages = state
+        .store
+        .inbox(limit.clamp(1, 200_000))
+        .await
+        .map_err(|error| {
+            tracing::error!(%error, "reading the development inbox failed");
+            ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "Layanan sedang sibuk. Silakan coba lagi sebentar lagi.",
+                "The service is busy. Please try again shortly.",
+            )
+            .retry_after(1)
+        })?;
     Ok(messages.iter().map(entry).collect())
 }
 
 pub(crate) async fn json<S: Store>(
     State(state): State<HttpState<S>>,
+    Query(query): Query<InboxQuery>,
 ) -> Result<Json<Vec<InboxEntry>>, ApiError> {
-    Ok(Json(entries(&state).await?))
+    Ok(Json(entries(&state, query.limit.unwrap_or(100)).await?))
 }
 
 fn escape(text: &str) -> String {
@@ -63,7 +74,7 @@ fn escape(text: &str) -> String {
 pub(crate) async fn page<S: Store>(
     State(state): State<HttpState<S>>,
 ) -> Result<Html<String>, ApiError> {
-    let rows: String = entries(&state)
+    let rows: String = entries(&state, 100)
         .await?
         .iter()
         .map(|e| {
