@@ -178,7 +178,7 @@ impl<S: Store> VerificationEngine<S> {
         let (id, code) = {
             let mut rng = rand::rng();
             (
-                VerificationId::random(&mut rng),
+                VerificationId::new(now, &mut rng),
                 OtpCode::generate(self.settings.policy.code_length, &mut rng),
             )
         };
@@ -210,6 +210,8 @@ impl<S: Store> VerificationEngine<S> {
             locale: request.locale,
             flow,
             binding: binding.to_bytes(),
+            account: request.subject.account.clone(),
+            nik: request.subject.nik.clone(),
             created_at: now,
             sends: vec![send],
             wrong_attempts: 0,
@@ -259,12 +261,12 @@ impl<S: Store> VerificationEngine<S> {
         let now = self.clock.now();
         // The countdown first: it is the common answer to an impatient tap and needs no write.
         current.may_resend(&self.settings.policy, now)?;
-        let keys = rate_keys(
-            &destination,
-            &Subject::default(),
-            &request.origin,
-            &current.flow,
-        );
+        // A resend counts against the same account and NIK as the first send, whatever channel.
+        let subject = Subject {
+            account: current.account.clone(),
+            nik: current.nik.clone(),
+        };
+        let keys = rate_keys(&destination, &subject, &request.origin, &current.flow);
         let code = OtpCode::generate(self.settings.policy.code_length, &mut rand::rng());
         let digest = self
             .key

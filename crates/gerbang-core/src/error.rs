@@ -54,7 +54,8 @@ fn wib(at: DateTime<Utc>) -> String {
     let offset = FixedOffset::east_opt(7 * 3600).map(|zone| at.with_timezone(&zone));
     offset.map_or_else(
         || at.format("%H:%M UTC").to_string(),
-        |local| local.format("%H:%M WIB").to_string(),
+        // With the date: a 24-hour penalty ends at a time that has already passed today.
+        |local| local.format("%H:%M WIB (%d-%m-%Y)").to_string(),
     )
 }
 

@@ -87,7 +87,11 @@ impl SqliteStore {
             // Statement and savepoint journals in memory: they only protect work inside an open
             // transaction, which is lost on a crash anyway, so a temp file buys nothing.
             .pragma("temp_store", "MEMORY")
-            .pragma("cache_size", "-32768");
+            .pragma("cache_size", "-32768")
+            // A background task checkpoints the WAL twice a second (see `verifications`); the
+            // automatic checkpoint, which stalls the committing connection, is only the fallback
+            // if that task falls behind by 16,384 pages (64 MiB).
+            .pragma("wal_autocheckpoint", "16384");
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(Duration::from_secs(5))

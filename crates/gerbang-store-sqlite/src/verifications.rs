@@ -97,11 +97,20 @@ impl Writer {
         options: SqliteConnectOptions,
         sealer: Sealer,
     ) -> Result<Self, StoreError> {
-        let connection = SqliteConnection::connect_with(&options)
+        // The writer reads every row it changes; a 128 MiB page cache keeps the live part of the
+        // verification and rate-limit tables (a few minutes of traffic) in memory. Readers keep the
+        // pool's smaller cache.
+        let connection =
+            SqliteConnection::connect_with(&options.clone().pragma("cache_size", "-131072"))
+                .await
+                .map_err(store_error)?;
+        let checkpointer = SqliteConnection::connect_with(&options)
             .await
             .map_err(store_error)?;
         let (commands, receiver) = mpsc::channel(8192);
-        tokio::spawn(run(connection, sealer, receiver));
+        let (stop, stopped) = oneshot::channel();
+        tokio::spawn(run(connection, sealer, receiver, stop));
+        tokio::spawn(checkpoint(checkpointer, stopped));
         Ok(Self { commands })
     }
 
@@ -189,11 +198,37 @@ impl Writer {
     }
 }
 
+/// How often the WAL is copied back into the database file, off the writer's path.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Copies committed WAL frames into the database file from a connection of its own, so the writer
+/// never stalls on a large checkpoint (SQLite's automatic one runs inside the committing
+/// connection). PASSIVE: it never blocks the writer or readers and copies whatever it can.
+async fn checkpoint(mut connection: SqliteConnection, mut stop: oneshot::Receiver<()>) {
+    let mut ticks = tokio::time::interval(CHECKPOINT_EVERY);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            _ = ticks.tick() => {}
+        }
+        if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&mut connection)
+            .await
+        {
+            // The writer's own automatic checkpoint is the fallback; say so and go on.
+            tracing::warn!(error = %store_error(error), "background WAL checkpoint failed");
+        }
+    }
+    let _ = connection.close().await;
+}
+
 /// The writer loop: take everything queued, run it as one batch, repeat.
 async fn run(
     mut connection: SqliteConnection,
     sealer: Sealer,
     mut commands: mpsc::Receiver<Command>,
+    stop_checkpoints: oneshot::Sender<()>,
 ) {
     let mut close_reply = None;
     while close_reply.is_none() {
@@ -216,6 +251,7 @@ async fn run(
             run_batch(&mut connection, &sealer, batch).await;
         }
     }
+    let _ = stop_checkpoints.send(());
     let _ = connection.close().await;
     if let Some(reply) = close_reply {
         let _ = reply.send(());

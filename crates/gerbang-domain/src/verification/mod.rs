@@ -126,7 +126,7 @@ impl Locale {
     }
 }
 
-/// 128 random bits, written `vf_` and 32 lowercase hex digits.
+/// 16 bytes (see [`VerificationId::new`]), written `vf_` and 32 lowercase hex digits.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct VerificationId([u8; 16]);
@@ -134,6 +134,15 @@ pub struct VerificationId([u8; 16]);
 impl VerificationId {
     pub fn random<R: Rng + CryptoRng>(rng: &mut R) -> Self {
         Self(rng.random())
+    }
+
+    /// 48 bits of creation time (milliseconds) then 80 random bits: unguessable, and new ids land at
+    /// the end of the stored index instead of on a random page, which keeps each commit small.
+    pub fn new<R: Rng + CryptoRng>(at: DateTime<Utc>, rng: &mut R) -> Self {
+        let mut bytes: [u8; 16] = rng.random();
+        let millis = at.timestamp_millis().to_be_bytes();
+        bytes[..6].copy_from_slice(&millis[2..]);
+        Self(bytes)
     }
 
     pub fn from_bytes(bytes: [u8; 16]) -> Self {
@@ -297,8 +306,14 @@ pub struct Verification {
     pub flow: String,
     /// The bytes the codes are bound to (purpose, action, digest of the action's details), so a
     /// resend binds its new code to the same action. Inside the sealed body only.
-    #[serde(default)]
+    #[serde(default, with = "hex_bytes")]
     pub binding: Vec<u8>,
+    /// Who the calling service said this is for, so resends count against the same account and NIK
+    /// limits as the first send. Personal data: inside the sealed body only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nik: Option<crate::Nik>,
     pub created_at: DateTime<Utc>,
     /// Oldest first; never empty.
     pub sends: Vec<CodeSend>,
@@ -527,31 +542,56 @@ impl Explain for VerificationError {
     }
 }
 
+/// Bytes in the stored body as lowercase hex: a JSON array of numbers would take twice the room.
+mod hex_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn encode(bytes: &[u8]) -> String {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut hex = String::with_capacity(bytes.len() * 2);
+        for byte in bytes {
+            hex.push(DIGITS[usize::from(byte >> 4)] as char);
+            hex.push(DIGITS[usize::from(byte & 0x0f)] as char);
+        }
+        hex
+    }
+
+    pub(super) fn decode<E: serde::de::Error>(hex: &str) -> Result<Vec<u8>, E> {
+        if !hex.len().is_multiple_of(2) {
+            return Err(E::custom("hex must have an even number of digits"));
+        }
+        (0..hex.len() / 2)
+            .map(|i| {
+                hex.get(2 * i..2 * i + 2)
+                    .and_then(|pair| u8::from_str_radix(pair, 16).ok())
+                    .ok_or_else(|| E::custom("not hex"))
+            })
+            .collect()
+    }
+
+    pub fn serialize<S: Serializer>(value: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&encode(value))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        decode(&String::deserialize(deserializer)?)
+    }
+}
+
 mod digest_hex {
     use serde::{Deserialize, Deserializer, Serializer};
 
     use super::code::CodeDigest;
 
     pub fn serialize<S: Serializer>(value: &CodeDigest, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut hex = String::with_capacity(64);
-        for byte in value.as_bytes() {
-            hex.push_str(&format!("{byte:02x}"));
-        }
-        serializer.serialize_str(&hex)
+        serializer.serialize_str(&super::hex_bytes::encode(value.as_bytes()))
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<CodeDigest, D::Error> {
-        let hex = String::deserialize(deserializer)?;
-        let mut bytes = [0u8; 32];
-        if hex.len() != 64 {
-            return Err(serde::de::Error::custom("digest must be 64 hex digits"));
-        }
-        for (i, byte) in bytes.iter_mut().enumerate() {
-            *byte = hex
-                .get(2 * i..2 * i + 2)
-                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
-                .ok_or_else(|| serde::de::Error::custom("digest must be hex"))?;
-        }
+        let bytes = super::hex_bytes::decode::<D::Error>(&String::deserialize(deserializer)?)?;
+        let bytes: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| serde::de::Error::custom("digest must be 64 hex digits"))?;
         Ok(CodeDigest::from_bytes(bytes))
     }
 }

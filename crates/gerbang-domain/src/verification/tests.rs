@@ -43,6 +43,8 @@ fn verification(digits: &str) -> Verification {
         locale: Locale::Id,
         flow: "registration/+6281234567890".into(),
         binding: b"registration".to_vec(),
+        account: None,
+        nik: None,
         created_at: t0(),
         sends: vec![send(&id, digits, t0())],
         wrong_attempts: 0,
@@ -237,6 +239,16 @@ fn an_expired_verification_may_be_resent_but_a_verified_one_may_not() {
 }
 
 #[test]
+fn new_ids_sort_by_creation_time_and_differ_within_a_millisecond() {
+    let mut rng = StdRng::seed_from_u64(9);
+    let a = VerificationId::new(t0(), &mut rng);
+    let b = VerificationId::new(t0(), &mut rng);
+    let c = VerificationId::new(t0() + Duration::milliseconds(1), &mut rng);
+    assert_ne!(a, b);
+    assert!(a.max(b) < c);
+}
+
+#[test]
 fn ids_round_trip_and_refuse_anything_else() {
     let id = VerificationId::random(&mut StdRng::seed_from_u64(5));
     let text = id.to_string();
@@ -263,8 +275,15 @@ fn a_verification_round_trips_through_json_without_the_code() {
     let v = verification("987654");
     let json = serde_json::to_string(&v).unwrap();
     assert!(!json.contains("987654"));
+    // Bytes are stored as hex, not as arrays of numbers.
+    assert!(
+        json.contains(r#""binding":"726567697374726174696f6e""#),
+        "{json}"
+    );
     let back: Verification = serde_json::from_str(&json).unwrap();
     assert_eq!(back, v);
+    let odd = json.replace("726567697374726174696f6e", "7265z");
+    assert!(serde_json::from_str::<Verification>(&odd).is_err());
 }
 
 #[test]
