@@ -44,13 +44,14 @@ for backend in $BACKENDS; do
   server=$!
   for _ in $(seq 100); do curl -fs "127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.1; done
   echo "== $backend: start, ${START_DURATION}s, $CONNECTIONS connections, $THREADS wrk thread(s)"
-  wrk -t"$THREADS" -c"$CONNECTIONS" -d"${START_DURATION}s" -s benches/wrk/start.lua "http://127.0.0.1:$PORT" | tail -1
-  # Let the delivery worker drain (the inbox stops growing), then read every code off it.
-  last=-1
-  for _ in $(seq 120); do
-    n=$(curl -fs "127.0.0.1:$PORT/dev/inbox.json?limit=200000" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
-    [ "$n" = "$last" ] && break
-    last=$n; sleep 1
+  result=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${START_DURATION}s" -s benches/wrk/start.lua "http://127.0.0.1:$PORT" | tail -1)
+  echo "$result"
+  started=$(echo "$result" | sed -E 's/.*requests=([0-9]+).*/\1/')
+  # Let the delivery worker drain: every acknowledged start must reach the inbox.
+  for _ in $(seq 300); do
+    n=$(curl -fs "127.0.0.1:$PORT/dev/inbox.json?limit=200000" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))' || echo 0)
+    [ "$n" -ge "$started" ] && break
+    sleep 1
   done
   curl -fs "127.0.0.1:$PORT/dev/inbox.json?limit=200000" \
     | python3 -c 'import json,re,sys
