@@ -6,10 +6,13 @@
 //! - [`participant`]: the registry record built from those identifiers.
 //! - [`verification`]: verifications and their state machine, codes, purposes, rate-limit
 //!   arithmetic, the message that carries a code.
+//! - [`delivery`]: what happened to a message: statuses, causes and next steps, the tolerant SMPP
+//!   receipt parser, the configurable mapping from providers' raw codes.
 //! - [`clock`]: the injected notion of "now".
 //! - [`explain`]: stable machine-readable codes with Indonesian and English messages.
 
 pub mod clock;
+pub mod delivery;
 pub mod explain;
 pub mod identity;
 pub mod participant;

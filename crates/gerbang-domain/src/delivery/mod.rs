@@ -1,0 +1,332 @@
+//! What happened to a message, in words a participant and a call-centre agent understand.
+//!
+//! Providers report outcomes in their own vocabulary: an SMPP `command_status` on submit, a receipt's
+//! `stat` and `err`, a WhatsApp error code, an SMTP reply. This module turns each raw outcome into a
+//! normalised [`DeliveryStatus`] and a [`Cause`] with a suggested [`NextStep`], through a
+//! [`CauseMap`] whose defaults come from SPEC §5 and `research/domain.md` §4 and which an operator can
+//! override per code (vendors' `err` values differ).
+//!
+//! - [`receipt`]: the tolerant parser of SMPP delivery receipts (text form and TLVs).
+//! - [`causes`]: the mapping from raw outcomes to status and cause.
+
+pub mod causes;
+pub mod receipt;
+
+#[cfg(test)]
+mod tests;
+
+use serde::{Deserialize, Serialize};
+
+pub use causes::{CauseMap, CauseMapError, CauseOverride, CodeSource, RawOutcome, Retry, Verdict};
+pub use receipt::{Receipt, ReceiptError, ReceiptState, ReceiptTlvs};
+
+/// Where one attempt to deliver a message stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    /// Waiting in the outbox.
+    Queued,
+    /// The provider took it; no receipt yet.
+    Submitted,
+    /// The handset (or mailbox, or WhatsApp) has it.
+    Delivered,
+    /// It will not arrive by this route.
+    Failed,
+    /// The network gave up before the phone could be reached.
+    Expired,
+    /// The provider cannot say.
+    Unknown,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Submitted => "submitted",
+            Self::Delivered => "delivered",
+            Self::Failed => "failed",
+            Self::Expired => "expired",
+            Self::Unknown => "unknown",
+        }
+    }
+
+    /// No later report can change it.
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Delivered | Self::Failed | Self::Expired)
+    }
+}
+
+/// Why a message did (not) arrive, in the participant's terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cause {
+    Delivered,
+    /// Unknown in the operator's register: inactive, expired (*hangus*) or mistyped.
+    NumberInactive,
+    /// Known to the operator but not attached to the network now.
+    NotOnNetwork,
+    /// Phone switched off or out of coverage.
+    PhoneUnreachable,
+    /// SMS inbox or SIM memory full.
+    InboxFull,
+    /// The number cannot receive SMS (data-only SIM, SMS service off).
+    CannotReceiveSms,
+    /// Barred by the operator: suspended, *masa aktif* over, or an operator filter.
+    BlockedByOperator,
+    /// Rejected by the operator's spam filter or sender-ID rules.
+    SpamFiltered,
+    /// The handset is blacklisted.
+    DeviceBlocked,
+    /// Roaming partner or network without SMS.
+    NetworkUnsupported,
+    /// The phone was busy receiving something else.
+    PhoneBusy,
+    /// A failure inside the operator's network.
+    OperatorFailure,
+    /// The number is not valid for this route.
+    InvalidNumber,
+    /// The provider's queue is full or it is down.
+    ProviderOverloaded,
+    /// The provider asked us to slow down.
+    ProviderThrottled,
+    /// The provider failed in a way that may pass.
+    ProviderError,
+    /// Our account or configuration at the provider is wrong (sender ID, TON/NPI…): an operator's job.
+    ProviderMisconfigured,
+    /// The number has no WhatsApp account.
+    NotOnWhatsapp,
+    /// The mailbox does not exist or refused the message.
+    MailboxRejected,
+    /// Cancelled by the operator or the SMSC.
+    Cancelled,
+    /// Nobody said what happened.
+    Unknown,
+}
+
+/// What the participant (or the agent helping them) can do about a cause.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NextStep {
+    /// Nothing: it arrived.
+    None,
+    /// Wait a little; it may still arrive or will be retried.
+    Wait,
+    /// Turn the phone on or move to a place with signal, then ask again.
+    FindSignal,
+    /// Delete some SMS, then ask again.
+    ClearInbox,
+    /// Use another channel (WhatsApp, voice call, email).
+    SwitchChannel,
+    /// Check that the number on file is right and active; change it at a branch if not.
+    CheckNumber,
+    /// Contact the operator (blocked, *masa aktif* over).
+    ContactOperator,
+    /// Contact the call centre; the problem is on our side or the provider's.
+    ContactCallCentre,
+}
+
+impl NextStep {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Wait => "wait",
+            Self::FindSignal => "find_signal",
+            Self::ClearInbox => "clear_inbox",
+            Self::SwitchChannel => "switch_channel",
+            Self::CheckNumber => "check_number",
+            Self::ContactOperator => "contact_operator",
+            Self::ContactCallCentre => "contact_call_centre",
+        }
+    }
+
+    /// The suggestion, in Indonesian and in English.
+    pub fn advice(self) -> (&'static str, &'static str) {
+        match self {
+            Self::None => ("", ""),
+            Self::Wait => (
+                "Tunggu sebentar; pesan sedang dikirim ulang.",
+                "Please wait; the message is being sent again.",
+            ),
+            Self::FindSignal => (
+                "Nyalakan HP dan pastikan ada sinyal, lalu minta kode lagi.",
+                "Turn your phone on and make sure it has signal, then ask for a new code.",
+            ),
+            Self::ClearInbox => (
+                "Hapus sebagian SMS di HP Anda, lalu minta kode lagi.",
+                "Delete some SMS messages on your phone, then ask for a new code.",
+            ),
+            Self::SwitchChannel => (
+                "Minta kode lewat WhatsApp, telepon atau email.",
+                "Ask for the code by WhatsApp, voice call or email.",
+            ),
+            Self::CheckNumber => (
+                "Pastikan nomor HP Anda benar dan masih aktif; jika sudah tidak aktif, ubah nomor di kantor cabang.",
+                "Check that your phone number is right and still active; if not, change it at a branch office.",
+            ),
+            Self::ContactOperator => (
+                "Hubungi operator seluler Anda (nomor diblokir atau masa aktif habis), atau minta kode lewat saluran lain.",
+                "Contact your mobile operator (number blocked or validity expired), or ask for the code over another channel.",
+            ),
+            Self::ContactCallCentre => (
+                "Silakan coba lagi nanti atau hubungi pusat layanan.",
+                "Please try again later or contact the call centre.",
+            ),
+        }
+    }
+}
+
+impl Cause {
+    /// Every cause, for documentation and tests.
+    pub const ALL: [Cause; 21] = [
+        Self::Delivered,
+        Self::NumberInactive,
+        Self::NotOnNetwork,
+        Self::PhoneUnreachable,
+        Self::InboxFull,
+        Self::CannotReceiveSms,
+        Self::BlockedByOperator,
+        Self::SpamFiltered,
+        Self::DeviceBlocked,
+        Self::NetworkUnsupported,
+        Self::PhoneBusy,
+        Self::OperatorFailure,
+        Self::InvalidNumber,
+        Self::ProviderOverloaded,
+        Self::ProviderThrottled,
+        Self::ProviderError,
+        Self::ProviderMisconfigured,
+        Self::NotOnWhatsapp,
+        Self::MailboxRejected,
+        Self::Cancelled,
+        Self::Unknown,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Delivered => "delivered",
+            Self::NumberInactive => "number_inactive",
+            Self::NotOnNetwork => "not_on_network",
+            Self::PhoneUnreachable => "phone_unreachable",
+            Self::InboxFull => "inbox_full",
+            Self::CannotReceiveSms => "cannot_receive_sms",
+            Self::BlockedByOperator => "blocked_by_operator",
+            Self::SpamFiltered => "spam_filtered",
+            Self::DeviceBlocked => "device_blocked",
+            Self::NetworkUnsupported => "network_unsupported",
+            Self::PhoneBusy => "phone_busy",
+            Self::OperatorFailure => "operator_failure",
+            Self::InvalidNumber => "invalid_number",
+            Self::ProviderOverloaded => "provider_overloaded",
+            Self::ProviderThrottled => "provider_throttled",
+            Self::ProviderError => "provider_error",
+            Self::ProviderMisconfigured => "provider_misconfigured",
+            Self::NotOnWhatsapp => "not_on_whatsapp",
+            Self::MailboxRejected => "mailbox_rejected",
+            Self::Cancelled => "cancelled",
+            Self::Unknown => "unknown",
+        }
+    }
+
+    pub fn parse(input: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|cause| cause.as_str() == input)
+    }
+
+    /// What happened, in Indonesian and in English, as the participant is told.
+    pub fn describe(self) -> (&'static str, &'static str) {
+        match self {
+            Self::Delivered => ("Pesan sudah diterima.", "The message was delivered."),
+            Self::NumberInactive => (
+                "Nomor tidak aktif, sudah hangus, atau salah.",
+                "The number is inactive, expired or wrong.",
+            ),
+            Self::NotOnNetwork => (
+                "Nomor tidak terdaftar di jaringan operator saat ini.",
+                "The number is not registered on the operator's network right now.",
+            ),
+            Self::PhoneUnreachable => (
+                "HP mati atau di luar jangkauan.",
+                "The phone is switched off or out of coverage.",
+            ),
+            Self::InboxFull => (
+                "Kotak masuk SMS di HP penuh.",
+                "The phone's SMS inbox is full.",
+            ),
+            Self::CannotReceiveSms => (
+                "Nomor ini tidak bisa menerima SMS.",
+                "This number cannot receive SMS.",
+            ),
+            Self::BlockedByOperator => (
+                "Nomor diblokir operator atau masa aktif habis.",
+                "The number is blocked by the operator or its validity has expired.",
+            ),
+            Self::SpamFiltered => (
+                "Pesan ditahan filter spam operator.",
+                "The operator's spam filter held the message.",
+            ),
+            Self::DeviceBlocked => ("Perangkat diblokir.", "The device is blocked."),
+            Self::NetworkUnsupported => (
+                "Jaringan (atau roaming) tidak mendukung SMS.",
+                "The network (or roaming partner) does not support SMS.",
+            ),
+            Self::PhoneBusy => ("HP sedang sibuk.", "The phone was busy."),
+            Self::OperatorFailure => (
+                "Gangguan jaringan operator.",
+                "The operator's network failed.",
+            ),
+            Self::InvalidNumber => ("Nomor tidak valid.", "The number is not valid."),
+            Self::ProviderOverloaded => (
+                "Penyedia pengiriman sedang padat.",
+                "The delivery provider is overloaded.",
+            ),
+            Self::ProviderThrottled => (
+                "Pengiriman sedang diperlambat oleh penyedia.",
+                "The provider is slowing deliveries down.",
+            ),
+            Self::ProviderError => (
+                "Gangguan pada penyedia pengiriman.",
+                "The delivery provider failed.",
+            ),
+            Self::ProviderMisconfigured => (
+                "Gangguan konfigurasi pengiriman di pihak kami.",
+                "A delivery configuration problem on our side.",
+            ),
+            Self::NotOnWhatsapp => (
+                "Nomor ini tidak terdaftar di WhatsApp.",
+                "This number is not on WhatsApp.",
+            ),
+            Self::MailboxRejected => (
+                "Alamat email tidak ada atau menolak pesan.",
+                "The email address does not exist or refused the message.",
+            ),
+            Self::Cancelled => (
+                "Pesan dibatalkan oleh operator.",
+                "The operator cancelled the message.",
+            ),
+            Self::Unknown => (
+                "Status pengiriman belum diketahui.",
+                "The delivery status is not known.",
+            ),
+        }
+    }
+
+    /// What to do about it.
+    pub fn next_step(self) -> NextStep {
+        match self {
+            Self::Delivered => NextStep::None,
+            Self::NumberInactive | Self::InvalidNumber => NextStep::CheckNumber,
+            Self::NotOnNetwork | Self::PhoneUnreachable => NextStep::FindSignal,
+            Self::InboxFull => NextStep::ClearInbox,
+            Self::CannotReceiveSms
+            | Self::NetworkUnsupported
+            | Self::SpamFiltered
+            | Self::DeviceBlocked
+            | Self::NotOnWhatsapp
+            | Self::MailboxRejected
+            | Self::Cancelled => NextStep::SwitchChannel,
+            Self::BlockedByOperator => NextStep::ContactOperator,
+            Self::PhoneBusy | Self::ProviderOverloaded | Self::ProviderThrottled => NextStep::Wait,
+            Self::OperatorFailure | Self::ProviderError | Self::Unknown => NextStep::SwitchChannel,
+            Self::ProviderMisconfigured => NextStep::ContactCallCentre,
+        }
+    }
+}
