@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures::StreamExt;
 use gerbang_domain::Clock;
 use gerbang_store::{ClaimedMessage, MessageOutcome, OutboxMessage, Store, StoreError};
 use tokio::sync::Notify;
@@ -19,6 +20,8 @@ use tokio::sync::Notify;
 pub struct HandOff {
     pub provider: String,
     pub at: DateTime<Utc>,
+    /// The provider's id for the message (an SMSC's `message_id`), which its receipts will name.
+    pub message_id: Option<String>,
 }
 
 /// A provider of one or more channels.
@@ -45,6 +48,7 @@ impl Courier for DevInbox {
         Ok(HandOff {
             provider: "dev_inbox".into(),
             at: now,
+            message_id: None,
         })
     }
 }
@@ -59,6 +63,8 @@ pub struct DeliveryWorker<S, C> {
     pub batch: u32,
     /// How long a claim lasts before another worker may take the message over.
     pub lease: chrono::Duration,
+    /// Hand-offs in flight at once (an SMPP bind pipelines them through its window).
+    pub concurrency: usize,
 }
 
 impl<S: Store, C: Courier> DeliveryWorker<S, C> {
@@ -69,6 +75,7 @@ impl<S: Store, C: Courier> DeliveryWorker<S, C> {
             clock,
             batch: 256,
             lease: chrono::Duration::seconds(30),
+            concurrency: 32,
         }
     }
 
@@ -80,32 +87,34 @@ impl<S: Store, C: Courier> DeliveryWorker<S, C> {
             .store
             .claim_messages(self.batch, now, self.lease)
             .await?;
-        let mut outcomes: Vec<(ClaimedMessage, MessageOutcome)> = Vec::with_capacity(claimed.len());
-        for message in claimed {
+        let attempts = futures::stream::iter(claimed).map(|message| async move {
             let now = self.clock.now();
             if now >= message.message.expires_at {
-                outcomes.push((
-                    message,
-                    MessageOutcome::Dropped {
-                        reason: "the code expired while the message was queued".into(),
-                        at: now,
-                    },
-                ));
-                continue;
+                let dropped = MessageOutcome::Dropped {
+                    reason: "the code expired while the message was queued".into(),
+                    at: now,
+                };
+                return Some((message, dropped));
             }
             match self.courier.hand_off(&message.message, now).await {
-                Ok(handoff) => outcomes.push((
-                    message,
-                    MessageOutcome::HandedOff {
+                Ok(handoff) => {
+                    let handed_off = MessageOutcome::HandedOff {
                         provider: handoff.provider,
                         at: handoff.at,
-                    },
-                )),
+                    };
+                    Some((message, handed_off))
+                }
                 Err(reason) => {
                     tracing::warn!(outbox_id = message.id, %reason, "hand-off failed; the message stays queued");
+                    None
                 }
             }
-        }
+        });
+        let outcomes: Vec<(ClaimedMessage, MessageOutcome)> = attempts
+            .buffer_unordered(self.concurrency.max(1))
+            .filter_map(std::future::ready)
+            .collect()
+            .await;
         let finished = outcomes.len();
         self.store.finish_messages(outcomes).await?;
         Ok(finished)

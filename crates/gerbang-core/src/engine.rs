@@ -73,6 +73,29 @@ pub struct StartRequest {
     pub origin: Origin,
 }
 
+impl StartRequest {
+    /// A request with no action, subject or origin, in Indonesian; set the other fields as needed.
+    pub fn new(
+        client: impl Into<String>,
+        purpose: Purpose,
+        channel: Channel,
+        destination: Destination,
+    ) -> Self {
+        Self {
+            client: client.into(),
+            purpose,
+            action: None,
+            details: ActionDetails::default(),
+            action_hint: None,
+            channel,
+            destination,
+            locale: Locale::Id,
+            subject: Subject::default(),
+            origin: Origin::default(),
+        }
+    }
+}
+
 /// A request to send a verification's code again, possibly over another channel.
 #[derive(Debug, Clone)]
 pub struct ResendRequest {

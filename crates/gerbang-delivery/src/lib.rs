@@ -8,6 +8,10 @@
 //!   reconnection.
 //!
 //! Outcomes are reported in the provider's raw terms and judged by
-//! [`gerbang_domain::delivery::CauseMap`].
+//! [`gerbang_domain::delivery::CauseMap`]. [`courier`] puts providers behind the engine's
+//! `Courier` contract.
 
+pub mod courier;
 pub mod smpp;
+
+pub use courier::{SmppCourier, SmsCourier};

@@ -4,101 +4,16 @@
 //! script.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod support;
+
 use std::collections::HashMap;
-use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
 use gerbang_delivery::smpp::{SmppClient, SmppConfig, SmppEvent, SubmitError};
 use gerbang_domain::delivery::receipt::normalise_message_id;
 use gerbang_domain::delivery::{Cause, CauseMap, DeliveryStatus, RawOutcome, Receipt};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use support::Smsc;
 use tokio::sync::mpsc;
-
-struct Smsc {
-    address: String,
-    log: PathBuf,
-    _dir: PathBuf,
-    _process: Child,
-}
-
-impl Smsc {
-    async fn start(env: &[(&str, &str)]) -> Self {
-        let probe = std::process::Command::new("perl")
-            .args(["-MNet::SMPP", "-e", "1"])
-            .output();
-        assert!(
-            probe.is_ok_and(|out| out.status.success()),
-            "the test SMSC needs perl with Net::SMPP: apt-get install libnet-smpp-perl (.ci/run installs it)"
-        );
-        let dir = std::env::temp_dir().join(format!(
-            "gerbang-smsc-{}-{}",
-            std::process::id(),
-            rand_suffix()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let log = dir.join("smsc.log");
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/smsc.pl");
-        let mut process = Command::new("perl");
-        process
-            .arg(script)
-            .arg(&log)
-            .arg("0")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true);
-        for (key, value) in env {
-            process.env(key, value);
-        }
-        let mut process = process.spawn().expect("start the test SMSC");
-        let stdout = process.stdout.take().unwrap();
-        let mut lines = BufReader::new(stdout).lines();
-        let first = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
-            .await
-            .expect("the SMSC starts")
-            .unwrap()
-            .expect("the SMSC prints its port");
-        let port = first.strip_prefix("LISTENING ").expect("LISTENING <port>");
-        Self {
-            address: format!("127.0.0.1:{port}"),
-            log,
-            _dir: dir,
-            _process: process,
-        }
-    }
-
-    fn lines(&self) -> Vec<String> {
-        std::fs::read_to_string(&self.log)
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_owned)
-            .collect()
-    }
-
-    fn count(&self, prefix: &str) -> usize {
-        self.lines()
-            .iter()
-            .filter(|l| l.starts_with(prefix))
-            .count()
-    }
-
-    /// Waits (up to 15 s) until `prefix` lines number at least `n`.
-    async fn wait_for(&self, prefix: &str, n: usize) {
-        for _ in 0..300 {
-            if self.count(prefix) >= n {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("fewer than {n} `{prefix}` lines: {:#?}", self.lines());
-    }
-}
-
-fn rand_suffix() -> u64 {
-    use std::hash::{BuildHasher, RandomState};
-    RandomState::new().hash_one(std::time::SystemTime::now())
-}
 
 fn config(smsc: &Smsc) -> SmppConfig {
     let mut config = SmppConfig::new(&smsc.address, "gerbang", "secret");

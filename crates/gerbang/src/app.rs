@@ -11,13 +11,16 @@ use gerbang_domain::{Clock, SystemClock};
 use std::sync::Arc;
 
 use gerbang_core::{DeliveryWorker, DevInbox, VerificationEngine};
+use gerbang_delivery::smpp::{SmppClient, SmppEvent};
+use gerbang_delivery::{SmppCourier, SmsCourier};
+use gerbang_domain::delivery::{CauseMap, RawOutcome};
 use gerbang_domain::verification::code::CodeKey;
 use gerbang_http::{ApiClients, HttpState};
 use gerbang_registry::{HttpDirectory, Registry, StoreDirectory, SyntheticParticipants};
 use gerbang_store::{ParticipantImport, Sealer, Store};
 use tokio::net::TcpListener;
 
-use crate::config::{Config, Profile, RegistrySource};
+use crate::config::{Config, Profile, RegistrySource, SmsProvider};
 use crate::database::Database;
 use crate::keys::{KeyOrigin, personal_data_key};
 use crate::with_store;
@@ -51,6 +54,7 @@ impl Application {
         )
         .await)?;
         let settings = config.otp.engine_settings()?;
+        let sms = sms_courier(config)?;
         let clients = api_clients(config);
         let code_key = CodeKey::new(sealer_for_codes.code_key());
         let (stop_delivery, delivery_stops) = tokio::sync::watch::channel(false);
@@ -62,9 +66,7 @@ impl Application {
                 code_key.clone(),
                 settings.clone(),
             );
-            // Until the delivery issue brings real providers, every message goes to the development
-            // inbox; it is only shown (at /dev/inbox) in the development profile.
-            let worker = DeliveryWorker::new(store.clone(), DevInbox, clock);
+            let worker = DeliveryWorker::new(store.clone(), sms.clone(), clock);
             let mut stops = delivery_stops.clone();
             let delivery = tokio::spawn(worker.run(engine.queued_signal(), async move {
                 let _ = stops.wait_for(|stop| *stop).await;
@@ -247,4 +249,49 @@ pub async fn seed_demo_participants<S: Store>(
         "the registry was empty: seeded {count} synthetic participants (registry.demo_participants = 0 disables this)"
     );
     Ok(())
+}
+
+/// The SMS courier the configuration names. An SMPP bind starts connecting now; its receipts are
+/// judged and logged (the delivery trail that keeps them is still to come).
+fn sms_courier(config: &Config) -> anyhow::Result<SmsCourier> {
+    match config.delivery.sms {
+        SmsProvider::DevInbox => {
+            if config.profile == Profile::Production {
+                tracing::warn!(
+                    "delivery.sms = \"dev_inbox\" in production: codes are kept locally and never reach participants"
+                );
+            }
+            Ok(SmsCourier::DevInbox(DevInbox))
+        }
+        SmsProvider::Smpp => {
+            let smpp = config.delivery.smpp.client_config()?;
+            let name = format!("smpp:{}", smpp.address);
+            let (client, mut events) = SmppClient::start(smpp);
+            let provider = name.clone();
+            tokio::spawn(async move {
+                let causes = CauseMap::default();
+                while let Some(event) = events.recv().await {
+                    match event {
+                        SmppEvent::Bound => tracing::info!(%provider, "SMPP bound"),
+                        SmppEvent::Unbound { reason } => {
+                            tracing::warn!(%provider, %reason, "SMPP bind down");
+                        }
+                        SmppEvent::Receipt(receipt) => {
+                            let verdict = causes.judge(&RawOutcome::SmppReceipt(&receipt));
+                            tracing::info!(
+                                %provider,
+                                message_id = %receipt.message_id,
+                                stat = %receipt.stat,
+                                err = receipt.error.as_deref().unwrap_or(""),
+                                status = verdict.status.as_str(),
+                                cause = verdict.cause.map_or("", |c| c.as_str()),
+                                "delivery receipt"
+                            );
+                        }
+                    }
+                }
+            });
+            Ok(SmsCourier::Smpp(SmppCourier { name, client }))
+        }
+    }
 }

@@ -35,8 +35,103 @@ pub struct Config {
     pub privacy: PrivacyConfig,
     pub registry: RegistryConfig,
     pub otp: OtpConfig,
+    pub delivery: DeliveryConfig,
     pub api: ApiConfig,
     pub log: LogConfig,
+}
+
+/// Where messages go.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliveryConfig {
+    /// The SMS provider: the development inbox or one SMPP bind.
+    pub sms: SmsProvider,
+    pub smpp: SmppSettings,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SmsProvider {
+    #[default]
+    DevInbox,
+    Smpp,
+}
+
+/// One SMPP 3.4 transceiver bind.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmppSettings {
+    /// `host:port` of the SMSC or aggregator.
+    pub address: String,
+    pub system_id: String,
+    #[serde(deserialize_with = "empty_secret_is_none")]
+    pub password: Option<SecretString>,
+    pub system_type: String,
+    /// The sender the participant sees (alphanumeric brand, registered with the operators).
+    pub source_addr: String,
+    pub window: usize,
+    pub max_per_second: u32,
+    pub enquire_link_seconds: u64,
+    pub response_timeout_seconds: u64,
+}
+
+impl Default for SmppSettings {
+    fn default() -> Self {
+        Self {
+            address: String::new(),
+            system_id: String::new(),
+            password: None,
+            system_type: String::new(),
+            source_addr: "JKN".into(),
+            window: 10,
+            max_per_second: 0,
+            enquire_link_seconds: 30,
+            response_timeout_seconds: 10,
+        }
+    }
+}
+
+impl SmppSettings {
+    /// The client's settings, or why they cannot work.
+    pub fn client_config(&self) -> Result<gerbang_delivery::smpp::SmppConfig, ConfigError> {
+        use secrecy::ExposeSecret;
+        let invalid = |why: &str| ConfigError::Invalid(format!("delivery.smpp: {why}"));
+        if self.address.trim().is_empty() || !self.address.contains(':') {
+            return Err(invalid("address must be host:port"));
+        }
+        if self.system_id.is_empty() || self.system_id.len() > 15 {
+            return Err(invalid("system_id must be 1 to 15 characters"));
+        }
+        let password = self
+            .password
+            .as_ref()
+            .map(|p| p.expose_secret().to_owned())
+            .unwrap_or_default();
+        if password.len() > 8 {
+            return Err(invalid("password is at most 8 characters in SMPP 3.4"));
+        }
+        if self.source_addr.is_empty() || self.source_addr.len() > 20 {
+            return Err(invalid("source_addr must be 1 to 20 characters"));
+        }
+        if self.window == 0 || self.enquire_link_seconds == 0 || self.response_timeout_seconds == 0
+        {
+            return Err(invalid(
+                "window, enquire_link_seconds and response_timeout_seconds must be above 0",
+            ));
+        }
+        let mut config = gerbang_delivery::smpp::SmppConfig::new(
+            self.address.trim(),
+            self.system_id.clone(),
+            password,
+        );
+        config.system_type = self.system_type.clone();
+        config.source_addr = self.source_addr.clone();
+        config.window = self.window;
+        config.max_per_second = self.max_per_second;
+        config.enquire_link_every = std::time::Duration::from_secs(self.enquire_link_seconds);
+        config.response_timeout = std::time::Duration::from_secs(self.response_timeout_seconds);
+        Ok(config)
+    }
 }
 
 /// The OTP policy of SPEC §4.
@@ -295,6 +390,7 @@ impl Default for Config {
             privacy: PrivacyConfig::default(),
             registry: RegistryConfig::default(),
             otp: OtpConfig::default(),
+            delivery: DeliveryConfig::default(),
             api: ApiConfig::default(),
             log: LogConfig::default(),
         }

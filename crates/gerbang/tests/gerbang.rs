@@ -125,6 +125,36 @@ async fn serve_with_no_configuration_seeds_the_registry_answers_health_and_stops
     }
 }
 
+type Server = tokio::task::JoinHandle<anyhow::Result<()>>;
+
+/// The application built from these `GERBANG_*` variables, serving on its own task.
+async fn serve_in_process(
+    vars: Vec<(String, String)>,
+) -> (
+    std::net::SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+    Server,
+) {
+    let config = load(None, vars, &Overrides::default()).unwrap().config;
+    let app = Application::build(&config).await.unwrap();
+    let address = app.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async move {
+        let _ = stopped.await;
+    }));
+    (address, stop, server)
+}
+
+/// Tells the application to stop and waits for it to finish cleanly.
+async fn stop_in_process(stop: tokio::sync::oneshot::Sender<()>, server: Server) {
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_application_builds_in_process_on_port_zero_and_serves_until_told_to_stop() {
     let db = TestDatabase::create().await;
@@ -149,13 +179,7 @@ async fn the_application_builds_in_process_on_port_zero_and_serves_until_told_to
     if let Backend::Postgres(_) = db.backend() {
         vars.push(("GERBANG_STORAGE__DATABASE_URL".to_string(), db.url()));
     }
-    let config = load(None, vars, &Overrides::default()).unwrap().config;
-    let app = Application::build(&config).await.unwrap();
-    let address = app.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app.run_until(async move {
-        let _ = stopped.await;
-    }));
+    let (address, stop, server) = serve_in_process(vars).await;
     let body: serde_json::Value = reqwest::get(format!("http://{address}/readyz"))
         .await
         .unwrap()
@@ -163,12 +187,7 @@ async fn the_application_builds_in_process_on_port_zero_and_serves_until_told_to
         .await
         .unwrap();
     assert_eq!(body["status"], "ready");
-    stop.send(()).unwrap();
-    tokio::time::timeout(Duration::from_secs(10), server)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    stop_in_process(stop, server).await;
     assert!(
         reqwest::get(format!("http://{address}/healthz"))
             .await
@@ -192,6 +211,83 @@ async fn the_application_builds_in_process_on_port_zero_and_serves_until_told_to
         }
     };
     assert_eq!(store_count, 25);
+}
+
+/// The test SMSC of gerbang-delivery's interop tests (Perl's Net::SMPP).
+#[path = "../../gerbang-delivery/tests/support/mod.rs"]
+mod smsc;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_delivery_over_smpp_a_code_started_over_http_reaches_the_smsc_and_verifies() {
+    let smsc = smsc::Smsc::start(&[]).await;
+    let db = TestDatabase::create().await;
+    let mut vars: Vec<(String, String)> = [
+        ("GERBANG_SERVER__LISTEN", "127.0.0.1:0".to_string()),
+        (
+            "GERBANG_STORAGE__DATA_DIR",
+            db.data_dir().display().to_string(),
+        ),
+        ("GERBANG_REGISTRY__DEMO_PARTICIPANTS", "0".to_string()),
+        (
+            "GERBANG_PRIVACY__KEY",
+            gerbang_testkit::TEST_KEY.to_string(),
+        ),
+        ("GERBANG_DELIVERY__SMS", "smpp".to_string()),
+        ("GERBANG_DELIVERY__SMPP__ADDRESS", smsc.address.clone()),
+        ("GERBANG_DELIVERY__SMPP__SYSTEM_ID", "gerbang".to_string()),
+        ("GERBANG_DELIVERY__SMPP__PASSWORD", "secret".to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    if let Backend::Postgres(_) = db.backend() {
+        vars.push(("GERBANG_STORAGE__DATABASE_URL".to_string(), db.url()));
+    }
+    let (address, stop, server) = serve_in_process(vars).await;
+    let http = reqwest::Client::new();
+    let started: serde_json::Value = http
+        .post(format!("http://{address}/v1/verifications"))
+        .json(&serde_json::json!({"purpose": "registration", "channel": "sms", "to": "0812-3456-7890"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = started["id"]
+        .as_str()
+        .expect("a verification id")
+        .to_owned();
+    smsc.wait_for("submit 6281234567890", 1).await;
+    let sent = smsc.text_sent_to("6281234567890");
+    assert!(
+        sent.contains("JANGAN"),
+        "the anti-fraud warning is in the SMS: {sent:?}"
+    );
+    let code = smsc.code_sent_to("6281234567890");
+    let checked = http
+        .post(format!("http://{address}/v1/verifications/{id}/check"))
+        .json(&serde_json::json!({ "code": code }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(checked.status(), 200);
+    let checked: serde_json::Value = checked.json().await.unwrap();
+    assert_eq!(checked["status"], "verified");
+    stop_in_process(stop, server).await;
+}
+
+#[test]
+fn an_smpp_provider_without_an_address_is_refused_at_start() {
+    let vars = vec![("GERBANG_DELIVERY__SMS".to_string(), "smpp".to_string())];
+    let config = load(None, vars, &Overrides::default()).unwrap().config;
+    let error = config
+        .delivery
+        .smpp
+        .client_config()
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("delivery.smpp: address"), "{error}");
 }
 
 #[test]

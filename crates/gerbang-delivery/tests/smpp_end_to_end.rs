@@ -1,0 +1,96 @@
+//! A verification's code travels through the outbox, the delivery worker and a real SMPP bind to an
+//! independent SMSC (Net::SMPP), and the code the SMSC received verifies; on the backend under test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use gerbang_core::{CheckRequest, DeliveryWorker, StartRequest, VerificationEngine};
+use gerbang_delivery::smpp::{SmppClient, SmppConfig, SmppEvent};
+use gerbang_delivery::{SmppCourier, SmsCourier};
+use gerbang_domain::delivery::{Cause, CauseMap, RawOutcome};
+use gerbang_domain::verification::code::CodeKey;
+use gerbang_domain::verification::purpose::{ActionDetails, Purpose};
+use gerbang_domain::verification::{Channel, Destination, Status};
+use gerbang_domain::{Clock, MobileNumber, SystemClock};
+use gerbang_store::Store;
+use gerbang_testkit::store_test;
+use support::Smsc;
+
+store_test!(a_code_sent_over_smpp_verifies_and_refused_messages_stay_queued);
+
+fn start(number: &str) -> StartRequest {
+    let to = Destination::Phone(MobileNumber::parse(number).unwrap());
+    StartRequest::new("app", Purpose::Registration, Channel::Sms, to)
+}
+
+async fn a_code_sent_over_smpp_verifies_and_refused_messages_stay_queued<S: Store>(store: S) {
+    let smsc = Smsc::start(&[]).await;
+    let mut config = SmppConfig::new(&smsc.address, "gerbang", "secret");
+    config.source_addr = "JKN".into();
+    config.response_timeout = Duration::from_secs(5);
+    let (client, mut events) = SmppClient::start(config);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let engine = VerificationEngine::new(
+        store.clone(),
+        clock.clone(),
+        CodeKey::new([9; 32]),
+        Default::default(),
+    );
+    let courier = SmsCourier::Smpp(SmppCourier {
+        name: "smpp:test".into(),
+        client,
+    });
+    let worker = DeliveryWorker::new(store.clone(), courier, clock);
+
+    let numbers = ["081234567890", "081234560001", "081234561234"];
+    let mut started = Vec::new();
+    for number in numbers {
+        started.push(engine.start(start(number)).await.unwrap());
+    }
+    assert_eq!(worker.deliver_next().await.unwrap(), 3);
+    assert_eq!(store.queued_messages().await.unwrap(), 0);
+
+    for (number, view) in numbers.iter().zip(&started) {
+        let to = format!("62{}", &number[1..]);
+        let code = smsc.code_sent_to(&to);
+        let checked = engine
+            .check(CheckRequest {
+                client: "app".into(),
+                id: view.id,
+                code,
+                purpose: None,
+                action: None,
+                details: ActionDetails::default(),
+            })
+            .await
+            .unwrap();
+        assert_eq!(checked.status, Status::Verified, "{number}");
+    }
+
+    // The receipts come back over the same bind; the inactive number's says why.
+    let map = CauseMap::default();
+    let mut causes = Vec::new();
+    while causes.len() < 3 {
+        let event = tokio::time::timeout(Duration::from_secs(15), events.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        if let SmppEvent::Receipt(receipt) = event {
+            causes.push(map.judge(&RawOutcome::SmppReceipt(&receipt)).cause.unwrap());
+        }
+    }
+    causes.sort();
+    assert_eq!(
+        causes,
+        [Cause::Delivered, Cause::Delivered, Cause::NumberInactive]
+    );
+
+    // A refused submit (ESME_RINVDSTADR) leaves the message queued for another try, not lost.
+    engine.start(start("081234560011")).await.unwrap();
+    assert_eq!(worker.deliver_next().await.unwrap(), 0);
+    assert_eq!(store.queued_messages().await.unwrap(), 1);
+    assert_eq!(smsc.count("refused 6281234560011"), 1);
+}
