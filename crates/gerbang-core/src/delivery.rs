@@ -12,6 +12,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use gerbang_domain::Clock;
+use gerbang_domain::delivery::DeliveryStatus;
 use gerbang_store::{ClaimedMessage, MessageOutcome, OutboxMessage, Store, StoreError};
 use tokio::sync::Notify;
 
@@ -22,6 +23,8 @@ pub struct HandOff {
     pub at: DateTime<Utc>,
     /// The provider's id for the message (an SMSC's `message_id`), which its receipts will name.
     pub message_id: Option<String>,
+    /// `submitted`, or `delivered` when the provider delivers on the spot.
+    pub status: DeliveryStatus,
 }
 
 /// A provider of one or more channels.
@@ -49,6 +52,7 @@ impl Courier for DevInbox {
             provider: "dev_inbox".into(),
             at: now,
             message_id: None,
+            status: DeliveryStatus::Delivered,
         })
     }
 }
@@ -101,6 +105,8 @@ impl<S: Store, C: Courier> DeliveryWorker<S, C> {
                     let handed_off = MessageOutcome::HandedOff {
                         provider: handoff.provider,
                         at: handoff.at,
+                        message_id: handoff.message_id,
+                        status: handoff.status,
                     };
                     Some((message, handed_off))
                 }

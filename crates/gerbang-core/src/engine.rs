@@ -386,6 +386,16 @@ impl<S: Store> VerificationEngine<S> {
         Ok(self.view(&verification, self.clock.now()))
     }
 
+    /// Every delivery attempt of a verification the caller owns, oldest first.
+    pub async fn deliveries(
+        &self,
+        client: &str,
+        id: VerificationId,
+    ) -> Result<Vec<gerbang_store::DeliveryAttempt>, EngineError> {
+        self.owned(client, id).await?;
+        Ok(self.store.delivery_trail(id).await?)
+    }
+
     /// Ends a pending verification; its codes stop working at once.
     pub async fn cancel(
         &self,

@@ -1,11 +1,18 @@
 //! Providers behind the engine's [`Courier`] contract.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use gerbang_core::{Courier, DevInbox, HandOff};
+use gerbang_domain::Clock;
+use gerbang_domain::delivery::DeliveryStatus;
+use gerbang_domain::delivery::receipt::receipt_id_candidates;
+use gerbang_domain::delivery::{CauseMap, RawOutcome};
 use gerbang_domain::verification::{Channel, Destination};
-use gerbang_store::OutboxMessage;
+use gerbang_store::{OutboxMessage, ReceiptUpdate, VerificationStore};
+use tokio::sync::mpsc;
 
-use crate::smpp::SmppClient;
+use crate::smpp::{SmppClient, SmppEvent};
 
 /// SMS over one SMPP bind.
 #[derive(Debug, Clone)]
@@ -40,6 +47,7 @@ impl Courier for SmppCourier {
             provider: self.name.clone(),
             at: now,
             message_id: Some(submitted.message_id),
+            status: DeliveryStatus::Submitted,
         })
     }
 }
@@ -61,5 +69,55 @@ impl Courier for SmsCourier {
             Self::DevInbox(inbox) => inbox.hand_off(message, now).await,
             Self::Smpp(smpp) => smpp.hand_off(message, now).await,
         }
+    }
+}
+
+/// Applies the receipts of one SMPP bind to the delivery trail until the bind's events end. A
+/// receipt can overtake the commit of its own hand-off (the SMSC answers the submit and sends the
+/// receipt at once), so one that matches nothing is tried again a few times before it is logged as
+/// a receipt for a message we never sent.
+pub async fn apply_receipts<S: VerificationStore + Clone + Send + Sync + 'static>(
+    store: S,
+    provider: String,
+    mut events: mpsc::Receiver<SmppEvent>,
+    clock: Arc<dyn Clock>,
+) {
+    let causes = Arc::new(CauseMap::default());
+    while let Some(event) = events.recv().await {
+        let receipt = match event {
+            SmppEvent::Bound => {
+                tracing::info!(%provider, "SMPP bound");
+                continue;
+            }
+            SmppEvent::Unbound { reason } => {
+                tracing::warn!(%provider, %reason, "SMPP bind down");
+                continue;
+            }
+            SmppEvent::Receipt(receipt) => receipt,
+        };
+        let verdict = causes.judge(&RawOutcome::SmppReceipt(&receipt));
+        let update = ReceiptUpdate {
+            provider: provider.clone(),
+            message_ids: receipt_id_candidates(&receipt.message_id),
+            status: verdict.status,
+            cause: verdict.cause,
+            detail: receipt.to_string(),
+            at: clock.now(),
+        };
+        let store = store.clone();
+        tokio::spawn(async move {
+            for wait in [0, 50, 200, 500, 1000, 3000] {
+                tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+                match store.record_receipt(update.clone()).await {
+                    Ok(0) => continue,
+                    Ok(_) => return,
+                    Err(error) => {
+                        tracing::error!(%error, receipt = %update.detail, "could not record a delivery receipt");
+                        return;
+                    }
+                }
+            }
+            tracing::warn!(provider = %update.provider, receipt = %update.detail, "a delivery receipt for a message we do not know");
+        });
     }
 }

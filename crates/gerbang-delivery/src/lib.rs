@@ -14,4 +14,4 @@
 pub mod courier;
 pub mod smpp;
 
-pub use courier::{SmppCourier, SmsCourier};
+pub use courier::{SmppCourier, SmsCourier, apply_receipts};

@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gerbang_core::{CheckRequest, DeliveryWorker, StartRequest, VerificationEngine};
-use gerbang_delivery::smpp::{SmppClient, SmppConfig, SmppEvent};
-use gerbang_delivery::{SmppCourier, SmsCourier};
-use gerbang_domain::delivery::{Cause, CauseMap, RawOutcome};
+use gerbang_delivery::smpp::{SmppClient, SmppConfig};
+use gerbang_delivery::{SmppCourier, SmsCourier, apply_receipts};
+use gerbang_domain::delivery::{Cause, DeliveryStatus};
 use gerbang_domain::verification::code::CodeKey;
 use gerbang_domain::verification::purpose::{ActionDetails, Purpose};
 use gerbang_domain::verification::{Channel, Destination, Status};
@@ -31,7 +31,7 @@ async fn a_code_sent_over_smpp_verifies_and_refused_messages_stay_queued<S: Stor
     let mut config = SmppConfig::new(&smsc.address, "gerbang", "secret");
     config.source_addr = "JKN".into();
     config.response_timeout = Duration::from_secs(5);
-    let (client, mut events) = SmppClient::start(config);
+    let (client, events) = SmppClient::start(config);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let engine = VerificationEngine::new(
         store.clone(),
@@ -70,23 +70,44 @@ async fn a_code_sent_over_smpp_verifies_and_refused_messages_stay_queued<S: Stor
         assert_eq!(checked.status, Status::Verified, "{number}");
     }
 
-    // The receipts come back over the same bind; the inactive number's says why.
-    let map = CauseMap::default();
-    let mut causes = Vec::new();
-    while causes.len() < 3 {
-        let event = tokio::time::timeout(Duration::from_secs(15), events.recv())
-            .await
-            .unwrap()
-            .unwrap();
-        if let SmppEvent::Receipt(receipt) = event {
-            causes.push(map.judge(&RawOutcome::SmppReceipt(&receipt)).cause.unwrap());
+    // The receipts come back over the same bind and land in each verification's delivery trail;
+    // the inactive number's says why.
+    tokio::spawn(apply_receipts(
+        store.clone(),
+        "smpp:test".into(),
+        events,
+        Arc::new(SystemClock),
+    ));
+    let expected = [
+        (DeliveryStatus::Delivered, Some(Cause::Delivered)),
+        (DeliveryStatus::Failed, Some(Cause::NumberInactive)),
+        (DeliveryStatus::Delivered, Some(Cause::Delivered)),
+    ];
+    for (view, (status, cause)) in started.iter().zip(expected) {
+        let mut trail = Vec::new();
+        for _ in 0..200 {
+            trail = store.delivery_trail(view.id).await.unwrap();
+            if trail.len() == 1 && trail[0].status.is_final() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        assert_eq!(trail.len(), 1, "one attempt: {trail:?}");
+        let attempt = &trail[0];
+        assert_eq!(
+            (attempt.status, attempt.cause),
+            (status, cause),
+            "{attempt:?}"
+        );
+        assert_eq!(
+            (attempt.channel.as_str(), attempt.provider.as_str()),
+            ("sms", "smpp:test")
+        );
+        assert!(
+            attempt.detail.as_deref().unwrap_or("").contains("stat:"),
+            "{attempt:?}"
+        );
     }
-    causes.sort();
-    assert_eq!(
-        causes,
-        [Cause::Delivered, Cause::Delivered, Cause::NumberInactive]
-    );
 
     // A refused submit (ESME_RINVDSTADR) leaves the message queued for another try, not lost.
     engine.start(start("081234560011")).await.unwrap();

@@ -6,16 +6,17 @@
 //! outbox messages with `FOR UPDATE SKIP LOCKED`. Commits are synchronous (PostgreSQL's default).
 
 use chrono::{DateTime, Duration, Utc};
+use gerbang_domain::delivery::receipt::normalise_message_id;
 use gerbang_domain::verification::{Verification, VerificationId};
 use gerbang_store::verifications::{
-    apply_handoffs, decode_rate_state, encode_rate_state, open_message, open_verification,
-    seal_message, seal_verification,
+    ATTEMPT_COLUMNS, AttemptColumns, apply_handoffs, attempt_from_row, decode_rate_state,
+    encode_rate_state, open_message, open_verification, seal_message, seal_verification,
 };
 use gerbang_store::{
-    Changes, ClaimedMessage, InboxMessage, MessageOutcome, RateKey, Sealer, Snapshot, StoreError,
-    VerificationStore,
+    Changes, ClaimedMessage, DeliveryAttempt, InboxMessage, MessageOutcome, RateKey, ReceiptUpdate,
+    Sealer, Snapshot, StoreError, VerificationStore,
 };
-use sqlx::{PgConnection, Row};
+use sqlx::{AssertSqlSafe, PgConnection, Row};
 
 use crate::{PostgresStore, store_error};
 
@@ -229,7 +230,27 @@ impl VerificationStore for PostgresStore {
         let mut ids: Vec<VerificationId> = Vec::new();
         for (claimed, outcome) in &outcomes {
             let (status, provider, at, reason) = match outcome {
-                MessageOutcome::HandedOff { provider, at } => {
+                MessageOutcome::HandedOff {
+                    provider,
+                    at,
+                    message_id,
+                    status,
+                } => {
+                    sqlx::query(
+                        "INSERT INTO delivery_attempts (outbox_id, verification, channel, provider, \
+                         provider_message_id, status, attempted_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+                    )
+                    .bind(claimed.id)
+                    .bind(claimed.message.verification.as_bytes().as_slice())
+                    .bind(claimed.message.channel.as_str())
+                    .bind(provider.as_str())
+                    .bind(message_id.as_deref().map(normalise_message_id))
+                    .bind(status.as_str())
+                    .bind(ms(*at))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(store_error)?;
                     ("handed_off", Some(provider.as_str()), *at, None)
                 }
                 MessageOutcome::Dropped { reason, at } => {
@@ -266,6 +287,43 @@ impl VerificationStore for PostgresStore {
         }
         tx.commit().await.map_err(store_error)?;
         Ok(())
+    }
+
+    async fn record_receipt(&self, update: ReceiptUpdate) -> Result<u64, StoreError> {
+        if update.message_ids.is_empty() {
+            return Ok(0);
+        }
+        let done = sqlx::query(
+            "UPDATE delivery_attempts SET status = $1, cause = $2, detail = $3, updated_at = $4 \
+             WHERE provider = $5 AND status <> 'delivered' AND provider_message_id = ANY($6)",
+        )
+        .bind(update.status.as_str())
+        .bind(update.cause.map(|c| c.as_str()))
+        .bind(update.detail.as_str())
+        .bind(ms(update.at))
+        .bind(update.provider.as_str())
+        .bind(&update.message_ids)
+        .execute(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn delivery_trail(
+        &self,
+        verification: VerificationId,
+    ) -> Result<Vec<DeliveryAttempt>, StoreError> {
+        let sql = format!(
+            "SELECT {ATTEMPT_COLUMNS} FROM delivery_attempts WHERE verification = $1 ORDER BY id"
+        );
+        sqlx::query_as::<_, AttemptColumns>(AssertSqlSafe(sql))
+            .bind(verification.as_bytes().as_slice())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_error)?
+            .into_iter()
+            .map(attempt_from_row)
+            .collect()
     }
 
     async fn inbox(&self, limit: u32) -> Result<Vec<InboxMessage>, StoreError> {

@@ -15,15 +15,16 @@ use std::future::Future;
 use std::pin::Pin;
 
 use chrono::{DateTime, Duration, Utc};
+use gerbang_domain::delivery::receipt::normalise_message_id;
 use gerbang_domain::verification::rate::{KeyKind, RateState};
 use gerbang_domain::verification::{Verification, VerificationId};
 use gerbang_store::verifications::{
-    apply_handoffs, decode_rate_state, encode_rate_state, open_message, open_verification,
-    seal_message, seal_verification,
+    ATTEMPT_COLUMNS, AttemptColumns, apply_handoffs, attempt_from_row, decode_rate_state,
+    encode_rate_state, open_message, open_verification, seal_message, seal_verification,
 };
 use gerbang_store::{
-    Changes, ClaimedMessage, InboxMessage, MessageOutcome, OutboxMessage, RateKey, Sealer,
-    Snapshot, StoreError, VerificationStore,
+    Changes, ClaimedMessage, DeliveryAttempt, InboxMessage, MessageOutcome, OutboxMessage, RateKey,
+    ReceiptUpdate, Sealer, Snapshot, StoreError, VerificationStore,
 };
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{AssertSqlSafe, Connection, Row, SqliteConnection};
@@ -299,7 +300,19 @@ struct Pending {
     dirty_rates: BTreeMap<Vec<u8>, (KeyKind, DateTime<Utc>)>,
     messages: Vec<OutboxMessage>,
     finished: Vec<FinishedRow>,
+    attempts: Vec<AttemptRow>,
 }
+
+/// A new delivery attempt: outbox id, verification, channel, provider, provider's id, status, when.
+type AttemptRow = (
+    i64,
+    VerificationId,
+    &'static str,
+    String,
+    Option<String>,
+    &'static str,
+    DateTime<Utc>,
+);
 
 /// An outbox row's end: id, status, provider, when, and why (if dropped).
 type FinishedRow = (
@@ -371,7 +384,21 @@ async fn apply_batch(
             Command::Finish { outcomes, reply } => {
                 for (claimed, outcome) in &outcomes {
                     let row = match outcome {
-                        MessageOutcome::HandedOff { provider, at } => {
+                        MessageOutcome::HandedOff {
+                            provider,
+                            at,
+                            message_id,
+                            status,
+                        } => {
+                            pending.attempts.push((
+                                claimed.id,
+                                claimed.message.verification,
+                                claimed.message.channel.as_str(),
+                                provider.clone(),
+                                message_id.as_deref().map(normalise_message_id),
+                                status.as_str(),
+                                *at,
+                            ));
                             (claimed.id, "handed_off", Some(provider.clone()), *at, None)
                         }
                         MessageOutcome::Dropped { reason, at } => {
@@ -558,6 +585,26 @@ async fn flush(
         }
         query.execute(&mut *connection).await.map_err(store_error)?;
     }
+    for chunk in pending.attempts.chunks(ROWS_PER_STATEMENT / 2) {
+        let sql = format!(
+            "INSERT INTO delivery_attempts (outbox_id, verification, channel, provider, \
+             provider_message_id, status, attempted_at, updated_at) VALUES {}",
+            rows(chunk.len(), 8)
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for (outbox_id, verification, channel, provider, message_id, status, at) in chunk {
+            query = query
+                .bind(*outbox_id)
+                .bind(verification.as_bytes().as_slice())
+                .bind(*channel)
+                .bind(provider.as_str())
+                .bind(message_id.as_deref())
+                .bind(*status)
+                .bind(ms(*at))
+                .bind(ms(*at));
+        }
+        query.execute(&mut *connection).await.map_err(store_error)?;
+    }
     for chunk in pending.finished.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
             "UPDATE outbox SET status = v.column2, provider = v.column3, finished_at = v.column4,              reason = v.column5, claimed_until = NULL FROM (VALUES {}) AS v WHERE outbox.id = v.column1",
@@ -698,5 +745,50 @@ impl VerificationStore for SqliteStore {
                 .await
                 .map_err(store_error)?;
         Ok(u64::try_from(count).unwrap_or_default())
+    }
+
+    async fn record_receipt(&self, update: ReceiptUpdate) -> Result<u64, StoreError> {
+        if update.message_ids.is_empty() {
+            return Ok(0);
+        }
+        self.writer
+            .raw(move |connection| {
+                Box::pin(async move {
+                    let sql = format!(
+                        "UPDATE delivery_attempts SET status = ?, cause = ?, detail = ?, updated_at = ? \
+                         WHERE provider = ? AND status <> 'delivered' AND provider_message_id IN {}",
+                        placeholders(update.message_ids.len())
+                    );
+                    let mut query = sqlx::query(AssertSqlSafe(sql))
+                        .bind(update.status.as_str())
+                        .bind(update.cause.map(|c| c.as_str()))
+                        .bind(update.detail.as_str())
+                        .bind(ms(update.at))
+                        .bind(update.provider.as_str());
+                    for id in &update.message_ids {
+                        query = query.bind(id.as_str());
+                    }
+                    let done = query.execute(&mut *connection).await.map_err(store_error)?;
+                    Ok(done.rows_affected())
+                })
+            })
+            .await
+    }
+
+    async fn delivery_trail(
+        &self,
+        verification: VerificationId,
+    ) -> Result<Vec<DeliveryAttempt>, StoreError> {
+        let sql = format!(
+            "SELECT {ATTEMPT_COLUMNS} FROM delivery_attempts WHERE verification = ? ORDER BY id"
+        );
+        sqlx::query_as::<_, AttemptColumns>(AssertSqlSafe(sql))
+            .bind(verification.as_bytes().as_slice())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_error)?
+            .into_iter()
+            .map(attempt_from_row)
+            .collect()
     }
 }

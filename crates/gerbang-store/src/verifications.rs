@@ -9,6 +9,7 @@
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
+use gerbang_domain::delivery::{Cause, DeliveryStatus};
 use gerbang_domain::verification::rate::{KeyKind, RateState};
 use gerbang_domain::verification::{Channel, Destination, Verification, VerificationId};
 use serde::{Deserialize, Serialize};
@@ -109,9 +110,43 @@ pub struct ClaimedMessage {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MessageOutcome {
     /// The provider took it at this instant.
-    HandedOff { provider: String, at: DateTime<Utc> },
+    HandedOff {
+        provider: String,
+        at: DateTime<Utc>,
+        /// The provider's id for it, which its receipts will name.
+        message_id: Option<String>,
+        /// `submitted`, or `delivered` for a provider that delivers on the spot (the dev inbox).
+        status: DeliveryStatus,
+    },
     /// Not sent, and never will be (e.g. its code expired in the queue).
     Dropped { reason: String, at: DateTime<Utc> },
+}
+
+/// One try to deliver one message, as the delivery trail shows it. Holds no personal data: the
+/// destination lives in the sealed outbox message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryAttempt {
+    pub outbox_id: i64,
+    pub channel: String,
+    pub provider: String,
+    pub status: DeliveryStatus,
+    pub cause: Option<Cause>,
+    /// The provider's raw words (`stat:UNDELIV err:001`, a `command_status`), for staff.
+    pub detail: Option<String>,
+    pub attempted_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What a receipt says about the message a provider knows by one of `message_ids`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiptUpdate {
+    pub provider: String,
+    /// Normalised candidates (see `gerbang_domain::delivery::receipt::receipt_id_candidates`).
+    pub message_ids: Vec<String>,
+    pub status: DeliveryStatus,
+    pub cause: Option<Cause>,
+    pub detail: String,
+    pub at: DateTime<Utc>,
 }
 
 /// A message as the development inbox shows it.
@@ -167,6 +202,19 @@ pub trait VerificationStore {
 
     /// Messages still waiting to be handed off (for readiness and metrics).
     fn queued_messages(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Applies a receipt to the attempts it names; returns how many it updated (0: a receipt for a
+    /// message we do not know). A `delivered` attempt stays delivered.
+    fn record_receipt(
+        &self,
+        update: ReceiptUpdate,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Every attempt for one verification, oldest first.
+    fn delivery_trail(
+        &self,
+        verification: VerificationId,
+    ) -> impl Future<Output = Result<Vec<DeliveryAttempt>, StoreError>> + Send;
 }
 
 /// Seals a verification for storage; the id is the associated data, so a body moved to another row
@@ -230,4 +278,42 @@ pub fn apply_handoffs(
             verification.record_handoff(claimed.message.send_index as usize, *at);
         }
     }
+}
+
+/// The columns of a stored attempt, in the order every backend selects them: outbox id, channel,
+/// provider, status, cause, detail, attempted at, updated at.
+pub type AttemptColumns = (
+    i64,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    i64,
+    i64,
+);
+
+/// The columns every backend selects for an attempt, matching [`AttemptColumns`].
+pub const ATTEMPT_COLUMNS: &str =
+    "outbox_id, channel, provider, status, cause, detail, attempted_at, updated_at";
+
+/// A stored attempt row, read back leniently: an unknown status reads as `unknown`, an unknown
+/// cause as none (a newer gerbang may have written them).
+pub fn attempt_from_row(
+    (outbox_id, channel, provider, status, cause, detail, attempted_at, updated_at): AttemptColumns,
+) -> Result<DeliveryAttempt, StoreError> {
+    let time = |value: i64| {
+        DateTime::from_timestamp_millis(value)
+            .ok_or_else(|| StoreError::Corrupt(format!("timestamp {value} out of range")))
+    };
+    Ok(DeliveryAttempt {
+        outbox_id,
+        channel,
+        provider,
+        status: DeliveryStatus::parse(&status).unwrap_or(DeliveryStatus::Unknown),
+        cause: cause.as_deref().and_then(Cause::parse),
+        detail,
+        attempted_at: time(attempted_at)?,
+        updated_at: time(updated_at)?,
+    })
 }

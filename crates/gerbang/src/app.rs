@@ -12,13 +12,13 @@ use std::sync::Arc;
 
 use gerbang_core::{DeliveryWorker, DevInbox, VerificationEngine};
 use gerbang_delivery::smpp::{SmppClient, SmppEvent};
-use gerbang_delivery::{SmppCourier, SmsCourier};
-use gerbang_domain::delivery::{CauseMap, RawOutcome};
+use gerbang_delivery::{SmppCourier, SmsCourier, apply_receipts};
 use gerbang_domain::verification::code::CodeKey;
 use gerbang_http::{ApiClients, HttpState};
 use gerbang_registry::{HttpDirectory, Registry, StoreDirectory, SyntheticParticipants};
 use gerbang_store::{ParticipantImport, Sealer, Store};
 use tokio::net::TcpListener;
+use tokio::sync::mpsc;
 
 use crate::config::{Config, Profile, RegistrySource, SmsProvider};
 use crate::database::Database;
@@ -54,7 +54,7 @@ impl Application {
         )
         .await)?;
         let settings = config.otp.engine_settings()?;
-        let sms = sms_courier(config)?;
+        let (sms, receipts) = sms_courier(config)?;
         let clients = api_clients(config);
         let code_key = CodeKey::new(sealer_for_codes.code_key());
         let (stop_delivery, delivery_stops) = tokio::sync::watch::channel(false);
@@ -66,6 +66,14 @@ impl Application {
                 code_key.clone(),
                 settings.clone(),
             );
+            if let Some((provider, events)) = receipts {
+                tokio::spawn(apply_receipts(
+                    store.clone(),
+                    provider,
+                    events,
+                    clock.clone(),
+                ));
+            }
             let worker = DeliveryWorker::new(store.clone(), sms.clone(), clock);
             let mut stops = delivery_stops.clone();
             let delivery = tokio::spawn(worker.run(engine.queued_signal(), async move {
@@ -251,9 +259,12 @@ pub async fn seed_demo_participants<S: Store>(
     Ok(())
 }
 
-/// The SMS courier the configuration names. An SMPP bind starts connecting now; its receipts are
-/// judged and logged (the delivery trail that keeps them is still to come).
-fn sms_courier(config: &Config) -> anyhow::Result<SmsCourier> {
+/// A provider's name and the events of its bind.
+type ProviderEvents = (String, mpsc::Receiver<SmppEvent>);
+
+/// The SMS courier the configuration names, and for an SMPP bind (which starts connecting now) its
+/// events, whose receipts go to the delivery trail.
+fn sms_courier(config: &Config) -> anyhow::Result<(SmsCourier, Option<ProviderEvents>)> {
     match config.delivery.sms {
         SmsProvider::DevInbox => {
             if config.profile == Profile::Production {
@@ -261,37 +272,19 @@ fn sms_courier(config: &Config) -> anyhow::Result<SmsCourier> {
                     "delivery.sms = \"dev_inbox\" in production: codes are kept locally and never reach participants"
                 );
             }
-            Ok(SmsCourier::DevInbox(DevInbox))
+            Ok((SmsCourier::DevInbox(DevInbox), None))
         }
         SmsProvider::Smpp => {
             let smpp = config.delivery.smpp.client_config()?;
             let name = format!("smpp:{}", smpp.address);
-            let (client, mut events) = SmppClient::start(smpp);
-            let provider = name.clone();
-            tokio::spawn(async move {
-                let causes = CauseMap::default();
-                while let Some(event) = events.recv().await {
-                    match event {
-                        SmppEvent::Bound => tracing::info!(%provider, "SMPP bound"),
-                        SmppEvent::Unbound { reason } => {
-                            tracing::warn!(%provider, %reason, "SMPP bind down");
-                        }
-                        SmppEvent::Receipt(receipt) => {
-                            let verdict = causes.judge(&RawOutcome::SmppReceipt(&receipt));
-                            tracing::info!(
-                                %provider,
-                                message_id = %receipt.message_id,
-                                stat = %receipt.stat,
-                                err = receipt.error.as_deref().unwrap_or(""),
-                                status = verdict.status.as_str(),
-                                cause = verdict.cause.map_or("", |c| c.as_str()),
-                                "delivery receipt"
-                            );
-                        }
-                    }
-                }
-            });
-            Ok(SmsCourier::Smpp(SmppCourier { name, client }))
+            let (client, events) = SmppClient::start(smpp);
+            Ok((
+                SmsCourier::Smpp(SmppCourier {
+                    name: name.clone(),
+                    client,
+                }),
+                Some((name, events)),
+            ))
         }
     }
 }

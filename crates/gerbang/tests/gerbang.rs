@@ -274,6 +274,29 @@ async fn with_delivery_over_smpp_a_code_started_over_http_reaches_the_smsc_and_v
     assert_eq!(checked.status(), 200);
     let checked: serde_json::Value = checked.json().await.unwrap();
     assert_eq!(checked["status"], "verified");
+    // The receipt reaches the delivery trail the app sees: delivered, nothing raw, no code.
+    let mut status = serde_json::Value::Null;
+    for _ in 0..200 {
+        status = http
+            .get(format!("http://{address}/v1/verifications/{id}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if status["deliveries"][0]["status"] == "delivered" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status["deliveries"][0]["status"], "delivered", "{status}");
+    assert_eq!(status["deliveries"][0]["channel"], "sms");
+    let shown = status.to_string();
+    assert!(
+        !shown.contains(&code) && !shown.contains("stat:"),
+        "{shown}"
+    );
     stop_in_process(stop, server).await;
 }
 

@@ -50,6 +50,19 @@ impl DeliveryStatus {
         }
     }
 
+    pub fn parse(input: &str) -> Option<Self> {
+        [
+            Self::Queued,
+            Self::Submitted,
+            Self::Delivered,
+            Self::Failed,
+            Self::Expired,
+            Self::Unknown,
+        ]
+        .into_iter()
+        .find(|status| status.as_str() == input)
+    }
+
     /// No later report can change it.
     pub fn is_final(self) -> bool {
         matches!(self, Self::Delivered | Self::Failed | Self::Expired)

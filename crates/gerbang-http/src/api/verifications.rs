@@ -97,6 +97,59 @@ pub struct VerificationBody {
     attempts_left: u8,
     #[serde(skip_serializing_if = "Option::is_none")]
     verified_at: Option<String>,
+    /// What happened to each message sent (the status answer only): never the code, never the
+    /// provider's raw words.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    deliveries: Vec<DeliveryBody>,
+}
+
+/// One delivery attempt as the participant's app sees it.
+#[derive(Debug, Serialize)]
+pub struct DeliveryBody {
+    channel: String,
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cause: Option<&'static str>,
+    /// What happened and what to do next, in Indonesian and English.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<Messages>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_step: Option<&'static str>,
+    attempted_at: String,
+    updated_at: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Messages {
+    id: String,
+    en: String,
+}
+
+fn delivery_body(attempt: &gerbang_store::DeliveryAttempt) -> DeliveryBody {
+    let explained = attempt.cause.map(|cause| {
+        let (what_id, what_en) = cause.describe();
+        let (next_id, next_en) = cause.next_step().advice();
+        let join = |a: &str, b: &str| {
+            if b.is_empty() {
+                a.to_owned()
+            } else {
+                format!("{a} {b}")
+            }
+        };
+        Messages {
+            id: join(what_id, next_id),
+            en: join(what_en, next_en),
+        }
+    });
+    DeliveryBody {
+        channel: attempt.channel.clone(),
+        status: attempt.status.as_str(),
+        cause: attempt.cause.map(|c| c.as_str()),
+        message: explained,
+        next_step: attempt.cause.map(|c| c.next_step().as_str()),
+        attempted_at: rfc3339(attempt.attempted_at),
+        updated_at: rfc3339(attempt.updated_at),
+    }
 }
 
 fn rfc3339(at: DateTime<Utc>) -> String {
@@ -124,6 +177,7 @@ fn body(view: &VerificationView, now: DateTime<Utc>) -> VerificationBody {
         sends: view.sends,
         attempts_left: view.attempts_left,
         verified_at: view.verified_at.map(rfc3339),
+        deliveries: Vec::new(),
     }
 }
 
@@ -298,7 +352,14 @@ pub(crate) async fn status<S: Store>(
         .status(&client, id)
         .await
         .map_err(|e| engine_error(e, now))?;
-    Ok(Json(body(&view, now)))
+    let deliveries = state
+        .engine
+        .deliveries(&client, id)
+        .await
+        .map_err(|e| engine_error(e, now))?;
+    let mut answer = body(&view, now);
+    answer.deliveries = deliveries.iter().map(delivery_body).collect();
+    Ok(Json(answer))
 }
 
 pub(crate) async fn resend<S: Store>(
