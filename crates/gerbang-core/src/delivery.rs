@@ -12,14 +12,13 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use gerbang_domain::Clock;
-use gerbang_domain::delivery::DeliveryStatus;
+use gerbang_domain::delivery::{Cause, DeliveryStatus, Retry};
 use gerbang_store::{ClaimedMessage, MessageOutcome, OutboxMessage, Store, StoreError};
 use tokio::sync::Notify;
 
 /// What a provider said when it took a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HandOff {
-    pub provider: String,
     pub at: DateTime<Utc>,
     /// The provider's id for the message (an SMSC's `message_id`), which its receipts will name.
     pub message_id: Option<String>,
@@ -27,14 +26,55 @@ pub struct HandOff {
     pub status: DeliveryStatus,
 }
 
+/// Why a provider did not take a message, judged by the [`CauseMap`](gerbang_domain::delivery::CauseMap)
+/// from its raw answer (an SMPP `command_status`, an HTTP status and error code, an SMTP reply), or
+/// by the courier when nothing answered (a timeout, a refused connection: `ProviderError`,
+/// `Retry::SameRoute`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandOffFailure {
+    pub cause: Cause,
+    /// Whether trying again can help: on this provider later, on another provider, or not at all.
+    pub retry: Retry,
+    /// The provider's raw words for staff (`command_status 0x58`, `HTTP 400 code 131026`, `550 5.1.1
+    /// ...`). Never the message text, never the code.
+    pub detail: String,
+}
+
+impl HandOffFailure {
+    pub fn new(cause: Cause, retry: Retry, detail: impl Into<String>) -> Self {
+        Self {
+            cause,
+            retry,
+            detail: detail.into(),
+        }
+    }
+
+    /// Nothing answered, or the answer made no sense: worth another try, here or elsewhere.
+    pub fn unreachable(detail: impl Into<String>) -> Self {
+        Self::new(Cause::ProviderError, Retry::SameRoute, detail)
+    }
+
+    /// Our configuration cannot carry this message (wrong channel, no content): another route may.
+    pub fn misconfigured(detail: impl Into<String>) -> Self {
+        Self::new(Cause::ProviderMisconfigured, Retry::OtherRoute, detail)
+    }
+}
+
+impl std::fmt::Display for HandOffFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.detail, self.cause.as_str())
+    }
+}
+
 /// A provider of one or more channels.
 pub trait Courier: Send + Sync + 'static {
-    /// Hands one message over; `Err` leaves it queued for the next attempt.
+    /// Hands one message over. The caller (the delivery worker) records every failure in the
+    /// delivery trail and decides, from its `retry`, whether to fail over or retry later.
     fn hand_off(
         &self,
         message: &OutboxMessage,
         now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<HandOff, String>> + Send;
+    ) -> impl Future<Output = Result<HandOff, HandOffFailure>> + Send;
 }
 
 /// The development inbox: "sends" by keeping the message, which the store lists and the dev page
@@ -47,9 +87,8 @@ impl Courier for DevInbox {
         &self,
         _message: &OutboxMessage,
         now: DateTime<Utc>,
-    ) -> Result<HandOff, String> {
+    ) -> Result<HandOff, HandOffFailure> {
         Ok(HandOff {
-            provider: "dev_inbox".into(),
             at: now,
             message_id: None,
             status: DeliveryStatus::Delivered,
@@ -103,7 +142,7 @@ impl<S: Store, C: Courier> DeliveryWorker<S, C> {
             match self.courier.hand_off(&message.message, now).await {
                 Ok(handoff) => {
                     let handed_off = MessageOutcome::HandedOff {
-                        provider: handoff.provider,
+                        provider: "dev_inbox".into(),
                         at: handoff.at,
                         message_id: handoff.message_id,
                         status: handoff.status,

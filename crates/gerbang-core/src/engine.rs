@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use gerbang_domain::verification::code::{CodeKey, OtpCode};
-use gerbang_domain::verification::message::{MessageBrand, render};
+use gerbang_domain::verification::message::{MessageBrand, MessageContent, render};
 use gerbang_domain::verification::purpose::{ActionDetails, Binding, Purpose, SensitiveAction};
 use gerbang_domain::verification::rate::{self, KeyKind, RateRefusal, RateRule, RateState};
 use gerbang_domain::verification::{
@@ -455,12 +455,21 @@ impl<S: Store> VerificationEngine<S> {
                 .action
                 .map(|action| (action, verification.action_hint.as_deref())),
         );
+        let content = MessageContent::new(
+            code,
+            verification.locale,
+            policy.lifetime,
+            verification
+                .action
+                .map(|action| (action, verification.action_hint.as_deref())),
+        );
         OutboxMessage {
             verification: verification.id,
             send_index: u32::try_from(index).unwrap_or(u32::MAX),
             channel: send.channel,
             destination: send.destination.clone(),
             text,
+            content: Some(content),
             queued_at: now,
             expires_at: now + policy.hard_cap,
         }

@@ -12,7 +12,7 @@ pub mod delivery;
 pub mod engine;
 pub mod error;
 
-pub use delivery::{Courier, DeliveryWorker, DevInbox, HandOff};
+pub use delivery::{Courier, DeliveryWorker, DevInbox, HandOff, HandOffFailure};
 pub use engine::{
     CheckRequest, EngineSettings, Origin, ResendRequest, StartRequest, Subject, VerificationEngine,
     VerificationView,

@@ -3,23 +3,24 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use gerbang_core::{Courier, DevInbox, HandOff};
+use gerbang_core::{Courier, DevInbox, HandOff, HandOffFailure};
 use gerbang_domain::Clock;
 use gerbang_domain::delivery::DeliveryStatus;
 use gerbang_domain::delivery::receipt::receipt_id_candidates;
-use gerbang_domain::delivery::{CauseMap, RawOutcome};
+use gerbang_domain::delivery::{Cause, CauseMap, RawOutcome, Retry};
 use gerbang_domain::verification::{Channel, Destination};
 use gerbang_store::{OutboxMessage, ReceiptUpdate, VerificationStore};
 use tokio::sync::mpsc;
 
-use crate::smpp::{SmppClient, SmppEvent};
+use crate::smpp::{SmppClient, SmppEvent, SubmitError};
 
 /// SMS over one SMPP bind.
 #[derive(Debug, Clone)]
 pub struct SmppCourier {
-    /// The provider's name in outcomes and logs, e.g. `smpp:telkomsel`.
+    /// The provider's name in logs, e.g. `smpp:telkomsel`.
     pub name: String,
     pub client: SmppClient,
+    pub causes: Arc<CauseMap>,
 }
 
 impl Courier for SmppCourier {
@@ -27,28 +28,41 @@ impl Courier for SmppCourier {
         &self,
         message: &OutboxMessage,
         now: DateTime<Utc>,
-    ) -> Result<HandOff, String> {
+    ) -> Result<HandOff, HandOffFailure> {
         let Destination::Phone(number) = &message.destination else {
-            return Err(format!("{} sends SMS to phone numbers only", self.name));
+            return Err(HandOffFailure::misconfigured(format!(
+                "{} sends SMS to phone numbers only",
+                self.name
+            )));
         };
         if message.channel != Channel::Sms {
-            return Err(format!(
+            return Err(HandOffFailure::misconfigured(format!(
                 "{} carries SMS, not {}",
                 self.name,
                 message.channel.as_str()
-            ));
+            )));
         }
-        let submitted = self
-            .client
-            .submit(number.e164(), &message.text)
-            .await
-            .map_err(|error| format!("{}: {error}", self.name))?;
-        Ok(HandOff {
-            provider: self.name.clone(),
-            at: now,
-            message_id: Some(submitted.message_id),
-            status: DeliveryStatus::Submitted,
-        })
+        match self.client.submit(number.e164(), &message.text).await {
+            Ok(submitted) => Ok(HandOff {
+                at: now,
+                message_id: Some(submitted.message_id),
+                status: DeliveryStatus::Submitted,
+            }),
+            Err(SubmitError::Refused(status)) => {
+                let verdict = self.causes.judge(&RawOutcome::SmppSubmit(status));
+                Err(HandOffFailure::new(
+                    verdict.cause.unwrap_or(Cause::Unknown),
+                    verdict.retry,
+                    format!("submit_sm_resp command_status {status:#04x}"),
+                ))
+            }
+            Err(SubmitError::Invalid(reason)) => Err(HandOffFailure::new(
+                Cause::InvalidNumber,
+                Retry::OtherRoute,
+                format!("cannot build submit_sm: {reason}"),
+            )),
+            Err(error) => Err(HandOffFailure::unreachable(error.to_string())),
+        }
     }
 }
 
@@ -64,7 +78,7 @@ impl Courier for SmsCourier {
         &self,
         message: &OutboxMessage,
         now: DateTime<Utc>,
-    ) -> Result<HandOff, String> {
+    ) -> Result<HandOff, HandOffFailure> {
         match self {
             Self::DevInbox(inbox) => inbox.hand_off(message, now).await,
             Self::Smpp(smpp) => smpp.hand_off(message, now).await,

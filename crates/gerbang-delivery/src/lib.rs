@@ -12,6 +12,10 @@
 //! `Courier` contract.
 
 pub mod courier;
+pub mod email;
+pub mod http_sms;
 pub mod smpp;
+pub mod voice;
+pub mod whatsapp;
 
 pub use courier::{SmppCourier, SmsCourier, apply_receipts};

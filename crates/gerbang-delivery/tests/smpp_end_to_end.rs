@@ -42,6 +42,7 @@ async fn a_code_sent_over_smpp_verifies_and_refused_messages_stay_queued<S: Stor
     let courier = SmsCourier::Smpp(SmppCourier {
         name: "smpp:test".into(),
         client,
+        causes: Default::default(),
     });
     let worker = DeliveryWorker::new(store.clone(), courier, clock);
 

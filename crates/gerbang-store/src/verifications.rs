@@ -11,6 +11,7 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 use gerbang_domain::delivery::{Cause, DeliveryStatus};
 use gerbang_domain::verification::rate::{KeyKind, RateState};
+use gerbang_domain::verification::message::MessageContent;
 use gerbang_domain::verification::{Channel, Destination, Verification, VerificationId};
 use serde::{Deserialize, Serialize};
 
@@ -82,6 +83,10 @@ pub struct OutboxMessage {
     pub channel: Channel,
     pub destination: Destination,
     pub text: String,
+    /// The code and what surrounds it, for channels that do not send `text` as it is. Absent in
+    /// messages queued by a gerbang older than the email, WhatsApp and voice providers.
+    #[serde(default)]
+    pub content: Option<MessageContent>,
     pub queued_at: DateTime<Utc>,
     /// After this the code is dead: the message is dropped, not sent.
     pub expires_at: DateTime<Utc>,

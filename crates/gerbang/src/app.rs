@@ -282,6 +282,7 @@ fn sms_courier(config: &Config) -> anyhow::Result<(SmsCourier, Option<ProviderEv
                 SmsCourier::Smpp(SmppCourier {
                     name: name.clone(),
                     client,
+                    causes: Default::default(),
                 }),
                 Some((name, events)),
             ))

@@ -32,6 +32,62 @@ impl Default for MessageBrand {
     }
 }
 
+/// What a message says, kept apart from its SMS text so that providers of other channels (an email,
+/// a WhatsApp authentication template, a voice call reading the digits) can render it their way.
+/// It carries the code, so it lives only inside the sealed outbox message and its `Debug` hides it.
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MessageContent {
+    pub code: String,
+    pub locale: Locale,
+    /// How long the code lives after hand-off, in whole minutes.
+    pub lifetime_minutes: u32,
+    /// For a step-up: the action and its hint (e.g. the last digits of a bank account).
+    pub action: Option<SensitiveAction>,
+    pub action_hint: Option<String>,
+}
+
+impl std::fmt::Debug for MessageContent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MessageContent")
+            .field("code", &"***")
+            .field("locale", &self.locale)
+            .field("lifetime_minutes", &self.lifetime_minutes)
+            .field("action", &self.action)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MessageContent {
+    pub fn new(
+        code: &OtpCode,
+        locale: Locale,
+        lifetime: Duration,
+        action: Option<(SensitiveAction, Option<&str>)>,
+    ) -> Self {
+        Self {
+            code: code.reveal().to_owned(),
+            locale,
+            lifetime_minutes: u32::try_from(lifetime.num_minutes().max(1)).unwrap_or(u32::MAX),
+            action: action.map(|(action, _)| action),
+            action_hint: action.and_then(|(_, hint)| hint).map(str::to_owned),
+        }
+    }
+
+    /// The action's label in the message's language, with its hint: `ubah rekening bank ****7890`.
+    pub fn action_label(&self) -> Option<String> {
+        let action = self.action?;
+        let (id, en) = action.label();
+        let label = match self.locale {
+            Locale::Id => id,
+            Locale::En => en,
+        };
+        Some(match &self.action_hint {
+            Some(hint) => format!("{label} {hint}"),
+            None => label.to_owned(),
+        })
+    }
+}
+
 /// Renders the message for one code. Optional parts (the action hint, the app hash, the autofill line)
 /// are dropped, in that order, until the text fits in one SMS.
 pub fn render(
