@@ -1,19 +1,27 @@
-//! Handing queued messages to a provider: the [`Courier`] contract, the development inbox courier
-//! and the worker loop around one testable step, [`DeliveryWorker::deliver_next`].
+//! Handing queued messages to providers: the [`Courier`] contract, the development inbox courier,
+//! the ordered [`Route`]s of each channel, and the worker loop around one testable step,
+//! [`DeliveryWorker::deliver_next`].
 //!
-//! A message whose code died while it waited is dropped, not sent. A hand-off starts the code's
-//! lifetime on its verification. The real providers (SMPP, SMTP, WhatsApp, voice) arrive with the
-//! delivery issue behind the same contract.
+//! For each claimed message the worker tries the routes that carry its channel (and the number's
+//! operator) in order, skipping a provider whose circuit is open, until one takes it. Every refusal is
+//! written to the delivery trail. When no route took it but one may later (throttled, unreachable,
+//! circuit open), the message goes back to the queue with an exponential back-off with jitter;
+//! when none ever will (a wrong number, no route at all), it is dropped with its cause. A message
+//! whose code died while it waited is dropped, not sent. A hand-off starts the code's lifetime on its
+//! verification.
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
-use gerbang_domain::Clock;
+use gerbang_domain::delivery::circuit::{CircuitBreaker, CircuitPolicy, CircuitState};
 use gerbang_domain::delivery::{Cause, DeliveryStatus, Retry};
-use gerbang_store::{ClaimedMessage, MessageOutcome, OutboxMessage, Store, StoreError};
+use gerbang_domain::verification::{Channel, Destination};
+use gerbang_domain::{Clock, Operator};
+use gerbang_store::{ClaimedMessage, FailedTry, MessageOutcome, OutboxMessage, Store, StoreError};
+use rand::Rng;
 use tokio::sync::Notify;
 
 /// What a provider said when it took a message.
@@ -68,6 +76,9 @@ impl std::fmt::Display for HandOffFailure {
 
 /// A provider of one or more channels.
 pub trait Courier: Send + Sync + 'static {
+    /// The provider's name in the delivery trail and the logs (`dev_inbox`, `smpp:telkomsel`).
+    fn name(&self) -> &str;
+
     /// Hands one message over. The caller (the delivery worker) records every failure in the
     /// delivery trail and decides, from its `retry`, whether to fail over or retry later.
     fn hand_off(
@@ -83,6 +94,10 @@ pub trait Courier: Send + Sync + 'static {
 pub struct DevInbox;
 
 impl Courier for DevInbox {
+    fn name(&self) -> &str {
+        "dev_inbox"
+    }
+
     async fn hand_off(
         &self,
         _message: &OutboxMessage,
@@ -96,11 +111,92 @@ impl Courier for DevInbox {
     }
 }
 
-/// Moves messages from the outbox to a courier.
+/// One provider in the ordered list of the channels it carries, with its circuit breaker.
+#[derive(Debug)]
+pub struct Route<C> {
+    pub courier: C,
+    /// The channels it carries; empty: every channel (the dev inbox).
+    pub channels: Vec<Channel>,
+    /// The operators whose numbers it carries; empty: every operator (and email addresses).
+    pub operators: Vec<Operator>,
+    breaker: Mutex<CircuitBreaker>,
+}
+
+impl<C: Courier> Route<C> {
+    pub fn new(courier: C, channels: Vec<Channel>) -> Self {
+        Self {
+            courier,
+            channels,
+            operators: Vec::new(),
+            breaker: Mutex::new(CircuitBreaker::new(CircuitPolicy::default())),
+        }
+    }
+
+    /// Only numbers of these operators (e.g. a direct bind to Telkomsel's SMSC).
+    pub fn for_operators(mut self, operators: Vec<Operator>) -> Self {
+        self.operators = operators;
+        self
+    }
+
+    pub fn with_circuit(mut self, policy: CircuitPolicy) -> Self {
+        self.breaker = Mutex::new(CircuitBreaker::new(policy));
+        self
+    }
+
+    /// Whether this route carries the message's channel to its destination's operator.
+    pub fn carries(&self, message: &OutboxMessage) -> bool {
+        let channel = self.channels.is_empty() || self.channels.contains(&message.channel);
+        let operator = match &message.destination {
+            _ if self.operators.is_empty() => true,
+            Destination::Phone(number) => self.operators.contains(&number.operator()),
+            Destination::Email(_) => false,
+        };
+        channel && operator
+    }
+
+    /// Where the provider's circuit stands (for health and metrics).
+    pub fn circuit(&self) -> CircuitState {
+        self.breaker().state()
+    }
+
+    fn breaker(&self) -> std::sync::MutexGuard<'_, CircuitBreaker> {
+        self.breaker.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// How long a message that no route took waits before the next round: `first`, doubling each round
+/// up to `max`, each wait drawn uniformly from its upper half (jitter, so that messages refused
+/// together do not all come back together).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    pub first: chrono::Duration,
+    pub max: chrono::Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            first: chrono::Duration::seconds(5),
+            max: chrono::Duration::seconds(60),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait after `rounds` earlier failed rounds (0: the first failure).
+    pub fn wait(&self, rounds: u32) -> chrono::Duration {
+        let full = (self.first * (1_i32 << rounds.min(16))).min(self.max);
+        let millis = full.num_milliseconds().max(1);
+        let drawn = rand::rng().random_range(millis / 2..=millis);
+        chrono::Duration::milliseconds(drawn)
+    }
+}
+
+/// Moves messages from the outbox to the providers.
 #[derive(Debug)]
 pub struct DeliveryWorker<S, C> {
     store: S,
-    courier: C,
+    routes: Vec<Route<C>>,
     clock: Arc<dyn Clock>,
     /// Messages claimed per step.
     pub batch: u32,
@@ -108,61 +204,154 @@ pub struct DeliveryWorker<S, C> {
     pub lease: chrono::Duration,
     /// Hand-offs in flight at once (an SMPP bind pipelines them through its window).
     pub concurrency: usize,
+    pub retry: RetryPolicy,
 }
 
 impl<S: Store, C: Courier> DeliveryWorker<S, C> {
+    /// One provider for every channel.
     pub fn new(store: S, courier: C, clock: Arc<dyn Clock>) -> Self {
+        Self::with_routes(store, vec![Route::new(courier, Vec::new())], clock)
+    }
+
+    /// Routes in the order they are tried.
+    pub fn with_routes(store: S, routes: Vec<Route<C>>, clock: Arc<dyn Clock>) -> Self {
         Self {
             store,
-            courier,
+            routes,
             clock,
             batch: 256,
             lease: chrono::Duration::seconds(30),
             concurrency: 32,
+            retry: RetryPolicy::default(),
         }
     }
 
+    pub fn routes(&self) -> &[Route<C>] {
+        &self.routes
+    }
+
     /// One step: claims a batch, drops what expired, hands off the rest, records the outcomes.
-    /// Returns how many messages it finished.
+    /// Returns how many messages it claimed.
     pub async fn deliver_next(&self) -> Result<usize, StoreError> {
         let now = self.clock.now();
         let claimed = self
             .store
             .claim_messages(self.batch, now, self.lease)
             .await?;
-        let attempts = futures::stream::iter(claimed).map(|message| async move {
+        let count = claimed.len();
+        let outcomes: Vec<(ClaimedMessage, MessageOutcome)> = futures::stream::iter(claimed)
+            .map(|message| async move {
+                let outcome = self.deliver(&message).await;
+                (message, outcome)
+            })
+            .buffer_unordered(self.concurrency.max(1))
+            .collect()
+            .await;
+        self.store.finish_messages(outcomes).await?;
+        Ok(count)
+    }
+
+    /// One round for one message: the routes in order until one takes it.
+    async fn deliver(&self, claimed: &ClaimedMessage) -> MessageOutcome {
+        let message = &claimed.message;
+        let started = self.clock.now();
+        if started >= message.expires_at {
+            return MessageOutcome::Dropped {
+                reason: "the code expired while the message was queued".into(),
+                at: started,
+                failures: Vec::new(),
+            };
+        }
+        let mut failures: Vec<FailedTry> = Vec::new();
+        let mut worth_retrying = false;
+        let mut reopens: Option<DateTime<Utc>> = None;
+        let mut carried = false;
+        for route in self.routes.iter().filter(|route| route.carries(message)) {
+            carried = true;
             let now = self.clock.now();
-            if now >= message.message.expires_at {
-                let dropped = MessageOutcome::Dropped {
-                    reason: "the code expired while the message was queued".into(),
-                    at: now,
-                };
-                return Some((message, dropped));
+            if !route.breaker().try_pass(now) {
+                worth_retrying = true;
+                if let Some(at) = route.breaker().reopens_at() {
+                    reopens = Some(reopens.map_or(at, |earliest| earliest.min(at)));
+                }
+                continue;
             }
-            match self.courier.hand_off(&message.message, now).await {
+            let name = route.courier.name();
+            match route.courier.hand_off(message, now).await {
                 Ok(handoff) => {
-                    let handed_off = MessageOutcome::HandedOff {
-                        provider: "dev_inbox".into(),
+                    route.breaker().record_success();
+                    return MessageOutcome::HandedOff {
+                        provider: name.to_owned(),
                         at: handoff.at,
                         message_id: handoff.message_id,
                         status: handoff.status,
+                        failures,
                     };
-                    Some((message, handed_off))
                 }
-                Err(reason) => {
-                    tracing::warn!(outbox_id = message.id, %reason, "hand-off failed; the message stays queued");
-                    None
+                Err(failure) => {
+                    let at = self.clock.now();
+                    route.breaker().record_failure(failure.cause, at);
+                    tracing::warn!(
+                        outbox_id = claimed.id,
+                        provider = name,
+                        %failure,
+                        "a provider refused a message"
+                    );
+                    let retry = failure.retry;
+                    failures.push(FailedTry {
+                        provider: name.to_owned(),
+                        at,
+                        cause: failure.cause,
+                        detail: failure.detail,
+                    });
+                    match retry {
+                        Retry::No => {
+                            return MessageOutcome::Dropped {
+                                reason: format!("{name} says no route can deliver it"),
+                                at,
+                                failures,
+                            };
+                        }
+                        Retry::SameRoute => worth_retrying = true,
+                        Retry::OtherRoute => {}
+                    }
                 }
             }
-        });
-        let outcomes: Vec<(ClaimedMessage, MessageOutcome)> = attempts
-            .buffer_unordered(self.concurrency.max(1))
-            .filter_map(std::future::ready)
-            .collect()
-            .await;
-        let finished = outcomes.len();
-        self.store.finish_messages(outcomes).await?;
-        Ok(finished)
+        }
+        let now = self.clock.now();
+        if !carried {
+            let detail = format!(
+                "no provider is configured to carry {} to this destination",
+                message.channel.as_str()
+            );
+            failures.push(FailedTry {
+                provider: "none".into(),
+                at: now,
+                cause: Cause::ProviderMisconfigured,
+                detail: detail.clone(),
+            });
+            return MessageOutcome::Dropped {
+                reason: detail,
+                at: now,
+                failures,
+            };
+        }
+        if !worth_retrying {
+            return MessageOutcome::Dropped {
+                reason: "every provider refused it".into(),
+                at: now,
+                failures,
+            };
+        }
+        let retry_at = (now + self.retry.wait(claimed.rounds)).max(reopens.unwrap_or(now));
+        if retry_at >= message.expires_at {
+            return MessageOutcome::Dropped {
+                reason: "no provider took it before its code expired".into(),
+                at: now,
+                failures,
+            };
+        }
+        MessageOutcome::Deferred { retry_at, failures }
     }
 
     /// Runs until `shutdown` resolves: a step whenever messages are queued, else a short nap.
@@ -170,7 +359,7 @@ impl<S: Store, C: Courier> DeliveryWorker<S, C> {
         tokio::pin!(shutdown);
         loop {
             let pause = match self.deliver_next().await {
-                Ok(finished) if finished as u32 >= self.batch => Duration::ZERO,
+                Ok(claimed) if claimed as u32 >= self.batch => Duration::ZERO,
                 Ok(_) => Duration::from_millis(500),
                 Err(error) => {
                     tracing::error!(%error, "delivery step failed");

@@ -18,7 +18,7 @@ use gerbang_domain::verification::{
     VerificationId,
 };
 use gerbang_domain::{Clock, Nik};
-use gerbang_store::{Changes, OutboxMessage, RateKey, Snapshot, Store};
+use gerbang_store::{Changes, OutboxMessage, Priority, RateKey, Snapshot, Store};
 use tokio::sync::Notify;
 
 use crate::error::EngineError;
@@ -472,6 +472,7 @@ impl<S: Store> VerificationEngine<S> {
             content: Some(content),
             queued_at: now,
             expires_at: now + policy.hard_cap,
+            priority: Priority::Otp,
         }
     }
 

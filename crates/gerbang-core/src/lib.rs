@@ -12,7 +12,9 @@ pub mod delivery;
 pub mod engine;
 pub mod error;
 
-pub use delivery::{Courier, DeliveryWorker, DevInbox, HandOff, HandOffFailure};
+pub use delivery::{
+    Courier, DeliveryWorker, DevInbox, HandOff, HandOffFailure, RetryPolicy, Route,
+};
 pub use engine::{
     CheckRequest, EngineSettings, Origin, ResendRequest, StartRequest, Subject, VerificationEngine,
     VerificationView,

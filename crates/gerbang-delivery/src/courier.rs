@@ -24,6 +24,10 @@ pub struct SmppCourier {
 }
 
 impl Courier for SmppCourier {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
     async fn hand_off(
         &self,
         message: &OutboxMessage,
@@ -74,6 +78,13 @@ pub enum SmsCourier {
 }
 
 impl Courier for SmsCourier {
+    fn name(&self) -> &str {
+        match self {
+            Self::DevInbox(inbox) => inbox.name(),
+            Self::Smpp(smpp) => smpp.name(),
+        }
+    }
+
     async fn hand_off(
         &self,
         message: &OutboxMessage,

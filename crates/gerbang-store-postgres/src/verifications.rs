@@ -9,8 +9,9 @@ use chrono::{DateTime, Duration, Utc};
 use gerbang_domain::delivery::receipt::normalise_message_id;
 use gerbang_domain::verification::{Verification, VerificationId};
 use gerbang_store::verifications::{
-    ATTEMPT_COLUMNS, AttemptColumns, apply_handoffs, attempt_from_row, decode_rate_state,
-    encode_rate_state, open_message, open_verification, seal_message, seal_verification,
+    ATTEMPT_COLUMNS, AttemptColumns, SUPERSEDED, apply_handoffs, attempt_from_row,
+    decode_rate_state, encode_rate_state, open_message, open_verification, seal_message,
+    seal_verification,
 };
 use gerbang_store::{
     Changes, ClaimedMessage, DeliveryAttempt, InboxMessage, MessageOutcome, RateKey, ReceiptUpdate,
@@ -164,15 +165,29 @@ impl VerificationStore for PostgresStore {
             save_verification(&mut tx, &self.sealer, verification, now).await?;
         }
         for message in &changes.messages {
+            if message.send_index > 0 {
+                // A later send replaces an earlier one still waiting: one message, not two.
+                sqlx::query(
+                    "UPDATE outbox SET status = 'dropped', finished_at = $2, reason = $3 \
+                     WHERE verification = $1 AND status = 'queued'",
+                )
+                .bind(message.verification.as_bytes().as_slice())
+                .bind(ms(message.queued_at))
+                .bind(SUPERSEDED)
+                .execute(&mut *tx)
+                .await
+                .map_err(store_error)?;
+            }
             let body = seal_message(&self.sealer, message)?;
             sqlx::query(
-                "INSERT INTO outbox (verification, channel, body, status, queued_at) \
-                 VALUES ($1, $2, $3, 'queued', $4)",
+                "INSERT INTO outbox (verification, channel, body, status, queued_at, priority) \
+                 VALUES ($1, $2, $3, 'queued', $4, $5)",
             )
             .bind(message.verification.as_bytes().as_slice())
             .bind(message.channel.as_str())
             .bind(body)
             .bind(ms(message.queued_at))
+            .bind(message.priority.rank())
             .execute(&mut *tx)
             .await
             .map_err(store_error)?;
@@ -196,9 +211,9 @@ impl VerificationStore for PostgresStore {
             "UPDATE outbox SET status = 'claimed', claimed_until = $1 \
              WHERE id IN (SELECT id FROM outbox \
                  WHERE status IN ('queued', 'claimed') \
-                   AND (status = 'queued' OR claimed_until <= $2) \
-                 ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) \
-             RETURNING id, verification, body",
+                   AND ((status = 'queued' AND not_before <= $2) OR claimed_until <= $2) \
+                 ORDER BY priority, id LIMIT $3 FOR UPDATE SKIP LOCKED) \
+             RETURNING id, verification, body, rounds",
         )
         .bind(ms(now + lease))
         .bind(ms(now))
@@ -211,10 +226,15 @@ impl VerificationStore for PostgresStore {
             let id: i64 = row.try_get(0).map_err(store_error)?;
             let verification: Vec<u8> = row.try_get(1).map_err(store_error)?;
             let body: Vec<u8> = row.try_get(2).map_err(store_error)?;
+            let rounds: i32 = row.try_get(3).map_err(store_error)?;
             let message = open_message(&self.sealer, &verification, &body)?;
-            claimed.push(ClaimedMessage { id, message });
+            claimed.push(ClaimedMessage {
+                id,
+                message,
+                rounds: u32::try_from(rounds).unwrap_or_default(),
+            });
         }
-        claimed.sort_by_key(|message| message.id);
+        claimed.sort_by_key(|message| (message.message.priority, message.id));
         Ok(claimed)
     }
 
@@ -229,12 +249,30 @@ impl VerificationStore for PostgresStore {
         let mut tx = self.pool.begin().await.map_err(store_error)?;
         let mut ids: Vec<VerificationId> = Vec::new();
         for (claimed, outcome) in &outcomes {
+            for failure in outcome.failures() {
+                sqlx::query(
+                    "INSERT INTO delivery_attempts (outbox_id, verification, channel, provider, \
+                     status, cause, detail, attempted_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, 'failed', $5, $6, $7, $7)",
+                )
+                .bind(claimed.id)
+                .bind(claimed.message.verification.as_bytes().as_slice())
+                .bind(claimed.message.channel.as_str())
+                .bind(failure.provider.as_str())
+                .bind(failure.cause.as_str())
+                .bind(failure.detail.as_str())
+                .bind(ms(failure.at))
+                .execute(&mut *tx)
+                .await
+                .map_err(store_error)?;
+            }
             let (status, provider, at, reason) = match outcome {
                 MessageOutcome::HandedOff {
                     provider,
                     at,
                     message_id,
                     status,
+                    ..
                 } => {
                     sqlx::query(
                         "INSERT INTO delivery_attempts (outbox_id, verification, channel, provider, \
@@ -253,8 +291,20 @@ impl VerificationStore for PostgresStore {
                     .map_err(store_error)?;
                     ("handed_off", Some(provider.as_str()), *at, None)
                 }
-                MessageOutcome::Dropped { reason, at } => {
+                MessageOutcome::Dropped { reason, at, .. } => {
                     ("dropped", None, *at, Some(reason.as_str()))
+                }
+                MessageOutcome::Deferred { retry_at, .. } => {
+                    sqlx::query(
+                        "UPDATE outbox SET status = 'queued', claimed_until = NULL, \
+                         rounds = rounds + 1, not_before = $1 WHERE id = $2",
+                    )
+                    .bind(ms(*retry_at))
+                    .bind(claimed.id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(store_error)?;
+                    continue;
                 }
             };
             sqlx::query(

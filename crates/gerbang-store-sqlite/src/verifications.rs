@@ -19,8 +19,9 @@ use gerbang_domain::delivery::receipt::normalise_message_id;
 use gerbang_domain::verification::rate::{KeyKind, RateState};
 use gerbang_domain::verification::{Verification, VerificationId};
 use gerbang_store::verifications::{
-    ATTEMPT_COLUMNS, AttemptColumns, apply_handoffs, attempt_from_row, decode_rate_state,
-    encode_rate_state, open_message, open_verification, seal_message, seal_verification,
+    ATTEMPT_COLUMNS, AttemptColumns, SUPERSEDED, apply_handoffs, attempt_from_row,
+    decode_rate_state, encode_rate_state, open_message, open_verification, seal_message,
+    seal_verification,
 };
 use gerbang_store::{
     Changes, ClaimedMessage, DeliveryAttempt, InboxMessage, MessageOutcome, OutboxMessage, RateKey,
@@ -301,7 +302,21 @@ struct Pending {
     messages: Vec<OutboxMessage>,
     finished: Vec<FinishedRow>,
     attempts: Vec<AttemptRow>,
+    failures: Vec<FailureRow>,
+    /// Outbox ids going back to the queue, with the instant before which they wait.
+    deferred: Vec<(i64, DateTime<Utc>)>,
 }
+
+/// A refused try: outbox id, verification, channel, provider, cause, detail, when.
+type FailureRow = (
+    i64,
+    VerificationId,
+    &'static str,
+    String,
+    &'static str,
+    String,
+    DateTime<Utc>,
+);
 
 /// A new delivery attempt: outbox id, verification, channel, provider, provider's id, status, when.
 type AttemptRow = (
@@ -383,12 +398,24 @@ async fn apply_batch(
             }
             Command::Finish { outcomes, reply } => {
                 for (claimed, outcome) in &outcomes {
+                    for failure in outcome.failures() {
+                        pending.failures.push((
+                            claimed.id,
+                            claimed.message.verification,
+                            claimed.message.channel.as_str(),
+                            failure.provider.clone(),
+                            failure.cause.as_str(),
+                            failure.detail.clone(),
+                            failure.at,
+                        ));
+                    }
                     let row = match outcome {
                         MessageOutcome::HandedOff {
                             provider,
                             at,
                             message_id,
                             status,
+                            ..
                         } => {
                             pending.attempts.push((
                                 claimed.id,
@@ -401,8 +428,12 @@ async fn apply_batch(
                             ));
                             (claimed.id, "handed_off", Some(provider.clone()), *at, None)
                         }
-                        MessageOutcome::Dropped { reason, at } => {
+                        MessageOutcome::Dropped { reason, at, .. } => {
                             (claimed.id, "dropped", None, *at, Some(reason.clone()))
+                        }
+                        MessageOutcome::Deferred { retry_at, .. } => {
+                            pending.deferred.push((claimed.id, *retry_at));
+                            continue;
                         }
                     };
                     pending.finished.push(row);
@@ -569,10 +600,32 @@ async fn flush(
         }
         query.execute(&mut *connection).await.map_err(store_error)?;
     }
+    // A later send replaces an earlier one still waiting: one message, not two.
+    let resent: BTreeSet<&VerificationId> = pending
+        .messages
+        .iter()
+        .filter(|message| message.send_index > 0)
+        .map(|message| &message.verification)
+        .collect();
+    let resent: Vec<&VerificationId> = resent.into_iter().collect();
+    for chunk in resent.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "UPDATE outbox SET status = 'dropped', finished_at = ?, reason = ? \
+             WHERE status = 'queued' AND verification IN {}",
+            placeholders(chunk.len())
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql))
+            .bind(ms(now))
+            .bind(SUPERSEDED);
+        for id in chunk {
+            query = query.bind(id.as_bytes().as_slice());
+        }
+        query.execute(&mut *connection).await.map_err(store_error)?;
+    }
     for chunk in pending.messages.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
-            "INSERT INTO outbox (verification, channel, body, status, queued_at) VALUES {}",
-            rows(chunk.len(), 5)
+            "INSERT INTO outbox (verification, channel, body, status, queued_at, priority) VALUES {}",
+            rows(chunk.len(), 6)
         );
         let mut query = sqlx::query(AssertSqlSafe(sql));
         for message in chunk {
@@ -581,9 +634,42 @@ async fn flush(
                 .bind(message.channel.as_str())
                 .bind(seal_message(sealer, message)?)
                 .bind("queued")
-                .bind(ms(message.queued_at));
+                .bind(ms(message.queued_at))
+                .bind(message.priority.rank());
         }
         query.execute(&mut *connection).await.map_err(store_error)?;
+    }
+    for chunk in pending.failures.chunks(ROWS_PER_STATEMENT / 2) {
+        let sql = format!(
+            "INSERT INTO delivery_attempts (outbox_id, verification, channel, provider, status, \
+             cause, detail, attempted_at, updated_at) VALUES {}",
+            rows(chunk.len(), 9)
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for (outbox_id, verification, channel, provider, cause, detail, at) in chunk {
+            query = query
+                .bind(*outbox_id)
+                .bind(verification.as_bytes().as_slice())
+                .bind(*channel)
+                .bind(provider.as_str())
+                .bind("failed")
+                .bind(*cause)
+                .bind(detail.as_str())
+                .bind(ms(*at))
+                .bind(ms(*at));
+        }
+        query.execute(&mut *connection).await.map_err(store_error)?;
+    }
+    for (id, retry_at) in &pending.deferred {
+        sqlx::query(
+            "UPDATE outbox SET status = 'queued', claimed_until = NULL, rounds = rounds + 1, \
+             not_before = ? WHERE id = ?",
+        )
+        .bind(ms(*retry_at))
+        .bind(*id)
+        .execute(&mut *connection)
+        .await
+        .map_err(store_error)?;
     }
     for chunk in pending.attempts.chunks(ROWS_PER_STATEMENT / 2) {
         let sql = format!(
@@ -679,9 +765,10 @@ impl VerificationStore for SqliteStore {
                         "UPDATE outbox SET status = 'claimed', claimed_until = ?1 \
                          WHERE id IN (SELECT id FROM outbox \
                              WHERE status IN ('queued', 'claimed') \
-                               AND (status = 'queued' OR claimed_until <= ?2) \
-                             ORDER BY id LIMIT ?3) \
-                         RETURNING id, verification, body",
+                               AND ((status = 'queued' AND not_before <= ?2) \
+                                    OR claimed_until <= ?2) \
+                             ORDER BY priority, id LIMIT ?3) \
+                         RETURNING id, verification, body, rounds",
                     )
                     .bind(ms(now + lease))
                     .bind(ms(now))
@@ -694,10 +781,15 @@ impl VerificationStore for SqliteStore {
                         let id: i64 = row.try_get(0).map_err(store_error)?;
                         let verification: Vec<u8> = row.try_get(1).map_err(store_error)?;
                         let body: Vec<u8> = row.try_get(2).map_err(store_error)?;
+                        let rounds: i64 = row.try_get(3).map_err(store_error)?;
                         let message = open_message(&sealer, &verification, &body)?;
-                        claimed.push(ClaimedMessage { id, message });
+                        claimed.push(ClaimedMessage {
+                            id,
+                            message,
+                            rounds: u32::try_from(rounds).unwrap_or_default(),
+                        });
                     }
-                    claimed.sort_by_key(|message| message.id);
+                    claimed.sort_by_key(|message| (message.message.priority, message.id));
                     Ok(claimed)
                 })
             })

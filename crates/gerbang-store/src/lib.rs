@@ -25,8 +25,8 @@ pub use participants::{
 };
 pub use sealing::{KeyFingerprint, PersonalDataKey, Sealer, SealingError};
 pub use verifications::{
-    Changes, ClaimedMessage, DeliveryAttempt, InboxMessage, MessageOutcome, OutboxMessage, RateKey,
-    ReceiptUpdate, Snapshot, VerificationStore,
+    Changes, ClaimedMessage, DeliveryAttempt, FailedTry, InboxMessage, MessageOutcome,
+    OutboxMessage, Priority, RateKey, ReceiptUpdate, Snapshot, VerificationStore,
 };
 
 /// Everything gerbang needs from a database, composed from the capability traits.

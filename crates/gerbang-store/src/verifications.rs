@@ -10,8 +10,8 @@ use std::future::Future;
 
 use chrono::{DateTime, Utc};
 use gerbang_domain::delivery::{Cause, DeliveryStatus};
-use gerbang_domain::verification::rate::{KeyKind, RateState};
 use gerbang_domain::verification::message::MessageContent;
+use gerbang_domain::verification::rate::{KeyKind, RateState};
 use gerbang_domain::verification::{Channel, Destination, Verification, VerificationId};
 use serde::{Deserialize, Serialize};
 
@@ -90,6 +90,30 @@ pub struct OutboxMessage {
     pub queued_at: DateTime<Utc>,
     /// After this the code is dead: the message is dropped, not sent.
     pub expires_at: DateTime<Utc>,
+    /// Codes go out before notifications when the queue is backed up.
+    #[serde(default)]
+    pub priority: Priority,
+}
+
+/// The order in which queued messages are claimed: every code before any notification.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Priority {
+    /// A message carrying a code someone is waiting for.
+    #[default]
+    Otp,
+    /// A notice (e.g. "your phone number was changed") nobody is waiting to type.
+    Notification,
+}
+
+impl Priority {
+    /// The stored rank: lower goes first.
+    pub fn rank(self) -> i16 {
+        match self {
+            Self::Otp => 0,
+            Self::Notification => 1,
+        }
+    }
 }
 
 impl std::fmt::Debug for OutboxMessage {
@@ -109,12 +133,28 @@ impl std::fmt::Debug for OutboxMessage {
 pub struct ClaimedMessage {
     pub id: i64,
     pub message: OutboxMessage,
+    /// Earlier rounds in which every route failed (0: this is the first).
+    pub rounds: u32,
 }
 
-/// How the hand-off of a claimed message ended.
+/// Why an earlier send still waiting in the queue was dropped when a later one was queued.
+pub const SUPERSEDED: &str = "superseded by a later send of the same verification";
+
+/// One provider's refusal of one message, as the delivery trail keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedTry {
+    pub provider: String,
+    pub at: DateTime<Utc>,
+    pub cause: Cause,
+    /// The provider's raw words (never the text or the code).
+    pub detail: String,
+}
+
+/// How one round of hand-off of a claimed message ended. `failures` are the providers that refused
+/// it in this round, in order, each written to the delivery trail.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MessageOutcome {
-    /// The provider took it at this instant.
+    /// A provider took it at this instant.
     HandedOff {
         provider: String,
         at: DateTime<Utc>,
@@ -122,9 +162,30 @@ pub enum MessageOutcome {
         message_id: Option<String>,
         /// `submitted`, or `delivered` for a provider that delivers on the spot (the dev inbox).
         status: DeliveryStatus,
+        failures: Vec<FailedTry>,
     },
-    /// Not sent, and never will be (e.g. its code expired in the queue).
-    Dropped { reason: String, at: DateTime<Utc> },
+    /// No provider took it this round, but one may later: it waits in the queue until `retry_at`.
+    Deferred {
+        retry_at: DateTime<Utc>,
+        failures: Vec<FailedTry>,
+    },
+    /// Not sent, and never will be (its code expired in the queue, or a provider said no route
+    /// can deliver it).
+    Dropped {
+        reason: String,
+        at: DateTime<Utc>,
+        failures: Vec<FailedTry>,
+    },
+}
+
+impl MessageOutcome {
+    pub fn failures(&self) -> &[FailedTry] {
+        match self {
+            Self::HandedOff { failures, .. }
+            | Self::Deferred { failures, .. }
+            | Self::Dropped { failures, .. } => failures,
+        }
+    }
 }
 
 /// One try to deliver one message, as the delivery trail shows it. Holds no personal data: the

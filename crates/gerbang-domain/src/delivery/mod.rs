@@ -8,8 +8,10 @@
 //!
 //! - [`receipt`]: the tolerant parser of SMPP delivery receipts (text form and TLVs).
 //! - [`causes`]: the mapping from raw outcomes to status and cause.
+//! - [`circuit`]: the circuit breaker that skips a failing provider for a while.
 
 pub mod causes;
+pub mod circuit;
 pub mod receipt;
 
 #[cfg(test)]
