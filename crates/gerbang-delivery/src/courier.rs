@@ -70,14 +70,15 @@ impl Courier for SmppCourier {
     }
 }
 
-/// The courier the configuration chose for SMS.
+/// A provider the configuration names: each kind behind one enum, so that one worker drives routes
+/// of every kind.
 #[derive(Debug, Clone)]
-pub enum SmsCourier {
+pub enum Provider {
     DevInbox(DevInbox),
     Smpp(SmppCourier),
 }
 
-impl Courier for SmsCourier {
+impl Courier for Provider {
     fn name(&self) -> &str {
         match self {
             Self::DevInbox(inbox) => inbox.name(),

@@ -18,4 +18,4 @@ pub mod smpp;
 pub mod voice;
 pub mod whatsapp;
 
-pub use courier::{SmppCourier, SmsCourier, apply_receipts};
+pub use courier::{Provider, SmppCourier, apply_receipts};

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use gerbang_core::{CheckRequest, DeliveryWorker, StartRequest, VerificationEngine};
 use gerbang_delivery::smpp::{SmppClient, SmppConfig};
-use gerbang_delivery::{SmppCourier, SmsCourier, apply_receipts};
+use gerbang_delivery::{Provider, SmppCourier, apply_receipts};
 use gerbang_domain::delivery::{Cause, DeliveryStatus};
 use gerbang_domain::verification::code::CodeKey;
 use gerbang_domain::verification::purpose::{ActionDetails, Purpose};
@@ -39,7 +39,7 @@ async fn a_code_sent_over_smpp_verifies_and_refused_messages_stay_queued<S: Stor
         CodeKey::new([9; 32]),
         Default::default(),
     );
-    let courier = SmsCourier::Smpp(SmppCourier {
+    let courier = Provider::Smpp(SmppCourier {
         name: "smpp:test".into(),
         client,
         causes: Default::default(),

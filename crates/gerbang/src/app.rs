@@ -10,9 +10,10 @@ use axum::Router;
 use gerbang_domain::{Clock, SystemClock};
 use std::sync::Arc;
 
-use gerbang_core::{DeliveryWorker, DevInbox, VerificationEngine};
+use gerbang_core::{DeliveryWorker, DevInbox, Route, VerificationEngine};
 use gerbang_delivery::smpp::{SmppClient, SmppEvent};
-use gerbang_delivery::{SmppCourier, SmsCourier, apply_receipts};
+use gerbang_delivery::{Provider, SmppCourier, apply_receipts};
+use gerbang_domain::verification::Channel;
 use gerbang_domain::verification::code::CodeKey;
 use gerbang_http::{ApiClients, HttpState};
 use gerbang_registry::{HttpDirectory, Registry, StoreDirectory, SyntheticParticipants};
@@ -20,7 +21,7 @@ use gerbang_store::{ParticipantImport, Sealer, Store};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
-use crate::config::{Config, Profile, RegistrySource, SmsProvider};
+use crate::config::{Config, Profile, ProviderKind, RegistrySource, SmsProvider};
 use crate::database::Database;
 use crate::keys::{KeyOrigin, personal_data_key};
 use crate::with_store;
@@ -54,7 +55,8 @@ impl Application {
         )
         .await)?;
         let settings = config.otp.engine_settings()?;
-        let (sms, receipts) = sms_courier(config)?;
+        let (routes, receipts) = delivery_routes(config)?;
+        let retry = config.delivery.retry_policy()?;
         let clients = api_clients(config);
         let code_key = CodeKey::new(sealer_for_codes.code_key());
         let (stop_delivery, delivery_stops) = tokio::sync::watch::channel(false);
@@ -66,7 +68,7 @@ impl Application {
                 code_key.clone(),
                 settings.clone(),
             );
-            if let Some((provider, events)) = receipts {
+            for (provider, events) in receipts {
                 tokio::spawn(apply_receipts(
                     store.clone(),
                     provider,
@@ -74,7 +76,8 @@ impl Application {
                     clock.clone(),
                 ));
             }
-            let worker = DeliveryWorker::new(store.clone(), sms.clone(), clock);
+            let mut worker = DeliveryWorker::with_routes(store.clone(), routes, clock);
+            worker.retry = retry;
             let mut stops = delivery_stops.clone();
             let delivery = tokio::spawn(worker.run(engine.queued_signal(), async move {
                 let _ = stops.wait_for(|stop| *stop).await;
@@ -262,30 +265,82 @@ pub async fn seed_demo_participants<S: Store>(
 /// A provider's name and the events of its bind.
 type ProviderEvents = (String, mpsc::Receiver<SmppEvent>);
 
-/// The SMS courier the configuration names, and for an SMPP bind (which starts connecting now) its
-/// events, whose receipts go to the delivery trail.
-fn sms_courier(config: &Config) -> anyhow::Result<(SmsCourier, Option<ProviderEvents>)> {
-    match config.delivery.sms {
-        SmsProvider::DevInbox => {
-            if config.profile == Profile::Production {
-                tracing::warn!(
-                    "delivery.sms = \"dev_inbox\" in production: codes are kept locally and never reach participants"
-                );
+/// The routes the configuration names, in order, and for each SMPP bind (which starts connecting
+/// now) its events, whose receipts go to the delivery trail.
+fn delivery_routes(config: &Config) -> anyhow::Result<(Vec<Route<Provider>>, Vec<ProviderEvents>)> {
+    let delivery = &config.delivery;
+    let circuit = delivery.circuit_policy()?;
+    let causes = Arc::new(delivery.cause_map()?);
+    let development = config.profile == Profile::Development;
+    let mut routes = Vec::new();
+    let mut receipts = Vec::new();
+    let mut smpp_route = |name: String, settings: gerbang_delivery::smpp::SmppConfig| {
+        let (client, events) = SmppClient::start(settings);
+        receipts.push((name.clone(), events));
+        Provider::Smpp(SmppCourier {
+            name,
+            client,
+            causes: causes.clone(),
+        })
+    };
+    if delivery.sms == SmsProvider::Smpp {
+        let settings = delivery.smpp.client_config()?;
+        let name = format!("smpp:{}", settings.address);
+        routes.push(Route::new(smpp_route(name, settings), vec![Channel::Sms]));
+    }
+    let mut names = std::collections::BTreeSet::new();
+    for provider in &delivery.providers {
+        let key = format!("delivery.providers[{}]", provider.name);
+        anyhow::ensure!(
+            !provider.name.trim().is_empty() && names.insert(provider.name.clone()),
+            "delivery.providers: every provider needs a name of its own (`{}` is empty or repeated)",
+            provider.name
+        );
+        let (courier, channels) = match provider.kind {
+            ProviderKind::Smpp => {
+                let settings = provider
+                    .smpp
+                    .as_ref()
+                    .with_context(|| format!("{key}: kind = \"smpp\" needs an `smpp` table"))?
+                    .client_config_for(&format!("{key}.smpp"))?;
+                (
+                    smpp_route(provider.name.clone(), settings),
+                    vec![Channel::Sms],
+                )
             }
-            Ok((SmsCourier::DevInbox(DevInbox), None))
-        }
-        SmsProvider::Smpp => {
-            let smpp = config.delivery.smpp.client_config()?;
-            let name = format!("smpp:{}", smpp.address);
-            let (client, events) = SmppClient::start(smpp);
-            Ok((
-                SmsCourier::Smpp(SmppCourier {
-                    name: name.clone(),
-                    client,
-                    causes: Default::default(),
-                }),
-                Some((name, events)),
-            ))
+            ProviderKind::DevInbox => {
+                anyhow::ensure!(
+                    development,
+                    "{key}: the development inbox is for the development profile only"
+                );
+                (Provider::DevInbox(DevInbox), Vec::new())
+            }
+        };
+        routes.push(Route::new(courier, channels).for_operators(provider.operators.clone()));
+    }
+    let mut routes: Vec<Route<Provider>> = routes
+        .into_iter()
+        .map(|route| route.with_circuit(circuit))
+        .collect();
+    let uncovered: Vec<Channel> = Channel::ALL
+        .into_iter()
+        .filter(|channel| {
+            !routes
+                .iter()
+                .any(|route| route.channels.is_empty() || route.channels.contains(channel))
+        })
+        .collect();
+    if !uncovered.is_empty() {
+        let names: Vec<&str> = uncovered.iter().map(|channel| channel.as_str()).collect();
+        if development && delivery.dev_inbox_fallback {
+            tracing::info!(channels = ?names, "these channels go to the development inbox");
+            routes.push(Route::new(Provider::DevInbox(DevInbox), uncovered));
+        } else if config.profile == Profile::Production {
+            tracing::warn!(
+                channels = ?names,
+                "no provider carries these channels: their messages are dropped with cause provider_misconfigured"
+            );
         }
     }
+    Ok((routes, receipts))
 }

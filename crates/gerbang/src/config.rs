@@ -40,13 +40,103 @@ pub struct Config {
     pub log: LogConfig,
 }
 
-/// Where messages go.
-#[derive(Debug, Deserialize, Default)]
+/// Where messages go: the providers of each channel, tried in order, and how failures are retried.
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DeliveryConfig {
-    /// The SMS provider: the development inbox or one SMPP bind.
+    /// The simple case: SMS to the development inbox or over the one bind of `[delivery.smpp]`.
     pub sms: SmsProvider,
     pub smpp: SmppSettings,
+    /// Further providers, tried in this order (after `sms = "smpp"`'s bind) for their channel.
+    pub providers: Vec<ProviderConfig>,
+    /// Channels without a provider go to the development inbox (development profile only).
+    pub dev_inbox_fallback: bool,
+    /// A message no provider took waits `retry_first_seconds`, doubling per round up to
+    /// `retry_max_seconds` (each wait drawn from its upper half).
+    pub retry_first_seconds: u64,
+    pub retry_max_seconds: u64,
+    /// Provider-side failures in a row that open a provider's circuit, and for how long at first.
+    pub circuit_failures: u32,
+    pub circuit_open_seconds: u64,
+    /// Per-code corrections of the cause mapping (vendors differ), e.g.
+    /// `{ source = "smpp_err", code = "1153", cause = "number_inactive", retry = "no" }`.
+    pub cause_overrides: Vec<gerbang_domain::delivery::CauseOverride>,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        Self {
+            sms: SmsProvider::default(),
+            smpp: SmppSettings::default(),
+            providers: Vec::new(),
+            dev_inbox_fallback: true,
+            retry_first_seconds: 5,
+            retry_max_seconds: 60,
+            circuit_failures: 5,
+            circuit_open_seconds: 30,
+            cause_overrides: Vec::new(),
+        }
+    }
+}
+
+impl DeliveryConfig {
+    pub fn retry_policy(&self) -> Result<gerbang_core::RetryPolicy, ConfigError> {
+        if self.retry_first_seconds == 0 || self.retry_max_seconds < self.retry_first_seconds {
+            return Err(ConfigError::Invalid(
+                "delivery.retry_first_seconds must be above 0 and at most retry_max_seconds".into(),
+            ));
+        }
+        Ok(gerbang_core::RetryPolicy {
+            first: seconds(self.retry_first_seconds),
+            max: seconds(self.retry_max_seconds),
+        })
+    }
+
+    pub fn circuit_policy(
+        &self,
+    ) -> Result<gerbang_domain::delivery::circuit::CircuitPolicy, ConfigError> {
+        if self.circuit_failures == 0 || self.circuit_open_seconds == 0 {
+            return Err(ConfigError::Invalid(
+                "delivery.circuit_failures and circuit_open_seconds must be above 0".into(),
+            ));
+        }
+        let open_for = seconds(self.circuit_open_seconds);
+        Ok(gerbang_domain::delivery::circuit::CircuitPolicy {
+            failures_to_open: self.circuit_failures,
+            open_for,
+            max_open: open_for.max(chrono::Duration::minutes(5)),
+        })
+    }
+
+    pub fn cause_map(&self) -> Result<gerbang_domain::delivery::CauseMap, ConfigError> {
+        gerbang_domain::delivery::CauseMap::with_overrides(&self.cause_overrides)
+            .map_err(|error| ConfigError::Invalid(format!("delivery.cause_overrides: {error}")))
+    }
+}
+
+/// One provider in `[[delivery.providers]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// Its name in the delivery trail, the logs and the metrics (unique).
+    pub name: String,
+    pub kind: ProviderKind,
+    /// Only numbers of these operators (`telkomsel`, `indosat`, `tri`, `xl`, `axis`, `smartfren`);
+    /// empty: every number.
+    #[serde(default)]
+    pub operators: Vec<gerbang_domain::Operator>,
+    /// For `kind = "smpp"`.
+    #[serde(default)]
+    pub smpp: Option<SmppSettings>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderKind {
+    /// SMS over an SMPP 3.4 bind.
+    Smpp,
+    /// Every channel into the development inbox (development profile only).
+    DevInbox,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -94,8 +184,16 @@ impl Default for SmppSettings {
 impl SmppSettings {
     /// The client's settings, or why they cannot work.
     pub fn client_config(&self) -> Result<gerbang_delivery::smpp::SmppConfig, ConfigError> {
+        self.client_config_for("delivery.smpp")
+    }
+
+    /// The same, naming `key` in errors (e.g. `delivery.providers[telkomsel].smpp`).
+    pub fn client_config_for(
+        &self,
+        key: &str,
+    ) -> Result<gerbang_delivery::smpp::SmppConfig, ConfigError> {
         use secrecy::ExposeSecret;
-        let invalid = |why: &str| ConfigError::Invalid(format!("delivery.smpp: {why}"));
+        let invalid = |why: &str| ConfigError::Invalid(format!("{key}: {why}"));
         if self.address.trim().is_empty() || !self.address.contains(':') {
             return Err(invalid("address must be host:port"));
         }

@@ -572,3 +572,97 @@ fn config_example_prints_every_section_and_key_generate_a_usable_key() {
     let key = text(&run(gerbang(dir.path()).args(["key", "generate"])).stdout);
     assert!(gerbang_store::PersonalDataKey::from_base64(key.trim()).is_ok());
 }
+
+/// Two SMPP providers in `[[delivery.providers]]`: the first is down (nothing listens), so every
+/// code fails over to the second, and the trail the app sees shows both tries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_first_smpp_provider_is_down_the_second_carries_the_codes() {
+    let smsc = smsc::Smsc::start(&[]).await;
+    let db = TestDatabase::create().await;
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_address = dead.local_addr().unwrap();
+    drop(dead);
+    let file = db.data_dir().join("gerbang.toml");
+    std::fs::create_dir_all(db.data_dir()).unwrap();
+    std::fs::write(
+        &file,
+        format!(
+            r#"
+[delivery]
+retry_first_seconds = 1
+retry_max_seconds = 2
+
+[[delivery.providers]]
+name = "down"
+kind = "smpp"
+smpp = {{ address = "{dead_address}", system_id = "gerbang", password = "secret", response_timeout_seconds = 1 }}
+
+[[delivery.providers]]
+name = "backup"
+kind = "smpp"
+smpp = {{ address = "{}", system_id = "gerbang", password = "secret" }}
+"#,
+            smsc.address
+        ),
+    )
+    .unwrap();
+    let mut vars: Vec<(String, String)> = [
+        ("GERBANG_SERVER__LISTEN", "127.0.0.1:0".to_string()),
+        (
+            "GERBANG_STORAGE__DATA_DIR",
+            db.data_dir().display().to_string(),
+        ),
+        ("GERBANG_REGISTRY__DEMO_PARTICIPANTS", "0".to_string()),
+        (
+            "GERBANG_PRIVACY__KEY",
+            gerbang_testkit::TEST_KEY.to_string(),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    if let Backend::Postgres(_) = db.backend() {
+        vars.push(("GERBANG_STORAGE__DATABASE_URL".to_string(), db.url()));
+    }
+    let config = load(Some(&file), vars, &Overrides::default())
+        .unwrap()
+        .config;
+    let app = Application::build(&config).await.unwrap();
+    let address = app.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async move {
+        let _ = stopped.await;
+    }));
+    let http = reqwest::Client::new();
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        let started: serde_json::Value = http
+            .post(format!("http://{address}/v1/verifications"))
+            .json(&serde_json::json!({"purpose": "registration", "channel": "sms", "to": format!("0812345678{n}0")}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        ids.push(started["id"].as_str().expect("an id").to_owned());
+    }
+    smsc.wait_for("submit 62812345678", 3).await;
+    for n in 0..3 {
+        assert_eq!(smsc.count(&format!("submit 62812345678{n}0")), 1);
+    }
+    let status: serde_json::Value = http
+        .get(format!("http://{address}/v1/verifications/{}", ids[0]))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let deliveries = status["deliveries"].as_array().expect("deliveries");
+    assert_eq!(deliveries.len(), 2, "{status}");
+    assert_eq!(deliveries[0]["status"], "failed");
+    assert_eq!(deliveries[0]["cause"], "provider_error");
+    assert_ne!(deliveries[1]["status"], "failed");
+    stop_in_process(stop, server).await;
+}
