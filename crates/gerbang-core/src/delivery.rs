@@ -232,6 +232,11 @@ impl<S: Store, C: Courier> DeliveryWorker<S, C> {
 
     /// One step: claims a batch, drops what expired, hands off the rest, records the outcomes.
     /// Returns how many messages it claimed.
+    ///
+    /// Outcomes are committed as they come (whatever is ready, up to `concurrency` at a time), not
+    /// once per batch: a crash then re-sends at most what was in flight, not everything the batch
+    /// had sent. A message whose claim is about to run out is not started: another worker may
+    /// already be taking it over, and it is left to the next claim.
     pub async fn deliver_next(&self) -> Result<usize, StoreError> {
         let now = self.clock.now();
         let claimed = self
@@ -239,15 +244,21 @@ impl<S: Store, C: Courier> DeliveryWorker<S, C> {
             .claim_messages(self.batch, now, self.lease)
             .await?;
         let count = claimed.len();
-        let outcomes: Vec<(ClaimedMessage, MessageOutcome)> = futures::stream::iter(claimed)
+        let start_by = now + self.lease / 2;
+        let mut outcomes = futures::stream::iter(claimed)
             .map(|message| async move {
+                if self.clock.now() >= start_by {
+                    return None;
+                }
                 let outcome = self.deliver(&message).await;
-                (message, outcome)
+                Some((message, outcome))
             })
             .buffer_unordered(self.concurrency.max(1))
-            .collect()
-            .await;
-        self.store.finish_messages(outcomes).await?;
+            .filter_map(std::future::ready)
+            .ready_chunks(self.concurrency.max(1));
+        while let Some(finished) = outcomes.next().await {
+            self.store.finish_messages(finished).await?;
+        }
         Ok(count)
     }
 

@@ -57,6 +57,7 @@ impl Application {
         let settings = config.otp.engine_settings()?;
         let (routes, receipts) = delivery_routes(config)?;
         let retry = config.delivery.retry_policy()?;
+        let lease = config.delivery.claim_lease()?;
         let clients = api_clients(config);
         let code_key = CodeKey::new(sealer_for_codes.code_key());
         let (stop_delivery, delivery_stops) = tokio::sync::watch::channel(false);
@@ -78,6 +79,7 @@ impl Application {
             }
             let mut worker = DeliveryWorker::with_routes(store.clone(), routes, clock);
             worker.retry = retry;
+            worker.lease = lease;
             let mut stops = delivery_stops.clone();
             let delivery = tokio::spawn(worker.run(engine.queued_signal(), async move {
                 let _ = stops.wait_for(|stop| *stop).await;

@@ -58,6 +58,9 @@ pub struct DeliveryConfig {
     /// Provider-side failures in a row that open a provider's circuit, and for how long at first.
     pub circuit_failures: u32,
     pub circuit_open_seconds: u64,
+    /// How long a worker's claim on a message lasts; a message claimed by an instance that died is
+    /// taken over by another (or by the restarted one) after this.
+    pub claim_lease_seconds: u64,
     /// Per-code corrections of the cause mapping (vendors differ), e.g.
     /// `{ source = "smpp_err", code = "1153", cause = "number_inactive", retry = "no" }`.
     pub cause_overrides: Vec<gerbang_domain::delivery::CauseOverride>,
@@ -74,6 +77,7 @@ impl Default for DeliveryConfig {
             retry_max_seconds: 60,
             circuit_failures: 5,
             circuit_open_seconds: 30,
+            claim_lease_seconds: 30,
             cause_overrides: Vec::new(),
         }
     }
@@ -90,6 +94,15 @@ impl DeliveryConfig {
             first: seconds(self.retry_first_seconds),
             max: seconds(self.retry_max_seconds),
         })
+    }
+
+    pub fn claim_lease(&self) -> Result<chrono::Duration, ConfigError> {
+        if self.claim_lease_seconds == 0 {
+            return Err(ConfigError::Invalid(
+                "delivery.claim_lease_seconds must be above 0".into(),
+            ));
+        }
+        Ok(seconds(self.claim_lease_seconds))
     }
 
     pub fn circuit_policy(
