@@ -12,7 +12,11 @@ use gerbang_domain::verification::{Channel, Destination};
 use gerbang_store::{OutboxMessage, ReceiptUpdate, VerificationStore};
 use tokio::sync::mpsc;
 
+use crate::email::SmtpCourier;
+use crate::http_sms::HttpSmsCourier;
 use crate::smpp::{SmppClient, SmppEvent, SubmitError};
+use crate::voice::VoiceCourier;
+use crate::whatsapp::WhatsappCourier;
 
 /// SMS over one SMPP bind.
 #[derive(Debug, Clone)]
@@ -76,6 +80,10 @@ impl Courier for SmppCourier {
 pub enum Provider {
     DevInbox(DevInbox),
     Smpp(SmppCourier),
+    HttpSms(HttpSmsCourier),
+    Smtp(SmtpCourier),
+    Whatsapp(WhatsappCourier),
+    Voice(VoiceCourier),
 }
 
 impl Courier for Provider {
@@ -83,6 +91,10 @@ impl Courier for Provider {
         match self {
             Self::DevInbox(inbox) => inbox.name(),
             Self::Smpp(smpp) => smpp.name(),
+            Self::HttpSms(gateway) => gateway.name(),
+            Self::Smtp(relay) => relay.name(),
+            Self::Whatsapp(whatsapp) => whatsapp.name(),
+            Self::Voice(voice) => voice.name(),
         }
     }
 
@@ -94,6 +106,10 @@ impl Courier for Provider {
         match self {
             Self::DevInbox(inbox) => inbox.hand_off(message, now).await,
             Self::Smpp(smpp) => smpp.hand_off(message, now).await,
+            Self::HttpSms(gateway) => gateway.hand_off(message, now).await,
+            Self::Smtp(relay) => relay.hand_off(message, now).await,
+            Self::Whatsapp(whatsapp) => whatsapp.hand_off(message, now).await,
+            Self::Voice(voice) => voice.hand_off(message, now).await,
         }
     }
 }

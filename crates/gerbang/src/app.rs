@@ -11,7 +11,11 @@ use gerbang_domain::{Clock, SystemClock};
 use std::sync::Arc;
 
 use gerbang_core::{DeliveryWorker, DevInbox, Route, VerificationEngine};
+use gerbang_delivery::email::SmtpCourier;
+use gerbang_delivery::http_sms::HttpSmsCourier;
 use gerbang_delivery::smpp::{SmppClient, SmppEvent};
+use gerbang_delivery::voice::VoiceCourier;
+use gerbang_delivery::whatsapp::WhatsappCourier;
 use gerbang_delivery::{Provider, SmppCourier, apply_receipts};
 use gerbang_domain::verification::Channel;
 use gerbang_domain::verification::code::CodeKey;
@@ -309,6 +313,51 @@ fn delivery_routes(config: &Config) -> anyhow::Result<(Vec<Route<Provider>>, Vec
                     smpp_route(provider.name.clone(), settings),
                     vec![Channel::Sms],
                 )
+            }
+            ProviderKind::HttpSms => {
+                let settings = provider
+                    .http_sms
+                    .as_ref()
+                    .with_context(|| {
+                        format!("{key}: kind = \"http_sms\" needs an `http_sms` table")
+                    })?
+                    .settings(&format!("{key}.http_sms"))?;
+                let gateway = HttpSmsCourier::new(provider.name.clone(), settings)
+                    .with_context(|| format!("{key}.http_sms"))?;
+                (Provider::HttpSms(gateway), vec![Channel::Sms])
+            }
+            ProviderKind::Smtp => {
+                let settings = provider
+                    .smtp
+                    .as_ref()
+                    .with_context(|| format!("{key}: kind = \"smtp\" needs an `smtp` table"))?
+                    .settings(&format!("{key}.smtp"), &config.otp.brand)?;
+                let relay = SmtpCourier::new(provider.name.clone(), settings, causes.clone())
+                    .with_context(|| format!("{key}.smtp"))?;
+                (Provider::Smtp(relay), vec![Channel::Email])
+            }
+            ProviderKind::Whatsapp => {
+                let settings = provider
+                    .whatsapp
+                    .as_ref()
+                    .with_context(|| {
+                        format!("{key}: kind = \"whatsapp\" needs a `whatsapp` table")
+                    })?
+                    .settings(&format!("{key}.whatsapp"))?;
+                let whatsapp =
+                    WhatsappCourier::new(provider.name.clone(), settings, causes.clone())
+                        .with_context(|| format!("{key}.whatsapp"))?;
+                (Provider::Whatsapp(whatsapp), vec![Channel::Whatsapp])
+            }
+            ProviderKind::Voice => {
+                let settings = provider
+                    .voice
+                    .as_ref()
+                    .with_context(|| format!("{key}: kind = \"voice\" needs a `voice` table"))?
+                    .settings(&format!("{key}.voice"), &config.otp.brand)?;
+                let voice = VoiceCourier::new(provider.name.clone(), settings)
+                    .with_context(|| format!("{key}.voice"))?;
+                (Provider::Voice(voice), vec![Channel::Voice])
             }
             ProviderKind::DevInbox => {
                 anyhow::ensure!(

@@ -141,6 +141,18 @@ pub struct ProviderConfig {
     /// For `kind = "smpp"`.
     #[serde(default)]
     pub smpp: Option<SmppSettings>,
+    /// For `kind = "smtp"`.
+    #[serde(default)]
+    pub smtp: Option<crate::providers::SmtpConfig>,
+    /// For `kind = "whatsapp"`.
+    #[serde(default)]
+    pub whatsapp: Option<crate::providers::WhatsappConfig>,
+    /// For `kind = "http_sms"`.
+    #[serde(default)]
+    pub http_sms: Option<crate::providers::HttpSmsConfig>,
+    /// For `kind = "voice"`.
+    #[serde(default)]
+    pub voice: Option<crate::providers::VoiceConfig>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -148,6 +160,14 @@ pub struct ProviderConfig {
 pub enum ProviderKind {
     /// SMS over an SMPP 3.4 bind.
     Smpp,
+    /// SMS through a gateway's HTTP API.
+    HttpSms,
+    /// Email through an SMTP relay.
+    Smtp,
+    /// WhatsApp Business Cloud API authentication templates.
+    Whatsapp,
+    /// A voice call reading the code, placed through an HTTP provider.
+    Voice,
     /// Every channel into the development inbox (development profile only).
     DevInbox,
 }

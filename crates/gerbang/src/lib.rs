@@ -14,6 +14,7 @@ pub mod cli;
 pub mod config;
 pub mod database;
 pub mod keys;
+pub mod providers;
 pub mod telemetry;
 
 pub use app::Application;

@@ -801,3 +801,77 @@ async fn after_sigkill_and_restart_every_acknowledged_code_reaches_the_smsc() {
     // At most what one worker had in flight (32 hand-offs) when it died.
     assert!(duplicates <= 32, "{duplicates} duplicates");
 }
+
+/// Every kind of provider is built from its table at start, and a provider without its table, or
+/// with a setting it cannot use, stops the start with the key named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_provider_kind_is_built_from_the_configuration_and_a_bad_one_stops_the_start() {
+    let db = TestDatabase::create().await;
+    std::fs::create_dir_all(db.data_dir()).unwrap();
+    let build = |providers: &str| {
+        let file = db.data_dir().join("providers.toml");
+        std::fs::write(&file, providers).unwrap();
+        let mut vars = vec![
+            (
+                "GERBANG_SERVER__LISTEN".to_string(),
+                "127.0.0.1:0".to_string(),
+            ),
+            (
+                "GERBANG_STORAGE__DATA_DIR".to_string(),
+                db.data_dir().display().to_string(),
+            ),
+            (
+                "GERBANG_REGISTRY__DEMO_PARTICIPANTS".to_string(),
+                "0".to_string(),
+            ),
+            (
+                "GERBANG_PRIVACY__KEY".to_string(),
+                gerbang_testkit::TEST_KEY.to_string(),
+            ),
+        ];
+        if let Backend::Postgres(_) = db.backend() {
+            vars.push(("GERBANG_STORAGE__DATABASE_URL".to_string(), db.url()));
+        }
+        load(Some(&file), vars, &Overrides::default())
+    };
+    let every_kind = r#"
+[[delivery.providers]]
+name = "gateway"
+kind = "http_sms"
+http_sms = { url = "http://127.0.0.1:9/send", body = '{"to":"{to}","text":"{text}"}', headers = { Authorization = "Bearer x" } }
+[[delivery.providers]]
+name = "relay"
+kind = "smtp"
+smtp = { host = "127.0.0.1", port = 2525, security = "none", from_address = "noreply@example.org" }
+[[delivery.providers]]
+name = "whatsapp"
+kind = "whatsapp"
+whatsapp = { phone_number_id = "123", access_token = "t", template = "otp_login", app_secret = "s" }
+[[delivery.providers]]
+name = "voice"
+kind = "voice"
+voice = { url = "http://127.0.0.1:9/calls", token = "t", caller_id = "+62211500400" }
+"#;
+    let config = build(every_kind).unwrap().config;
+    let app = Application::build(&config).await.unwrap();
+    drop(app);
+
+    for (toml, named) in [
+        (
+            "[[delivery.providers]]\nname = \"wa\"\nkind = \"whatsapp\"\n",
+            "delivery.providers[wa]",
+        ),
+        (
+            "[[delivery.providers]]\nname = \"gw\"\nkind = \"http_sms\"\nhttp_sms = { url = \"x\", method = \"patch\" }\n",
+            "delivery.providers[gw].http_sms",
+        ),
+        (
+            "[[delivery.providers]]\nname = \"mail\"\nkind = \"smtp\"\nsmtp = { host = \"\" }\n",
+            "delivery.providers[mail].smtp",
+        ),
+    ] {
+        let config = build(toml).unwrap().config;
+        let error = format!("{:#}", Application::build(&config).await.unwrap_err());
+        assert!(error.contains(named), "{error}");
+    }
+}
