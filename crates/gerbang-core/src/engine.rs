@@ -18,7 +18,10 @@ use gerbang_domain::verification::{
     VerificationId,
 };
 use gerbang_domain::{Clock, Nik};
-use gerbang_store::{Changes, OutboxMessage, Priority, RateKey, Snapshot, Store};
+use gerbang_domain::delivery::fallback::{FallbackOffer, FallbackPolicy, LatestAttempt};
+use gerbang_store::{
+    Changes, DeliveryAttempt, OutboxMessage, Priority, RateKey, Snapshot, Store,
+};
 use tokio::sync::Notify;
 
 use crate::error::EngineError;
@@ -30,6 +33,8 @@ pub struct EngineSettings {
     /// Every rule, including the per-flow resend cap.
     pub rules: Vec<RateRule>,
     pub brand: MessageBrand,
+    /// Which channels a participant is offered when a message did not arrive.
+    pub fallback: FallbackPolicy,
 }
 
 impl Default for EngineSettings {
@@ -38,8 +43,29 @@ impl Default for EngineSettings {
             policy: OtpPolicy::default(),
             rules: rate::default_rules(3, chrono::Duration::minutes(30)),
             brand: MessageBrand::default(),
+            fallback: FallbackPolicy::default(),
         }
     }
+}
+
+/// What the participant's app is told about the delivery of a verification's codes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryOutlook {
+    /// Every attempt, oldest first.
+    pub attempts: Vec<DeliveryAttempt>,
+    /// Other channels to switch to, when the latest message failed or no receipt came in time.
+    pub fallback: Option<FallbackOffer>,
+    /// The latest message is still waiting in the outbox.
+    pub queue: Option<QueueWait>,
+}
+
+/// A message still waiting: how many go before it and roughly how long that takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueWait {
+    pub ahead: u64,
+    /// From the last minute's hand-off rate; `None` when nothing went out in the last minute (the
+    /// providers may be down: the wait cannot be told).
+    pub estimated_wait: Option<chrono::Duration>,
 }
 
 /// Who the code is for, as far as the caller knows; each known part is a rate-limit key.
@@ -282,8 +308,16 @@ impl<S: Store> VerificationEngine<S> {
             return Err(VerificationError::ChannelMismatch.into());
         }
         let now = self.clock.now();
+        // Switching to a channel the fallback offers skips the countdown: the message did not
+        // arrive, so waiting for it helps nobody. The rate limits still apply.
+        let switching = channel != last.channel
+            && self
+                .outlook_of(&current)
+                .await?
+                .fallback
+                .is_some_and(|offer| offer.channels.iter().any(|c| c.channel == channel));
         // The countdown first: it is the common answer to an impatient tap and needs no write.
-        current.may_resend(&self.settings.policy, now)?;
+        current.may_resend(&self.settings.policy, now, switching)?;
         // A resend counts against the same account and NIK as the first send, whatever channel.
         let subject = Subject {
             account: current.account.clone(),
@@ -309,7 +343,7 @@ impl<S: Store> VerificationEngine<S> {
                 let Some(mut verification) = verification.filter(|v| v.client == client) else {
                     return (Changes::none(), Err(VerificationError::NotFound.into()));
                 };
-                if let Err(error) = verification.may_resend(&settings.policy, now) {
+                if let Err(error) = verification.may_resend(&settings.policy, now, switching) {
                     return (Changes::none(), Err(error.into()));
                 }
                 let rates = match admit(&settings.rules, &step_keys, rates, now) {
@@ -384,6 +418,60 @@ impl<S: Store> VerificationEngine<S> {
     ) -> Result<VerificationView, EngineError> {
         let verification = self.owned(client, id).await?;
         Ok(self.view(&verification, self.clock.now()))
+    }
+
+    /// The delivery trail of a verification the caller owns, with the channel-fallback offer and
+    /// the queue estimate.
+    pub async fn outlook(
+        &self,
+        client: &str,
+        id: VerificationId,
+    ) -> Result<DeliveryOutlook, EngineError> {
+        let verification = self.owned(client, id).await?;
+        self.outlook_of(&verification).await
+    }
+
+    async fn outlook_of(&self, verification: &Verification) -> Result<DeliveryOutlook, EngineError> {
+        let now = self.clock.now();
+        let attempts = self.store.delivery_trail(verification.id).await?;
+        let position = self.store.queue_position(verification.id, now).await?;
+        let queue = position.map(|position| QueueWait {
+            ahead: position.ahead,
+            estimated_wait: (position.handed_off_last_minute > 0).then(|| {
+                let per_message_ms = 60_000 / position.handed_off_last_minute.max(1);
+                chrono::Duration::milliseconds(
+                    i64::try_from(position.ahead.saturating_add(1) * per_message_ms)
+                        .unwrap_or(i64::MAX / 2),
+                )
+            }),
+        });
+        let latest_outbox = attempts.iter().map(|attempt| attempt.outbox_id).max();
+        let waiting_newer =
+            matches!((position, latest_outbox), (Some(p), Some(o)) if p.outbox_id > o)
+                || (position.is_some() && latest_outbox.is_none());
+        let fallback = match (verification.latest(), latest_outbox) {
+            (Some(send), Some(outbox)) if !waiting_newer && verification.outcome.is_none() => {
+                let latest: Vec<LatestAttempt> = attempts
+                    .iter()
+                    .filter(|attempt| attempt.outbox_id == outbox)
+                    .map(|attempt| LatestAttempt {
+                        status: attempt.status,
+                        cause: attempt.cause,
+                        attempted_at: attempt.attempted_at,
+                        updated_at: attempt.updated_at,
+                    })
+                    .collect();
+                self.settings
+                    .fallback
+                    .offer(send.channel, &send.destination, &latest, now)
+            }
+            _ => None,
+        };
+        Ok(DeliveryOutlook {
+            attempts,
+            fallback,
+            queue,
+        })
     }
 
     /// Every delivery attempt of a verification the caller owns, oldest first.

@@ -16,7 +16,7 @@ pub use delivery::{
     Courier, DeliveryWorker, DevInbox, HandOff, HandOffFailure, RetryPolicy, Route,
 };
 pub use engine::{
-    CheckRequest, EngineSettings, Origin, ResendRequest, StartRequest, Subject, VerificationEngine,
+    CheckRequest, DeliveryOutlook, EngineSettings, QueueWait, Origin, ResendRequest, StartRequest, Subject, VerificationEngine,
     VerificationView,
 };
 pub use error::EngineError;

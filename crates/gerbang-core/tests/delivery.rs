@@ -14,11 +14,12 @@ use gerbang_core::{
     StartRequest, VerificationEngine,
 };
 use gerbang_domain::delivery::circuit::{CircuitPolicy, CircuitState};
+use gerbang_domain::delivery::fallback::FallbackReason;
 use gerbang_domain::delivery::{Cause, DeliveryStatus, Retry};
 use gerbang_domain::verification::code::CodeKey;
 use gerbang_domain::verification::purpose::Purpose;
 use gerbang_domain::verification::{Channel, Destination, VerificationId};
-use gerbang_domain::{Email, ManualClock, MobileNumber, Operator};
+use gerbang_domain::{Email, Explain, ManualClock, MobileNumber, Operator};
 use gerbang_store::{Changes, OutboxMessage, Priority, Store};
 use gerbang_testkit::store_test;
 
@@ -166,6 +167,9 @@ store_test!(
     a_message_retried_until_its_code_expires_is_dropped_not_sent,
     a_resend_replaces_the_earlier_send_still_queued,
     codes_are_claimed_before_notifications,
+    a_failed_message_offers_other_channels_and_switching_skips_the_countdown,
+    no_receipt_within_the_window_offers_another_channel,
+    a_queued_message_says_how_many_go_first_and_how_long_that_takes,
 );
 
 async fn a_refusal_fails_over_to_the_next_provider_and_both_tries_are_in_the_trail<S: Store>(
@@ -423,4 +427,96 @@ async fn codes_are_claimed_before_notifications<S: Store>(store: S) {
         order = a.taken();
     }
     assert_eq!(order, vec![first, second, second, first]);
+}
+
+async fn a_failed_message_offers_other_channels_and_switching_skips_the_countdown<S: Store>(
+    store: S,
+) {
+    let sms = Scripted::failing("sms", Cause::InboxFull, Retry::No);
+    let whatsapp = Scripted::ok("whatsapp");
+    let h = harness(
+        store,
+        vec![
+            sms_route(&sms),
+            Route::new(whatsapp.clone(), vec![Channel::Whatsapp]),
+        ],
+    );
+    let id = h.start(phone(70, false)).await;
+    h.worker.deliver_next().await.unwrap();
+    h.clock.advance(Duration::seconds(1));
+    let outlook = h.engine.outlook("app", id).await.unwrap();
+    let offer = outlook.fallback.expect("another channel is offered");
+    assert_eq!(offer.reason, FallbackReason::Failed(Cause::InboxFull));
+    let offered: Vec<(Channel, bool)> = offer
+        .channels
+        .iter()
+        .map(|c| (c.channel, c.needs_destination))
+        .collect();
+    assert_eq!(
+        offered,
+        vec![
+            (Channel::Whatsapp, false),
+            (Channel::Email, true),
+            (Channel::Voice, false)
+        ]
+    );
+    let resend = |channel: Option<Channel>| ResendRequest {
+        client: "app".into(),
+        id,
+        channel,
+        destination: None,
+        origin: Origin::default(),
+    };
+    // The same channel still waits for the countdown; the offered one goes at once.
+    let error = h.engine.resend(resend(None)).await.unwrap_err();
+    assert_eq!(error.code(), "resend_countdown");
+    let switched = h
+        .engine
+        .resend(resend(Some(Channel::Whatsapp)))
+        .await
+        .unwrap();
+    assert_eq!(switched.sends, 2);
+    h.worker.deliver_next().await.unwrap();
+    assert_eq!(whatsapp.taken(), vec![id]);
+    // Delivered by WhatsApp as far as we know (submitted, within the window): nothing offered.
+    assert_eq!(h.engine.outlook("app", id).await.unwrap().fallback, None);
+}
+
+async fn no_receipt_within_the_window_offers_another_channel<S: Store>(store: S) {
+    let sms = Scripted::ok("sms");
+    let h = harness(store, vec![sms_route(&sms)]);
+    let id = h.start(phone(71, false)).await;
+    h.worker.deliver_next().await.unwrap();
+    h.clock.advance(Duration::seconds(59));
+    assert_eq!(h.engine.outlook("app", id).await.unwrap().fallback, None);
+    h.clock.advance(Duration::seconds(1));
+    let offer = h
+        .engine
+        .outlook("app", id)
+        .await
+        .unwrap()
+        .fallback
+        .expect("offered once the window is over");
+    assert_eq!(offer.reason, FallbackReason::NoReceipt);
+    assert_eq!(offer.since, t0() + Duration::seconds(60));
+}
+
+async fn a_queued_message_says_how_many_go_first_and_how_long_that_takes<S: Store>(store: S) {
+    let sms = Scripted::ok("sms");
+    let mut h = harness(store, vec![sms_route(&sms)]);
+    h.worker.batch = 1;
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        ids.push(h.start(phone(80 + n, false)).await);
+    }
+    let queue = h.engine.outlook("app", ids[2]).await.unwrap().queue;
+    let queue = queue.expect("still queued");
+    assert_eq!(queue.ahead, 2);
+    assert_eq!(queue.estimated_wait, None, "nothing went out yet: no rate");
+    h.worker.deliver_next().await.unwrap();
+    let queue = h.engine.outlook("app", ids[2]).await.unwrap().queue.unwrap();
+    assert_eq!(queue.ahead, 1);
+    // One hand-off in the last minute: a minute per message, ours included.
+    assert_eq!(queue.estimated_wait, Some(Duration::seconds(120)));
+    assert_eq!(h.engine.outlook("app", ids[0]).await.unwrap().queue, None);
 }

@@ -5,6 +5,8 @@
 //!   Indonesian and English message, `retry_after`, request id).
 //! - [`health`]: liveness (`/healthz`) and readiness (`/readyz`).
 //! - [`api`]: the JSON API (verifications) and the development inbox.
+//! - [`webhooks`]: status callbacks from delivery providers, verified and parsed by the binary's
+//!   [`StatusWebhooks`]; no API token, the signature authenticates them.
 //! - [`router`]: assembles the routes with request ids, tracing and JSON fallbacks.
 
 // `ApiError` is the response a refusal becomes; it is built once per refused request and moved
@@ -15,9 +17,12 @@ pub mod api;
 pub mod error;
 pub mod health;
 mod request_id;
+pub mod webhooks;
+
+use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::FromRef;
+use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::routing::{get, post};
 use gerbang_core::VerificationEngine;
 use gerbang_store::Store;
@@ -26,15 +31,35 @@ use tower_http::trace::TraceLayer;
 pub use api::clients::ApiClients;
 pub use error::ApiError;
 pub use request_id::RequestId;
+pub use webhooks::{RejectionKind, StatusWebhooks, WebhookCounters, WebhookRejection};
 
 /// What handlers share.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct HttpState<S> {
     pub store: S,
     pub engine: VerificationEngine<S>,
     pub clients: ApiClients,
     /// Serve the development inbox at `/dev/inbox` (development profile only).
     pub dev_inbox: bool,
+    /// The providers whose status callbacks `/v1/webhooks/{provider}` takes, with their signature
+    /// checks and parsers (the binary knows them; this crate does not). `None`: every provider is
+    /// unknown there (`404 webhook_unknown_provider`).
+    pub webhooks: Option<Arc<dyn StatusWebhooks>>,
+    /// Refused webhook calls per kind; shared by every clone of the state.
+    pub webhook_counters: Arc<WebhookCounters>,
+}
+
+impl<S: std::fmt::Debug> std::fmt::Debug for HttpState<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpState")
+            .field("store", &self.store)
+            .field("engine", &self.engine)
+            .field("clients", &self.clients)
+            .field("dev_inbox", &self.dev_inbox)
+            .field("webhooks", &self.webhooks.is_some())
+            .field("webhook_counters", &self.webhook_counters)
+            .finish()
+    }
 }
 
 impl<S: Clone> FromRef<HttpState<S>> for ApiClients {
@@ -65,6 +90,13 @@ pub fn router<S: Store>(state: HttpState<S>) -> Router {
         .route(
             "/v1/verifications/{id}/cancel",
             post(api::verifications::cancel::<S>),
+        )
+        // No `CallingClient` here: providers cannot send our bearer token; signatures authenticate.
+        .route(
+            "/v1/webhooks/{provider}",
+            get(webhooks::subscribe::<S>)
+                .post(webhooks::receive::<S>)
+                .layer(DefaultBodyLimit::max(webhooks::BODY_LIMIT)),
         );
     if dev_inbox {
         routes = routes

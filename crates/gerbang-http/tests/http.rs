@@ -37,6 +37,8 @@ fn state<S: Store>(store: S, clock: ManualClock) -> HttpState<S> {
             None,
         ),
         dev_inbox: true,
+        webhooks: None,
+        webhook_counters: Default::default(),
     }
 }
 

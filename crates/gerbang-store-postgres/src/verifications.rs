@@ -15,7 +15,7 @@ use gerbang_store::verifications::{
 };
 use gerbang_store::{
     Changes, ClaimedMessage, DeliveryAttempt, InboxMessage, MessageOutcome, RateKey, ReceiptUpdate,
-    Sealer, Snapshot, StoreError, VerificationStore,
+    QueuePosition, Sealer, Snapshot, StoreError, VerificationStore,
 };
 use sqlx::{AssertSqlSafe, PgConnection, Row};
 
@@ -398,6 +398,47 @@ impl VerificationStore for PostgresStore {
                 })
             })
             .collect()
+    }
+
+    async fn queue_position(
+        &self,
+        verification: VerificationId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<QueuePosition>, StoreError> {
+        let mine: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT priority::BIGINT, id FROM outbox WHERE verification = $1 \
+             AND status IN ('queued', 'claimed') ORDER BY id DESC LIMIT 1",
+        )
+        .bind(verification.as_bytes().as_slice())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?;
+        let Some((priority, id)) = mine else {
+            return Ok(None);
+        };
+        let ahead: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM outbox WHERE status IN ('queued', 'claimed') \
+             AND (priority < $1 OR (priority = $1 AND id < $2))",
+        )
+        .bind(priority)
+        .bind(id)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(store_error)?;
+        let drained: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM delivery_attempts WHERE attempted_at >= $1 \
+             AND attempted_at <= $2 AND status <> 'failed'",
+        )
+        .bind(ms(now - Duration::minutes(1)))
+        .bind(ms(now))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(Some(QueuePosition {
+            outbox_id: id,
+            ahead: u64::try_from(ahead).unwrap_or_default(),
+            handed_off_last_minute: u64::try_from(drained).unwrap_or_default(),
+        }))
     }
 
     async fn queued_messages(&self) -> Result<u64, StoreError> {

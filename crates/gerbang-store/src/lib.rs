@@ -26,7 +26,7 @@ pub use participants::{
 pub use sealing::{KeyFingerprint, PersonalDataKey, Sealer, SealingError};
 pub use verifications::{
     Changes, ClaimedMessage, DeliveryAttempt, FailedTry, InboxMessage, MessageOutcome,
-    OutboxMessage, Priority, RateKey, ReceiptUpdate, Snapshot, VerificationStore,
+    OutboxMessage, Priority, QueuePosition, RateKey, ReceiptUpdate, Snapshot, VerificationStore,
 };
 
 /// Everything gerbang needs from a database, composed from the capability traits.

@@ -215,6 +215,17 @@ pub struct ReceiptUpdate {
     pub at: DateTime<Utc>,
 }
 
+/// Where the latest queued message of a verification stands in the outbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueuePosition {
+    /// The waiting message.
+    pub outbox_id: i64,
+    /// Messages that will be claimed before it (higher priority, or queued earlier).
+    pub ahead: u64,
+    /// Hand-offs by every provider in the minute before `now`: the rate the queue drains at.
+    pub handed_off_last_minute: u64,
+}
+
 /// A message as the development inbox shows it.
 #[derive(Debug, Clone)]
 pub struct InboxMessage {
@@ -265,6 +276,13 @@ pub trait VerificationStore {
         &self,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<InboxMessage>, StoreError>> + Send;
+
+    /// Where the newest waiting message of `verification` stands, or `None` when none is waiting.
+    fn queue_position(
+        &self,
+        verification: VerificationId,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<QueuePosition>, StoreError>> + Send;
 
     /// Messages still waiting to be handed off (for readiness and metrics).
     fn queued_messages(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;

@@ -19,7 +19,8 @@ use gerbang_delivery::whatsapp::WhatsappCourier;
 use gerbang_delivery::{Provider, SmppCourier, apply_receipts};
 use gerbang_domain::verification::Channel;
 use gerbang_domain::verification::code::CodeKey;
-use gerbang_http::{ApiClients, HttpState};
+use gerbang_delivery::http_sms::Secret;
+use gerbang_http::{ApiClients, HttpState, StatusWebhooks};
 use gerbang_registry::{HttpDirectory, Registry, StoreDirectory, SyntheticParticipants};
 use gerbang_store::{ParticipantImport, Sealer, Store};
 use tokio::net::TcpListener;
@@ -28,6 +29,7 @@ use tokio::sync::mpsc;
 use crate::config::{Config, Profile, ProviderKind, RegistrySource, SmsProvider};
 use crate::database::Database;
 use crate::keys::{KeyOrigin, personal_data_key};
+use crate::webhooks::{Hook, ProviderWebhooks};
 use crate::with_store;
 
 /// A built, listening, not yet serving gerbang.
@@ -58,8 +60,13 @@ impl Application {
             &SystemClock
         )
         .await)?;
-        let settings = config.otp.engine_settings()?;
-        let (routes, receipts) = delivery_routes(config)?;
+        let mut settings = config.otp.engine_settings()?;
+        settings.fallback = config.delivery.fallback_policy()?;
+        let DeliveryWiring {
+            routes,
+            receipts,
+            webhooks,
+        } = delivery_routes(config)?;
         let retry = config.delivery.retry_policy()?;
         let lease = config.delivery.claim_lease()?;
         let clients = api_clients(config);
@@ -93,6 +100,8 @@ impl Application {
                 engine,
                 clients: clients.clone(),
                 dev_inbox: config.profile == Profile::Development,
+                webhooks: webhooks.clone(),
+                webhook_counters: Default::default(),
             });
             (router, delivery)
         });
@@ -273,13 +282,15 @@ type ProviderEvents = (String, mpsc::Receiver<SmppEvent>);
 
 /// The routes the configuration names, in order, and for each SMPP bind (which starts connecting
 /// now) its events, whose receipts go to the delivery trail.
-fn delivery_routes(config: &Config) -> anyhow::Result<(Vec<Route<Provider>>, Vec<ProviderEvents>)> {
+/// Also the status callbacks of the providers that send them.
+fn delivery_routes(config: &Config) -> anyhow::Result<DeliveryWiring> {
     let delivery = &config.delivery;
     let circuit = delivery.circuit_policy()?;
     let causes = Arc::new(delivery.cause_map()?);
     let development = config.profile == Profile::Development;
     let mut routes = Vec::new();
     let mut receipts = Vec::new();
+    let mut hooks = std::collections::HashMap::new();
     let mut smpp_route = |name: String, settings: gerbang_delivery::smpp::SmppConfig| {
         let (client, events) = SmppClient::start(settings);
         receipts.push((name.clone(), events));
@@ -322,6 +333,19 @@ fn delivery_routes(config: &Config) -> anyhow::Result<(Vec<Route<Provider>>, Vec
                         format!("{key}: kind = \"http_sms\" needs an `http_sms` table")
                     })?
                     .settings(&format!("{key}.http_sms"))?;
+                let token = provider
+                    .http_sms
+                    .as_ref()
+                    .and_then(|http| http.callback_token.as_ref())
+                    .map(|token| secrecy::ExposeSecret::expose_secret(token).to_owned())
+                    .unwrap_or_default();
+                hooks.insert(
+                    provider.name.clone(),
+                    Hook::HttpSms {
+                        token: Secret::new(token),
+                        callback: settings.callback.clone(),
+                    },
+                );
                 let gateway = HttpSmsCourier::new(provider.name.clone(), settings)
                     .with_context(|| format!("{key}.http_sms"))?;
                 (Provider::HttpSms(gateway), vec![Channel::Sms])
@@ -344,6 +368,13 @@ fn delivery_routes(config: &Config) -> anyhow::Result<(Vec<Route<Provider>>, Vec
                         format!("{key}: kind = \"whatsapp\" needs a `whatsapp` table")
                     })?
                     .settings(&format!("{key}.whatsapp"))?;
+                hooks.insert(
+                    provider.name.clone(),
+                    Hook::Whatsapp {
+                        app_secret: settings.app_secret.clone(),
+                        verify_token: settings.webhook_verify_token.clone(),
+                    },
+                );
                 let whatsapp =
                     WhatsappCourier::new(provider.name.clone(), settings, causes.clone())
                         .with_context(|| format!("{key}.whatsapp"))?;
@@ -393,5 +424,17 @@ fn delivery_routes(config: &Config) -> anyhow::Result<(Vec<Route<Provider>>, Vec
             );
         }
     }
-    Ok((routes, receipts))
+    let webhooks = ProviderWebhooks::new(hooks, causes);
+    Ok(DeliveryWiring {
+        routes,
+        receipts,
+        webhooks: (!webhooks.is_empty()).then(|| Arc::new(webhooks) as Arc<dyn StatusWebhooks>),
+    })
+}
+
+/// The delivery side of the application, as the configuration describes it.
+struct DeliveryWiring {
+    routes: Vec<Route<Provider>>,
+    receipts: Vec<ProviderEvents>,
+    webhooks: Option<Arc<dyn StatusWebhooks>>,
 }

@@ -61,6 +61,10 @@ pub struct DeliveryConfig {
     /// How long a worker's claim on a message lasts; a message claimed by an instance that died is
     /// taken over by another (or by the restarted one) after this.
     pub claim_lease_seconds: u64,
+    /// The channels a participant is offered, in this order, when a message failed or no receipt
+    /// came within `no_receipt_seconds` of its hand-off.
+    pub fallback_channels: Vec<String>,
+    pub no_receipt_seconds: u64,
     /// Per-code corrections of the cause mapping (vendors differ), e.g.
     /// `{ source = "smpp_err", code = "1153", cause = "number_inactive", retry = "no" }`.
     pub cause_overrides: Vec<gerbang_domain::delivery::CauseOverride>,
@@ -78,6 +82,10 @@ impl Default for DeliveryConfig {
             circuit_failures: 5,
             circuit_open_seconds: 30,
             claim_lease_seconds: 30,
+            fallback_channels: ["sms", "whatsapp", "email", "voice"]
+                .map(String::from)
+                .to_vec(),
+            no_receipt_seconds: 60,
             cause_overrides: Vec::new(),
         }
     }
@@ -93,6 +101,31 @@ impl DeliveryConfig {
         Ok(gerbang_core::RetryPolicy {
             first: seconds(self.retry_first_seconds),
             max: seconds(self.retry_max_seconds),
+        })
+    }
+
+    pub fn fallback_policy(
+        &self,
+    ) -> Result<gerbang_domain::delivery::fallback::FallbackPolicy, ConfigError> {
+        let order = self
+            .fallback_channels
+            .iter()
+            .map(|name| {
+                gerbang_domain::verification::Channel::parse(name).map_err(|_| {
+                    ConfigError::Invalid(format!(
+                        "delivery.fallback_channels: `{name}` is not sms, email, whatsapp or voice"
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if self.no_receipt_seconds == 0 {
+            return Err(ConfigError::Invalid(
+                "delivery.no_receipt_seconds must be above 0".into(),
+            ));
+        }
+        Ok(gerbang_domain::delivery::fallback::FallbackPolicy {
+            order,
+            no_receipt_window: seconds(self.no_receipt_seconds),
         })
     }
 
@@ -415,6 +448,7 @@ impl OtpConfig {
             wait,
         ));
         Ok(EngineSettings {
+            fallback: Default::default(),
             policy: OtpPolicy {
                 code_length,
                 lifetime: seconds(self.lifetime_seconds),

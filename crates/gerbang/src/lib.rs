@@ -16,6 +16,7 @@ pub mod database;
 pub mod keys;
 pub mod providers;
 pub mod telemetry;
+pub mod webhooks;
 
 pub use app::Application;
 pub use config::Config;

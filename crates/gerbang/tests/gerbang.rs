@@ -875,3 +875,80 @@ voice = { url = "http://127.0.0.1:9/calls", token = "t", caller_id = "+622115004
         assert!(error.contains(named), "{error}");
     }
 }
+
+/// A receipt from the SMSC that says the number is inactive (MAP error 001) reaches the status
+/// answer as a failed delivery with its cause, and the app is offered other channels; switching to
+/// WhatsApp goes out at once (no countdown) while SMS to the same number still waits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_receipt_offers_other_channels_and_a_switch_skips_the_countdown() {
+    let smsc = smsc::Smsc::start(&[]).await;
+    let db = TestDatabase::create().await;
+    let mut vars: Vec<(String, String)> = [
+        ("GERBANG_SERVER__LISTEN", "127.0.0.1:0".to_string()),
+        (
+            "GERBANG_STORAGE__DATA_DIR",
+            db.data_dir().display().to_string(),
+        ),
+        ("GERBANG_REGISTRY__DEMO_PARTICIPANTS", "0".to_string()),
+        (
+            "GERBANG_PRIVACY__KEY",
+            gerbang_testkit::TEST_KEY.to_string(),
+        ),
+        ("GERBANG_DELIVERY__SMS", "smpp".to_string()),
+        ("GERBANG_DELIVERY__SMPP__ADDRESS", smsc.address.clone()),
+        ("GERBANG_DELIVERY__SMPP__SYSTEM_ID", "gerbang".to_string()),
+        ("GERBANG_DELIVERY__SMPP__PASSWORD", "secret".to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    if let Backend::Postgres(_) = db.backend() {
+        vars.push(("GERBANG_STORAGE__DATABASE_URL".to_string(), db.url()));
+    }
+    let (address, stop, server) = serve_in_process(vars).await;
+    let http = reqwest::Client::new();
+    let started: serde_json::Value = http
+        .post(format!("http://{address}/v1/verifications"))
+        .json(&serde_json::json!({"purpose": "registration", "channel": "sms", "to": "081234560001"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = started["id"].as_str().expect("an id").to_owned();
+    let mut status = serde_json::Value::Null;
+    for _ in 0..200 {
+        status = http
+            .get(format!("http://{address}/v1/verifications/{id}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if status["deliveries"][0]["status"] == "failed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status["deliveries"][0]["cause"], "number_inactive", "{status}");
+    assert_eq!(status["fallback"]["reason"], "delivery_failed", "{status}");
+    assert_eq!(status["fallback"]["channels"][0]["channel"], "whatsapp");
+    assert_eq!(status["fallback"]["channels"][1]["channel"], "email");
+    assert_eq!(status["fallback"]["channels"][1]["needs_destination"], true);
+    assert!(status["fallback"]["message"]["id"].as_str().is_some());
+    let resend = |body: serde_json::Value| {
+        http.post(format!("http://{address}/v1/verifications/{id}/resend"))
+            .json(&body)
+            .send()
+    };
+    let same = resend(serde_json::json!({})).await.unwrap();
+    assert_eq!(same.status(), 429);
+    let switched = resend(serde_json::json!({"channel": "whatsapp"})).await.unwrap();
+    assert_eq!(switched.status(), 200);
+    let switched: serde_json::Value = switched.json().await.unwrap();
+    assert_eq!(switched["sends"], 2);
+    assert_eq!(switched["channel"], "whatsapp");
+    stop_in_process(stop, server).await;
+}

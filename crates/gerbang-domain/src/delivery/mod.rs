@@ -9,9 +9,11 @@
 //! - [`receipt`]: the tolerant parser of SMPP delivery receipts (text form and TLVs).
 //! - [`causes`]: the mapping from raw outcomes to status and cause.
 //! - [`circuit`]: the circuit breaker that skips a failing provider for a while.
+//! - [`fallback`]: which other channels a participant is offered when a message did not arrive.
 
 pub mod causes;
 pub mod circuit;
+pub mod fallback;
 pub mod receipt;
 
 #[cfg(test)]

@@ -379,11 +379,13 @@ impl Verification {
     }
 
     /// Whether a resend may go out now. During the countdown it refuses with the same instant every
-    /// time, so pressing resend again changes nothing.
+    /// time, so pressing resend again changes nothing. `skip_countdown`: a switch to a channel the
+    /// fallback offers because the last message did not arrive.
     pub fn may_resend(
         &self,
         policy: &OtpPolicy,
         now: DateTime<Utc>,
+        skip_countdown: bool,
     ) -> Result<(), VerificationError> {
         self.ensure_pending(policy, now).or_else(|err| match err {
             // An expired verification can still be resent: that is what resend is for.
@@ -391,7 +393,7 @@ impl Verification {
             other => Err(other),
         })?;
         let next = self.next_resend_at(policy);
-        if now < next {
+        if now < next && !skip_countdown {
             return Err(VerificationError::ResendCountdown { until: next });
         }
         Ok(())

@@ -151,15 +151,15 @@ fn the_resend_ladder_is_60_then_120_then_300_seconds() {
         let next = at + Duration::seconds(step);
         assert_eq!(v.next_resend_at(&policy), next);
         assert_eq!(
-            v.may_resend(&policy, next - Duration::seconds(1)),
+            v.may_resend(&policy, next - Duration::seconds(1), false),
             Err(VerificationError::ResendCountdown { until: next })
         );
         // Pressing again is harmless: the same instant comes back.
         assert_eq!(
-            v.may_resend(&policy, at + Duration::seconds(1)),
+            v.may_resend(&policy, at + Duration::seconds(1), false),
             Err(VerificationError::ResendCountdown { until: next })
         );
-        assert!(v.may_resend(&policy, next).is_ok());
+        assert!(v.may_resend(&policy, next, false).is_ok());
         let id = v.id;
         v.sends.push(send(&id, "222222", next));
         at = next;
@@ -229,11 +229,14 @@ fn cancelled_and_expired_verifications_refuse_checks_without_counting() {
 fn an_expired_verification_may_be_resent_but_a_verified_one_may_not() {
     let policy = OtpPolicy::default();
     let mut v = verification("123456");
-    assert!(v.may_resend(&policy, t0() + Duration::minutes(11)).is_ok());
+    assert!(
+        v.may_resend(&policy, t0() + Duration::minutes(11), false)
+            .is_ok()
+    );
     let right = typed(&v, "123456");
     v.check(&right, &policy, t0()).unwrap();
     assert_eq!(
-        v.may_resend(&policy, t0() + Duration::minutes(11)),
+        v.may_resend(&policy, t0() + Duration::minutes(11), false),
         Err(VerificationError::AlreadyUsed)
     );
 }

@@ -16,8 +16,10 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, SecondsFormat, Utc};
 use gerbang_core::{
-    CheckRequest, EngineError, Origin, ResendRequest, StartRequest, Subject, VerificationView,
+    CheckRequest, EngineError, Origin, QueueWait, ResendRequest, StartRequest, Subject,
+    VerificationView,
 };
+use gerbang_domain::delivery::fallback::{FallbackOffer, FallbackReason};
 use gerbang_domain::verification::purpose::{Purpose, SensitiveAction};
 use gerbang_domain::verification::{Channel, Destination, Locale, VerificationId};
 use gerbang_domain::{Email, Explain, MobileNumber, Nik};
@@ -101,6 +103,95 @@ pub struct VerificationBody {
     /// provider's raw words.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     deliveries: Vec<DeliveryBody>,
+    /// The last message did not arrive (failed, or no receipt in time): other channels to ask for
+    /// a code on, at once (a switch skips the countdown; earlier codes stay valid).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fallback: Option<FallbackBody>,
+    /// The last message is still waiting its turn (peak hours): how many go first and roughly how
+    /// long, so that the participant waits instead of pressing resend.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    queue: Option<QueueBody>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FallbackBody {
+    reason: &'static str,
+    since: String,
+    channels: Vec<FallbackChannelBody>,
+    message: Messages,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FallbackChannelBody {
+    channel: &'static str,
+    /// The app must ask for the address first (email for a phone number).
+    needs_destination: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct QueueBody {
+    ahead: u64,
+    /// Seconds, rounded up; absent when nothing went out in the last minute.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    estimated_wait: Option<u64>,
+    message: Messages,
+}
+
+fn fallback_body(offer: &FallbackOffer) -> FallbackBody {
+    let (id, en) = match offer.reason {
+        FallbackReason::Failed(_) => (
+            "Kode tidak sampai lewat saluran ini. Minta kode lewat saluran lain sekarang; kode sebelumnya tetap berlaku.",
+            "The code did not arrive this way. Ask for it over another channel now; the earlier code still works.",
+        ),
+        FallbackReason::NoReceipt => (
+            "Belum ada tanda kode sudah sampai. Jika belum menerima, minta kode lewat saluran lain; kode sebelumnya tetap berlaku.",
+            "There is no sign yet that the code arrived. If you have not received it, ask for it over another channel; the earlier code still works.",
+        ),
+    };
+    FallbackBody {
+        reason: offer.reason.as_str(),
+        since: rfc3339(offer.since),
+        channels: offer
+            .channels
+            .iter()
+            .map(|c| FallbackChannelBody {
+                channel: c.channel.as_str(),
+                needs_destination: c.needs_destination,
+            })
+            .collect(),
+        message: Messages {
+            id: id.to_owned(),
+            en: en.to_owned(),
+        },
+    }
+}
+
+fn queue_body(queue: &QueueWait) -> QueueBody {
+    let seconds = queue.estimated_wait.map(|wait| {
+        let millis = wait.num_milliseconds().max(0);
+        u64::try_from((millis + 999) / 1000).unwrap_or_default()
+    });
+    let message = match seconds {
+        Some(seconds) => Messages {
+            id: format!(
+                "Pengiriman sedang padat. Kode Anda dalam antrean dan akan terkirim dalam sekitar {} detik. Mohon tunggu; menekan kirim ulang tidak mempercepatnya.",
+                seconds
+            ),
+            en: format!(
+                "Delivery is busy. Your code is queued and should go out in about {} seconds. Please wait; pressing resend does not make it faster.",
+                seconds
+            ),
+        },
+        None => Messages {
+            id: "Kode Anda dalam antrean pengiriman. Mohon tunggu; menekan kirim ulang tidak mempercepatnya.".into(),
+            en: "Your code is queued for delivery. Please wait; pressing resend does not make it faster.".into(),
+        },
+    };
+    QueueBody {
+        ahead: queue.ahead,
+        estimated_wait: seconds,
+        message,
+    }
 }
 
 /// One delivery attempt as the participant's app sees it.
@@ -178,6 +269,8 @@ fn body(view: &VerificationView, now: DateTime<Utc>) -> VerificationBody {
         attempts_left: view.attempts_left,
         verified_at: view.verified_at.map(rfc3339),
         deliveries: Vec::new(),
+        fallback: None,
+        queue: None,
     }
 }
 
@@ -352,13 +445,15 @@ pub(crate) async fn status<S: Store>(
         .status(&client, id)
         .await
         .map_err(|e| engine_error(e, now))?;
-    let deliveries = state
+    let outlook = state
         .engine
-        .deliveries(&client, id)
+        .outlook(&client, id)
         .await
         .map_err(|e| engine_error(e, now))?;
     let mut answer = body(&view, now);
-    answer.deliveries = deliveries.iter().map(delivery_body).collect();
+    answer.deliveries = outlook.attempts.iter().map(delivery_body).collect();
+    answer.fallback = outlook.fallback.as_ref().map(fallback_body);
+    answer.queue = outlook.queue.as_ref().map(queue_body);
     Ok(Json(answer))
 }
 
