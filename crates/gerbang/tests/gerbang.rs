@@ -909,7 +909,9 @@ async fn a_failed_receipt_offers_other_channels_and_a_switch_skips_the_countdown
     let http = reqwest::Client::new();
     let started: serde_json::Value = http
         .post(format!("http://{address}/v1/verifications"))
-        .json(&serde_json::json!({"purpose": "registration", "channel": "sms", "to": "081234560001"}))
+        .json(
+            &serde_json::json!({"purpose": "registration", "channel": "sms", "to": "081234560001"}),
+        )
         .send()
         .await
         .unwrap()
@@ -932,7 +934,10 @@ async fn a_failed_receipt_offers_other_channels_and_a_switch_skips_the_countdown
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(status["deliveries"][0]["cause"], "number_inactive", "{status}");
+    assert_eq!(
+        status["deliveries"][0]["cause"], "number_inactive",
+        "{status}"
+    );
     assert_eq!(status["fallback"]["reason"], "delivery_failed", "{status}");
     assert_eq!(status["fallback"]["channels"][0]["channel"], "whatsapp");
     assert_eq!(status["fallback"]["channels"][1]["channel"], "email");
@@ -945,10 +950,161 @@ async fn a_failed_receipt_offers_other_channels_and_a_switch_skips_the_countdown
     };
     let same = resend(serde_json::json!({})).await.unwrap();
     assert_eq!(same.status(), 429);
-    let switched = resend(serde_json::json!({"channel": "whatsapp"})).await.unwrap();
+    let switched = resend(serde_json::json!({"channel": "whatsapp"}))
+        .await
+        .unwrap();
     assert_eq!(switched.status(), 200);
     let switched: serde_json::Value = switched.json().await.unwrap();
     assert_eq!(switched["sends"], 2);
     assert_eq!(switched["channel"], "whatsapp");
+    stop_in_process(stop, server).await;
+}
+
+/// WhatsApp end to end through the configuration: the Cloud API (a wiremock stand-in, the real one
+/// being a third-party HTTP API) takes the code and answers a wamid; Meta's signed status webhook
+/// marks the attempt delivered; a forged one is refused with 401 and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_whatsapp_code_is_marked_delivered_by_its_signed_webhook_and_a_forged_one_is_refused() {
+    use hmac::{Hmac, Mac};
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let graph = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v21.0/1234/messages"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "messaging_product": "whatsapp",
+            "messages": [{"id": "wamid.HBgNNjI4MTIzNDU2Nzg5MA=="}]
+        })))
+        .expect(1)
+        .mount(&graph)
+        .await;
+    let db = TestDatabase::create().await;
+    std::fs::create_dir_all(db.data_dir()).unwrap();
+    let file = db.data_dir().join("whatsapp.toml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"
+[[delivery.providers]]
+name = "meta"
+kind = "whatsapp"
+whatsapp = {{ api_base = "{}/v21.0", phone_number_id = "1234", access_token = "token", template = "otp_login", app_secret = "app-secret", webhook_verify_token = "verify-me" }}
+"#,
+            graph.uri()
+        ),
+    )
+    .unwrap();
+    let mut vars = vec![
+        (
+            "GERBANG_SERVER__LISTEN".to_string(),
+            "127.0.0.1:0".to_string(),
+        ),
+        (
+            "GERBANG_STORAGE__DATA_DIR".to_string(),
+            db.data_dir().display().to_string(),
+        ),
+        (
+            "GERBANG_REGISTRY__DEMO_PARTICIPANTS".to_string(),
+            "0".to_string(),
+        ),
+        (
+            "GERBANG_PRIVACY__KEY".to_string(),
+            gerbang_testkit::TEST_KEY.to_string(),
+        ),
+    ];
+    if let Backend::Postgres(_) = db.backend() {
+        vars.push(("GERBANG_STORAGE__DATABASE_URL".to_string(), db.url()));
+    }
+    let config = load(Some(&file), vars, &Overrides::default())
+        .unwrap()
+        .config;
+    let app = Application::build(&config).await.unwrap();
+    let address = app.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async move {
+        let _ = stopped.await;
+    }));
+    let http = reqwest::Client::new();
+    let started: serde_json::Value = http
+        .post(format!("http://{address}/v1/verifications"))
+        .json(&serde_json::json!({"purpose": "login_new_device", "channel": "whatsapp", "to": "081234567890"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = started["id"]
+        .as_str()
+        .expect(&started.to_string())
+        .to_owned();
+    let status_of = || async {
+        http.get(format!("http://{address}/v1/verifications/{id}"))
+            .send()
+            .await
+            .unwrap()
+            .json::<serde_json::Value>()
+            .await
+            .unwrap()
+    };
+    let mut status = serde_json::Value::Null;
+    for _ in 0..200 {
+        status = status_of().await;
+        if status["deliveries"][0]["status"] == "submitted" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status["deliveries"][0]["status"], "submitted", "{status}");
+
+    // The subscription handshake.
+    let challenge = http
+        .get(format!(
+            "http://{address}/v1/webhooks/meta?hub.mode=subscribe&hub.verify_token=verify-me&hub.challenge=1158201444"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(challenge.status(), 200);
+    assert_eq!(challenge.text().await.unwrap(), "1158201444");
+
+    let webhook = serde_json::json!({
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "0", "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "statuses": [{"id": "wamid.HBgNNjI4MTIzNDU2Nzg5MA==", "status": "delivered",
+                          "timestamp": "1800000000", "recipient_id": "6281234567890"}]
+        }}]}]
+    })
+    .to_string();
+    let sign = |secret: &[u8]| {
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret).unwrap();
+        mac.update(webhook.as_bytes());
+        let digest: String = mac
+            .finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        format!("sha256={digest}")
+    };
+    let post = |signature: String| {
+        http.post(format!("http://{address}/v1/webhooks/meta"))
+            .header("content-type", "application/json")
+            .header("x-hub-signature-256", signature)
+            .body(webhook.clone())
+            .send()
+    };
+    let forged = post(sign(b"not-the-secret")).await.unwrap();
+    assert_eq!(forged.status(), 401);
+    assert_eq!(status_of().await["deliveries"][0]["status"], "submitted");
+    let signed = post(sign(b"app-secret")).await.unwrap();
+    assert_eq!(signed.status(), 200);
+    let answer: serde_json::Value = signed.json().await.unwrap();
+    assert_eq!(answer["matched"], 1, "{answer}");
+    let status = status_of().await;
+    assert_eq!(status["deliveries"][0]["status"], "delivered", "{status}");
+    assert_eq!(status["deliveries"][0]["channel"], "whatsapp");
     stop_in_process(stop, server).await;
 }
