@@ -19,14 +19,14 @@ use gerbang_store::Store;
 use gerbang_testkit::store_test;
 use support::Smsc;
 
-store_test!(a_code_sent_over_smpp_verifies_and_refused_messages_stay_queued);
+store_test!(a_code_sent_over_smpp_verifies_and_refused_messages_are_explained);
 
 fn start(number: &str) -> StartRequest {
     let to = Destination::Phone(MobileNumber::parse(number).unwrap());
     StartRequest::new("app", Purpose::Registration, Channel::Sms, to)
 }
 
-async fn a_code_sent_over_smpp_verifies_and_refused_messages_stay_queued<S: Store>(store: S) {
+async fn a_code_sent_over_smpp_verifies_and_refused_messages_are_explained<S: Store>(store: S) {
     let smsc = Smsc::start(&[]).await;
     let mut config = SmppConfig::new(&smsc.address, "gerbang", "secret");
     config.source_addr = "JKN".into();
@@ -110,9 +110,28 @@ async fn a_code_sent_over_smpp_verifies_and_refused_messages_stay_queued<S: Stor
         );
     }
 
-    // A refused submit (ESME_RINVDSTADR) leaves the message queued for another try, not lost.
-    engine.start(start("081234560011")).await.unwrap();
-    assert_eq!(worker.deliver_next().await.unwrap(), 0);
-    assert_eq!(store.queued_messages().await.unwrap(), 1);
+    // A submit refused with ESME_RINVDSTADR by the only provider (another route might take it,
+    // but there is none) is dropped, and the trail says why.
+    let refused = engine.start(start("081234560011")).await.unwrap();
+    assert_eq!(worker.deliver_next().await.unwrap(), 1);
+    assert_eq!(store.queued_messages().await.unwrap(), 0);
     assert_eq!(smsc.count("refused 6281234560011"), 1);
+    let trail = store.delivery_trail(refused.id).await.unwrap();
+    assert_eq!(trail.len(), 1, "{trail:?}");
+    assert_eq!(
+        (trail[0].status, trail[0].cause),
+        (DeliveryStatus::Failed, Some(Cause::InvalidNumber))
+    );
+    assert!(
+        trail[0].detail.as_deref().unwrap_or("").contains("0x0b"),
+        "{trail:?}"
+    );
+
+    // Throttled (ESME_RTHROTTLED on every try of the bind): worth another try later, so it waits
+    // in the queue with its refusal on record.
+    let throttled = engine.start(start("081234560088")).await.unwrap();
+    assert_eq!(worker.deliver_next().await.unwrap(), 1);
+    assert_eq!(store.queued_messages().await.unwrap(), 1);
+    let trail = store.delivery_trail(throttled.id).await.unwrap();
+    assert_eq!(trail[0].cause, Some(Cause::ProviderThrottled), "{trail:?}");
 }

@@ -45,8 +45,8 @@ pub const THROTTLED: u32 = 0x58;
 /// `ESME_RMSGQFUL`: the SMSC's queue is full.
 pub const QUEUE_FULL: u32 = 0x14;
 
-/// How to reach and use one SMSC bind.
-#[derive(Debug, Clone)]
+/// How to reach and use one SMSC bind. `Debug` hides the password.
+#[derive(Clone)]
 pub struct SmppConfig {
     /// `host:port`.
     pub address: String,
@@ -68,6 +68,19 @@ pub struct SmppConfig {
     pub throttle_backoff: Duration,
     /// Tries of one submit, counting retries after throttling.
     pub max_attempts: u32,
+}
+
+impl std::fmt::Debug for SmppConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmppConfig")
+            .field("address", &self.address)
+            .field("system_id", &self.system_id)
+            .field("password", &"***")
+            .field("source_addr", &self.source_addr)
+            .field("window", &self.window)
+            .field("max_per_second", &self.max_per_second)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SmppConfig {
@@ -436,6 +449,11 @@ async fn serve(
             }
             job = jobs.recv() => {
                 let Some(job) = job else { break "client dropped".to_owned() };
+                // Its caller gave up waiting (it was queued while the bind was down): sending it
+                // now would deliver a code the worker has already retried or dropped.
+                if job.reply.is_closed() {
+                    continue;
+                }
                 let pdu = match submit_pdu(config, &job) {
                     Ok(pdu) => pdu,
                     Err(reason) => {

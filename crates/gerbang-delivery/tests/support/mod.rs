@@ -17,6 +17,11 @@ pub struct Smsc {
 
 impl Smsc {
     pub async fn start(env: &[(&str, &str)]) -> Self {
+        Self::start_on(0, env).await
+    }
+
+    /// On a given port (0: any free one), e.g. one that gerbang was already told to bind to.
+    pub async fn start_on(port: u16, env: &[(&str, &str)]) -> Self {
         let probe = std::process::Command::new("perl")
             .args(["-MNet::SMPP", "-e", "1"])
             .output();
@@ -40,7 +45,7 @@ impl Smsc {
         process
             .arg(script)
             .arg(&log)
-            .arg("0")
+            .arg(port.to_string())
             .stdout(Stdio::piped())
             // Its complaints (a client hanging up mid-read is normal here) go next to the log.
             .stderr(std::fs::File::create(dir.join("smsc.err")).unwrap())
