@@ -9,19 +9,18 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use gerbang_domain::delivery::fallback::{FallbackOffer, FallbackPolicy, LatestAttempt};
 use gerbang_domain::verification::code::{CodeKey, OtpCode};
-use gerbang_domain::verification::message::{MessageBrand, MessageContent, render};
+use gerbang_domain::verification::message::{MessageBrand, MessageContent, render_with};
 use gerbang_domain::verification::purpose::{ActionDetails, Binding, Purpose, SensitiveAction};
 use gerbang_domain::verification::rate::{self, KeyKind, RateRefusal, RateRule, RateState};
+use gerbang_domain::verification::template::Templates;
 use gerbang_domain::verification::{
     Channel, CodeSend, Destination, Locale, OtpPolicy, Status, Verification, VerificationError,
     VerificationId,
 };
 use gerbang_domain::{Clock, Nik};
-use gerbang_domain::delivery::fallback::{FallbackOffer, FallbackPolicy, LatestAttempt};
-use gerbang_store::{
-    Changes, DeliveryAttempt, OutboxMessage, Priority, RateKey, Snapshot, Store,
-};
+use gerbang_store::{Changes, DeliveryAttempt, OutboxMessage, Priority, RateKey, Snapshot, Store};
 use tokio::sync::Notify;
 
 use crate::error::EngineError;
@@ -35,6 +34,8 @@ pub struct EngineSettings {
     pub brand: MessageBrand,
     /// Which channels a participant is offered when a message did not arrive.
     pub fallback: FallbackPolicy,
+    /// The words of the SMS per language, checked at start (`delivery.templates_dir`).
+    pub templates: Arc<Templates>,
 }
 
 impl Default for EngineSettings {
@@ -44,6 +45,7 @@ impl Default for EngineSettings {
             rules: rate::default_rules(3, chrono::Duration::minutes(30)),
             brand: MessageBrand::default(),
             fallback: FallbackPolicy::default(),
+            templates: Arc::default(),
         }
     }
 }
@@ -431,7 +433,10 @@ impl<S: Store> VerificationEngine<S> {
         self.outlook_of(&verification).await
     }
 
-    async fn outlook_of(&self, verification: &Verification) -> Result<DeliveryOutlook, EngineError> {
+    async fn outlook_of(
+        &self,
+        verification: &Verification,
+    ) -> Result<DeliveryOutlook, EngineError> {
         let now = self.clock.now();
         let attempts = self.store.delivery_trail(verification.id).await?;
         let position = self.store.queue_position(verification.id, now).await?;
@@ -446,9 +451,8 @@ impl<S: Store> VerificationEngine<S> {
             }),
         });
         let latest_outbox = attempts.iter().map(|attempt| attempt.outbox_id).max();
-        let waiting_newer =
-            matches!((position, latest_outbox), (Some(p), Some(o)) if p.outbox_id > o)
-                || (position.is_some() && latest_outbox.is_none());
+        let waiting_newer = matches!((position, latest_outbox), (Some(p), Some(o)) if p.outbox_id > o)
+            || (position.is_some() && latest_outbox.is_none());
         let fallback = match (verification.latest(), latest_outbox) {
             (Some(send), Some(outbox)) if !waiting_newer && verification.outcome.is_none() => {
                 let latest: Vec<LatestAttempt> = attempts
@@ -534,7 +538,8 @@ impl<S: Store> VerificationEngine<S> {
     ) -> OutboxMessage {
         let policy = &self.settings.policy;
         let send = &verification.sends[index.min(verification.sends.len().saturating_sub(1))];
-        let text = render(
+        let text = render_with(
+            &self.settings.templates,
             &self.settings.brand,
             verification.locale,
             code,

@@ -123,8 +123,8 @@ pub async fn apply_receipts<S: VerificationStore + Clone + Send + Sync + 'static
     provider: String,
     mut events: mpsc::Receiver<SmppEvent>,
     clock: Arc<dyn Clock>,
+    causes: Arc<CauseMap>,
 ) {
-    let causes = Arc::new(CauseMap::default());
     while let Some(event) = events.recv().await {
         let receipt = match event {
             SmppEvent::Bound => {

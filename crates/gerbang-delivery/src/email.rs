@@ -3,8 +3,9 @@
 //!
 //! Layout: the settings ([`SmtpSettings`], [`SmtpSecurity`], [`DkimSettings`]); the courier
 //! (building the pooled `lettre` transport, the hand-off, and how an SMTP answer becomes a
-//! [`HandOffFailure`]); the email (worded once per language, laid out as plain text and as HTML);
-//! the small text helpers (HTML escaping, masking addresses in a server's words).
+//! [`HandOffFailure`]); the email, worded by the message templates (`email.<lang>.txt`, see
+//! [`gerbang_domain::verification::template`]) as a subject, a plain text and an HTML part; the
+//! small text helpers (masking addresses in a server's words).
 //!
 //! A relay's `250` only says it queued the message. What became of it comes back later, if at all,
 //! as a bounce naming our `Message-ID`, which is why that id (not the relay's queue id, whose form
@@ -17,7 +18,7 @@ use chrono::{DateTime, Utc};
 use gerbang_core::{Courier, HandOff, HandOffFailure};
 use gerbang_domain::Email;
 use gerbang_domain::delivery::{Cause, CauseMap, DeliveryStatus, RawOutcome, Retry};
-use gerbang_domain::verification::message::MessageContent;
+use gerbang_domain::verification::template::Templates;
 use gerbang_domain::verification::{Channel, Destination, Locale};
 use gerbang_store::OutboxMessage;
 use lettre::message::dkim::{
@@ -133,6 +134,8 @@ pub struct SmtpSettings {
     /// self-signed server only; never in a deployment (use `ca_certificate_pem` for a private CA).
     pub accept_invalid_certs: bool,
     pub dkim: Option<DkimSettings>,
+    /// The words of the email (subject, text, HTML) per language; the built-in ones by default.
+    pub templates: Arc<Templates>,
 }
 
 impl SmtpSettings {
@@ -153,6 +156,7 @@ impl SmtpSettings {
             ca_certificate_pem: None,
             accept_invalid_certs: false,
             dkim: None,
+            templates: Arc::new(Templates::builtin().clone()),
         }
     }
 }
@@ -218,6 +222,7 @@ pub struct SmtpCourier {
     /// cannot collide with anyone else's.
     id_domain: String,
     brand: String,
+    templates: Arc<Templates>,
     dkim: Option<Arc<DkimConfig>>,
     causes: Arc<CauseMap>,
     /// `host:port (security)`, for `Debug` only.
@@ -301,6 +306,7 @@ impl SmtpCourier {
             from,
             id_domain,
             brand: settings.brand.clone(),
+            templates: settings.templates.clone(),
             dkim,
             causes,
             relay: format!(
@@ -336,14 +342,14 @@ impl SmtpCourier {
             .message_id(Some(message_id.to_owned()));
         let built = match &message.content {
             Some(content) => {
-                let letter = Letter::new(&self.brand, content);
-                builder.subject(letter.subject.clone()).multipart(
-                    MultiPart::alternative_plain_html(letter.text(), letter.html()),
-                )
+                let email = self.templates.email(&self.brand, content);
+                builder
+                    .subject(email.subject)
+                    .multipart(MultiPart::alternative_plain_html(email.text, email.html))
             }
             // Queued by a gerbang older than this courier: the SMS text is all there is.
             None => builder
-                .subject(subject(&self.brand, Locale::default()))
+                .subject(self.templates.email_subject(&self.brand, Locale::default()))
                 .singlepart(SinglePart::plain(message.text.clone())),
         };
         let mut email = built.map_err(|error| {
@@ -569,127 +575,12 @@ fn mask_addresses(text: &str) -> String {
         .join(" ")
 }
 
-fn subject(brand: &str, locale: Locale) -> String {
-    match locale {
-        Locale::Id => format!("Kode verifikasi {brand}"),
-        Locale::En => format!("Your {brand} verification code"),
-    }
-}
-
-/// What one email says, in its language: worded once, then laid out as plain text and as HTML, so
-/// the two parts cannot say different things. Holds the code, hence no `Debug`.
-struct Letter {
-    lang: &'static str,
-    subject: String,
-    intro: String,
-    code: String,
-    /// For a step-up: what the code allows, so that a participant who did not start that action
-    /// notices.
-    purpose: Option<String>,
-    validity: String,
-    warning: &'static str,
-    closing: &'static str,
-}
-
-impl Letter {
-    fn new(brand: &str, content: &MessageContent) -> Self {
-        let minutes = content.lifetime_minutes;
-        let action = content.action_label();
-        let subject = subject(brand, content.locale);
-        let code = content.code.clone();
-        match content.locale {
-            Locale::Id => Self {
-                lang: "id",
-                subject,
-                intro: format!("Kode verifikasi {brand} Anda:"),
-                code,
-                purpose: action.map(|action| format!("Kode ini untuk {action}.")),
-                validity: format!("Kode berlaku {minutes} menit."),
-                warning: "JANGAN berikan kode ini kepada siapa pun, termasuk petugas BPJS.",
-                closing: "Jika Anda tidak meminta kode ini, abaikan email ini.",
-            },
-            Locale::En => Self {
-                lang: "en",
-                subject,
-                intro: format!("Your {brand} verification code:"),
-                code,
-                purpose: action.map(|action| format!("This code is for {action}.")),
-                validity: format!(
-                    "It is valid for {minutes} {}.",
-                    if minutes == 1 { "minute" } else { "minutes" }
-                ),
-                warning: "Do NOT give this code to anyone, including BPJS staff.",
-                closing: "If you did not ask for this code, ignore this email.",
-            },
-        }
-    }
-
-    fn text(&self) -> String {
-        let purpose = self
-            .purpose
-            .as_deref()
-            .map(|purpose| format!("{purpose}\n"))
-            .unwrap_or_default();
-        format!(
-            "{intro}\n\n    {code}\n\n{purpose}{validity}\n\n{warning}\n\n{closing}\n",
-            intro = self.intro,
-            code = self.code,
-            validity = self.validity,
-            warning = self.warning,
-            closing = self.closing,
-        )
-    }
-
-    fn html(&self) -> String {
-        let purpose = self
-            .purpose
-            .as_deref()
-            .map(|purpose| format!("<p style=\"margin:0 0 8px\">{}</p>\n", escape(purpose)))
-            .unwrap_or_default();
-        format!(
-            r#"<!DOCTYPE html>
-<html lang="{lang}">
-<head><meta charset="utf-8"><title>{subject}</title></head>
-<body style="margin:0;padding:24px;font-family:Arial,Helvetica,sans-serif;color:#1f2933">
-<p style="margin:0 0 8px">{intro}</p>
-<p style="margin:0 0 16px;font-family:'Courier New',monospace;font-size:32px;font-weight:bold;letter-spacing:6px">{code}</p>
-{purpose}<p style="margin:0 0 16px">{validity}</p>
-<p style="margin:0 0 16px;padding:12px;border:2px solid #b42318;color:#b42318;font-weight:bold">{warning}</p>
-<p style="margin:0;color:#616e7c;font-size:13px">{closing}</p>
-</body>
-</html>
-"#,
-            lang = self.lang,
-            subject = escape(&self.subject),
-            intro = escape(&self.intro),
-            code = escape(&self.code),
-            validity = escape(&self.validity),
-            warning = escape(self.warning),
-            closing = escape(self.closing),
-        )
-    }
-}
-
-/// Text made safe to put in HTML, between tags or inside a quoted attribute.
-fn escape(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => escaped.push_str("&amp;"),
-            '<' => escaped.push_str("&lt;"),
-            '>' => escaped.push_str("&gt;"),
-            '"' => escaped.push_str("&quot;"),
-            '\'' => escaped.push_str("&#39;"),
-            c => escaped.push(c),
-        }
-    }
-    escaped
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gerbang_domain::verification::message::MessageContent;
     use gerbang_domain::verification::purpose::SensitiveAction;
+    use gerbang_domain::verification::template::EmailText;
 
     fn content(locale: Locale, action: Option<SensitiveAction>) -> MessageContent {
         MessageContent {
@@ -701,22 +592,26 @@ mod tests {
         }
     }
 
+    fn email(brand: &str, content: &MessageContent) -> EmailText {
+        Templates::builtin().email(brand, content)
+    }
+
     #[test]
     fn both_parts_carry_the_code_the_lifetime_and_the_warning_in_the_message_language() {
-        let id = Letter::new("JKN Mobile", &content(Locale::Id, None));
+        let id = email("JKN Mobile", &content(Locale::Id, None));
         assert_eq!(id.subject, "Kode verifikasi JKN Mobile");
-        for part in [id.text(), id.html()] {
+        for part in [&id.text, &id.html] {
             assert!(part.contains("482913"), "{part}");
             assert!(part.contains("berlaku 5 menit"), "{part}");
             assert!(
                 part.contains("JANGAN berikan kode ini kepada siapa pun, termasuk petugas BPJS.")
             );
         }
-        assert!(id.html().contains("<html lang=\"id\">"));
+        assert!(id.html.contains("<html lang=\"id\">"));
 
-        let en = Letter::new("JKN Mobile", &content(Locale::En, None));
+        let en = email("JKN Mobile", &content(Locale::En, None));
         assert_eq!(en.subject, "Your JKN Mobile verification code");
-        for part in [en.text(), en.html()] {
+        for part in [&en.text, &en.html] {
             assert!(part.contains("482913"), "{part}");
             assert!(part.contains("valid for 5 minutes"), "{part}");
             assert!(part.contains("Do NOT give this code to anyone, including BPJS staff."));
@@ -725,36 +620,198 @@ mod tests {
 
     #[test]
     fn a_step_up_names_its_action_and_hint() {
-        let letter = Letter::new(
+        let letter = email(
             "JKN Mobile",
             &content(Locale::Id, Some(SensitiveAction::BankAccountChange)),
         );
         assert!(
             letter
-                .text()
+                .text
                 .contains("Kode ini untuk ubah rekening bank ****7890.")
         );
-        let letter = Letter::new(
+        let letter = email(
             "JKN Mobile",
             &content(Locale::En, Some(SensitiveAction::BankAccountChange)),
         );
         assert!(
             letter
-                .html()
+                .html
                 .contains("This code is for bank account change ****7890.")
         );
     }
 
     #[test]
     fn whatever_is_inserted_into_the_html_is_escaped() {
-        let letter = Letter::new("<b>Brand</b> & \"Co\"", &content(Locale::En, None));
-        let html = letter.html();
+        let letter = email("<b>Brand</b> & \"Co\"", &content(Locale::En, None));
+        let html = &letter.html;
         assert!(!html.contains("<b>"), "{html}");
         assert!(
             html.contains("&lt;b&gt;Brand&lt;/b&gt; &amp; &quot;Co&quot;"),
             "{html}"
         );
-        assert_eq!(escape("it's <x>"), "it&#39;s &lt;x&gt;");
+    }
+
+    #[test]
+    fn the_default_templates_write_the_emails_gerbang_always_sent() {
+        let brands = ["JKN Mobile", "<b>Brand</b> & \"Co\" it's", "gerbang"];
+        for brand in brands {
+            for locale in [Locale::Id, Locale::En] {
+                for action in [None, Some(SensitiveAction::BankAccountChange)] {
+                    for minutes in [1, 5] {
+                        let mut content = content(locale, action);
+                        content.lifetime_minutes = minutes;
+                        let old = hard_coded::Letter::new(brand, &content);
+                        let new = email(brand, &content);
+                        assert_eq!(new.subject, old.subject);
+                        assert_eq!(new.text, old.text());
+                        assert_eq!(new.html, old.html());
+                    }
+                }
+            }
+        }
+        let mut hint_only = content(Locale::En, Some(SensitiveAction::PasswordReset));
+        hint_only.action_hint = None;
+        let old = hard_coded::Letter::new("JKN Mobile", &hint_only);
+        assert_eq!(email("JKN Mobile", &hint_only).html, old.html());
+    }
+
+    #[test]
+    fn an_operator_template_words_the_email() {
+        let templates = Templates::builtin()
+            .clone()
+            .with_file(
+                "email.id.txt",
+                "[subject]\n[{brand}] Kode Anda\n[text]\n{brand}: {code}\nUntuk {action}.\n\
+                 [html]\n<p>{brand}: <b>{code}</b></p>\n<p>Untuk {action}.</p>\n",
+            )
+            .unwrap();
+        let words = templates.email("JKN Mobile", &content(Locale::Id, None));
+        assert_eq!(words.subject, "[JKN Mobile] Kode Anda");
+        assert_eq!(words.text, "JKN Mobile: 482913\n");
+        assert_eq!(words.html, "<p>JKN Mobile: <b>482913</b></p>\n");
+        assert_eq!(
+            templates.email_subject("JKN Mobile", Locale::En),
+            "Your JKN Mobile verification code"
+        );
+    }
+
+    /// The email as gerbang wrote it before the templates, word for word: the oracle the default
+    /// templates must match.
+    mod hard_coded {
+        use gerbang_domain::verification::Locale;
+        use gerbang_domain::verification::message::MessageContent;
+
+        fn subject(brand: &str, locale: Locale) -> String {
+            match locale {
+                Locale::Id => format!("Kode verifikasi {brand}"),
+                Locale::En => format!("Your {brand} verification code"),
+            }
+        }
+
+        pub(super) struct Letter {
+            lang: &'static str,
+            pub(super) subject: String,
+            intro: String,
+            code: String,
+            purpose: Option<String>,
+            validity: String,
+            warning: &'static str,
+            closing: &'static str,
+        }
+
+        impl Letter {
+            pub(super) fn new(brand: &str, content: &MessageContent) -> Self {
+                let minutes = content.lifetime_minutes;
+                let action = content.action_label();
+                let subject = subject(brand, content.locale);
+                let code = content.code.clone();
+                match content.locale {
+                    Locale::Id => Self {
+                        lang: "id",
+                        subject,
+                        intro: format!("Kode verifikasi {brand} Anda:"),
+                        code,
+                        purpose: action.map(|action| format!("Kode ini untuk {action}.")),
+                        validity: format!("Kode berlaku {minutes} menit."),
+                        warning: "JANGAN berikan kode ini kepada siapa pun, termasuk petugas BPJS.",
+                        closing: "Jika Anda tidak meminta kode ini, abaikan email ini.",
+                    },
+                    Locale::En => Self {
+                        lang: "en",
+                        subject,
+                        intro: format!("Your {brand} verification code:"),
+                        code,
+                        purpose: action.map(|action| format!("This code is for {action}.")),
+                        validity: format!(
+                            "It is valid for {minutes} {}.",
+                            if minutes == 1 { "minute" } else { "minutes" }
+                        ),
+                        warning: "Do NOT give this code to anyone, including BPJS staff.",
+                        closing: "If you did not ask for this code, ignore this email.",
+                    },
+                }
+            }
+
+            pub(super) fn text(&self) -> String {
+                let purpose = self
+                    .purpose
+                    .as_deref()
+                    .map(|purpose| format!("{purpose}\n"))
+                    .unwrap_or_default();
+                format!(
+                    "{intro}\n\n    {code}\n\n{purpose}{validity}\n\n{warning}\n\n{closing}\n",
+                    intro = self.intro,
+                    code = self.code,
+                    validity = self.validity,
+                    warning = self.warning,
+                    closing = self.closing,
+                )
+            }
+
+            pub(super) fn html(&self) -> String {
+                let purpose = self
+                    .purpose
+                    .as_deref()
+                    .map(|purpose| format!("<p style=\"margin:0 0 8px\">{}</p>\n", escape(purpose)))
+                    .unwrap_or_default();
+                format!(
+                    r#"<!DOCTYPE html>
+<html lang="{lang}">
+<head><meta charset="utf-8"><title>{subject}</title></head>
+<body style="margin:0;padding:24px;font-family:Arial,Helvetica,sans-serif;color:#1f2933">
+<p style="margin:0 0 8px">{intro}</p>
+<p style="margin:0 0 16px;font-family:'Courier New',monospace;font-size:32px;font-weight:bold;letter-spacing:6px">{code}</p>
+{purpose}<p style="margin:0 0 16px">{validity}</p>
+<p style="margin:0 0 16px;padding:12px;border:2px solid #b42318;color:#b42318;font-weight:bold">{warning}</p>
+<p style="margin:0;color:#616e7c;font-size:13px">{closing}</p>
+</body>
+</html>
+"#,
+                    lang = self.lang,
+                    subject = escape(&self.subject),
+                    intro = escape(&self.intro),
+                    code = escape(&self.code),
+                    validity = escape(&self.validity),
+                    warning = escape(self.warning),
+                    closing = escape(self.closing),
+                )
+            }
+        }
+
+        fn escape(text: &str) -> String {
+            let mut escaped = String::with_capacity(text.len());
+            for c in text.chars() {
+                match c {
+                    '&' => escaped.push_str("&amp;"),
+                    '<' => escaped.push_str("&lt;"),
+                    '>' => escaped.push_str("&gt;"),
+                    '"' => escaped.push_str("&quot;"),
+                    '\'' => escaped.push_str("&#39;"),
+                    c => escaped.push(c),
+                }
+            }
+            escaped
+        }
     }
 
     #[test]

@@ -1,21 +1,24 @@
 //! Codes read out in a phone call, through an HTTP text-to-speech calling provider.
 //!
 //! Layout:
-//! - [`spoken_digits`] and [`script`]: what the call says, in Indonesian by default (the code digit
-//!   by digit in words, `satu, dua, tiga`, said [`VoiceSettings::repeat`] times, with the brand and
-//!   the warning never to share it), in English for `Locale::En`.
+//! - [`spoken_digits`] and [`script_with`]: what the call says, worded by the message templates
+//!   (`voice.<lang>.txt`, see [`gerbang_domain::verification::template`]): in Indonesian by
+//!   default, in English for `Locale::En`, the code digit by digit in words (`satu, dua, tiga`),
+//!   said [`VoiceSettings::repeat`] times, with the brand and the warning never to share it.
 //! - [`VoiceSettings`] and [`VoiceCourier`]: `POST {url}` with a bearer token and
 //!   `{to, caller_id, language, script}`; the answer's `call_id` is the message id.
 //!
 //! HTTP statuses map as for HTTP SMS ([`crate::http_sms`]): 429 throttled, other 4xx
 //! misconfigured, 5xx and timeouts unreachable.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use gerbang_core::{Courier, HandOff, HandOffFailure};
 use gerbang_domain::delivery::DeliveryStatus;
 use gerbang_domain::verification::message::MessageContent;
+use gerbang_domain::verification::template::Templates;
 use gerbang_domain::verification::{Channel, Destination, Locale};
 use gerbang_store::OutboxMessage;
 use serde_json::{Value, json};
@@ -49,53 +52,22 @@ pub fn spoken_digits(code: &str, locale: Locale) -> String {
         .join(", ")
 }
 
-/// What the call says: the brand, the code `repeat` times (at least once, at most
-/// [`MAX_REPEAT`]), how long it lives, and the warning. A step-up names its action but not the
-/// action's hint (digits read next to the code would confuse).
+/// What the call says with the built-in templates; see [`script_with`].
 pub fn script(brand: &str, content: &MessageContent, repeat: u8) -> String {
+    script_with(Templates::builtin(), brand, content, repeat)
+}
+
+/// What the call says: the brand, the code `repeat` times (at least once, at most
+/// [`MAX_REPEAT`]), how long it lives, and the warning, in the words of `templates`. A step-up
+/// names its action but not the action's hint (digits read next to the code would confuse).
+pub fn script_with(
+    templates: &Templates,
+    brand: &str,
+    content: &MessageContent,
+    repeat: u8,
+) -> String {
     let digits = spoken_digits(&content.code, content.locale);
-    let repeat = repeat.clamp(1, MAX_REPEAT);
-    let minutes = content.lifetime_minutes;
-    let action = content.action.map(|action| action.label());
-    let mut text = String::new();
-    match content.locale {
-        Locale::Id => {
-            text.push_str(&format!("Halo, ini {brand}. "));
-            match action {
-                Some((label, _)) => {
-                    text.push_str(&format!(
-                        "Kode verifikasi Anda untuk {label} adalah: {digits}. "
-                    ));
-                }
-                None => text.push_str(&format!("Kode verifikasi Anda adalah: {digits}. ")),
-            }
-            for _ in 1..repeat {
-                text.push_str(&format!("Sekali lagi, kode Anda: {digits}. "));
-            }
-            text.push_str(&format!(
-                "Kode ini berlaku {minutes} menit. Jangan berikan kode ini kepada siapa pun, termasuk petugas BPJS."
-            ));
-        }
-        Locale::En => {
-            text.push_str(&format!("Hello, this is {brand}. "));
-            match action {
-                Some((_, label)) => {
-                    text.push_str(&format!(
-                        "Your verification code for the {label} is: {digits}. "
-                    ));
-                }
-                None => text.push_str(&format!("Your verification code is: {digits}. ")),
-            }
-            for _ in 1..repeat {
-                text.push_str(&format!("Again, your code is: {digits}. "));
-            }
-            let unit = if minutes == 1 { "minute" } else { "minutes" };
-            text.push_str(&format!(
-                "The code is valid for {minutes} {unit}. Never share this code with anyone, BPJS staff included."
-            ));
-        }
-    }
-    text
+    templates.voice_script(brand, content, &digits, repeat.clamp(1, MAX_REPEAT))
 }
 
 /// One calling provider.
@@ -116,6 +88,8 @@ pub struct VoiceSettings {
     pub repeat: u8,
     /// How long a request (connect, send, answer) may take.
     pub timeout: Duration,
+    /// The words of the call per language; the built-in ones by default.
+    pub templates: Arc<Templates>,
 }
 
 impl VoiceSettings {
@@ -129,6 +103,7 @@ impl VoiceSettings {
             brand: "gerbang".into(),
             repeat: 2,
             timeout: Duration::from_secs(10),
+            templates: Arc::new(Templates::builtin().clone()),
         }
     }
 
@@ -197,7 +172,12 @@ impl Courier for VoiceCourier {
                 self.name
             )));
         };
-        let script = script(&self.settings.brand, content, self.settings.repeat);
+        let script = script_with(
+            &self.settings.templates,
+            &self.settings.brand,
+            content,
+            self.settings.repeat,
+        );
         let body = json!({
             "to": number.e164(),
             "caller_id": self.settings.caller_id,
@@ -319,6 +299,91 @@ mod tests {
             "{said}"
         );
         assert!(!said.contains("7890"));
+    }
+
+    #[test]
+    fn the_default_templates_say_what_gerbang_always_said() {
+        for locale in [Locale::Id, Locale::En] {
+            for action in [None, Some(SensitiveAction::PhoneChange)] {
+                for minutes in [1, 5] {
+                    for repeat in [0, 1, 2, 5, 9] {
+                        let mut said = content("4081", locale);
+                        said.action = action;
+                        said.action_hint = action.map(|_| "****7890".into());
+                        said.lifetime_minutes = minutes;
+                        assert_eq!(
+                            script("JKN Mobile", &said, repeat),
+                            hard_coded_script("JKN Mobile", &said, repeat)
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn an_operator_template_words_the_call() {
+        let templates = Templates::builtin()
+            .clone()
+            .with_file(
+                "voice.id.txt",
+                "[plain]\n{brand} menelepon. Kode: {code}.\n[step_up]\n{brand}: {action}, kode {code}.\n\
+                 [again]\nUlangi: {code}.\n[closing]\nJangan bagikan.\n",
+            )
+            .unwrap();
+        assert_eq!(
+            script_with(&templates, "JKN Mobile", &content("408", Locale::Id), 2),
+            "JKN Mobile menelepon. Kode: empat, nol, delapan. Ulangi: empat, nol, delapan. \
+             Jangan bagikan."
+        );
+        assert_eq!(
+            script_with(&templates, "JKN Mobile", &content("7", Locale::En), 1),
+            script("JKN Mobile", &content("7", Locale::En), 1)
+        );
+    }
+
+    /// The script as gerbang wrote it before the templates, word for word: the oracle the default
+    /// templates must match.
+    fn hard_coded_script(brand: &str, content: &MessageContent, repeat: u8) -> String {
+        let digits = spoken_digits(&content.code, content.locale);
+        let repeat = repeat.clamp(1, MAX_REPEAT);
+        let minutes = content.lifetime_minutes;
+        let action = content.action.map(|action| action.label());
+        let mut text = String::new();
+        match content.locale {
+            Locale::Id => {
+                text.push_str(&format!("Halo, ini {brand}. "));
+                match action {
+                    Some((label, _)) => text.push_str(&format!(
+                        "Kode verifikasi Anda untuk {label} adalah: {digits}. "
+                    )),
+                    None => text.push_str(&format!("Kode verifikasi Anda adalah: {digits}. ")),
+                }
+                for _ in 1..repeat {
+                    text.push_str(&format!("Sekali lagi, kode Anda: {digits}. "));
+                }
+                text.push_str(&format!(
+                    "Kode ini berlaku {minutes} menit. Jangan berikan kode ini kepada siapa pun, termasuk petugas BPJS."
+                ));
+            }
+            Locale::En => {
+                text.push_str(&format!("Hello, this is {brand}. "));
+                match action {
+                    Some((_, label)) => text.push_str(&format!(
+                        "Your verification code for the {label} is: {digits}. "
+                    )),
+                    None => text.push_str(&format!("Your verification code is: {digits}. ")),
+                }
+                for _ in 1..repeat {
+                    text.push_str(&format!("Again, your code is: {digits}. "));
+                }
+                let unit = if minutes == 1 { "minute" } else { "minutes" };
+                text.push_str(&format!(
+                    "The code is valid for {minutes} {unit}. Never share this code with anyone, BPJS staff included."
+                ));
+            }
+        }
+        text
     }
 
     #[test]

@@ -78,6 +78,7 @@ async fn a_code_sent_over_smpp_verifies_and_refused_messages_are_explained<S: St
         "smpp:test".into(),
         events,
         Arc::new(SystemClock),
+        Default::default(),
     ));
     let expected = [
         (DeliveryStatus::Delivered, Some(Cause::Delivered)),

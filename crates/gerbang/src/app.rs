@@ -13,13 +13,13 @@ use std::sync::Arc;
 use gerbang_core::{DeliveryWorker, DevInbox, Route, VerificationEngine};
 use gerbang_delivery::email::SmtpCourier;
 use gerbang_delivery::http_sms::HttpSmsCourier;
+use gerbang_delivery::http_sms::Secret;
 use gerbang_delivery::smpp::{SmppClient, SmppEvent};
 use gerbang_delivery::voice::VoiceCourier;
 use gerbang_delivery::whatsapp::WhatsappCourier;
 use gerbang_delivery::{Provider, SmppCourier, apply_receipts};
 use gerbang_domain::verification::Channel;
 use gerbang_domain::verification::code::CodeKey;
-use gerbang_delivery::http_sms::Secret;
 use gerbang_http::{ApiClients, HttpState, StatusWebhooks};
 use gerbang_registry::{HttpDirectory, Registry, StoreDirectory, SyntheticParticipants};
 use gerbang_store::{ParticipantImport, Sealer, Store};
@@ -62,11 +62,19 @@ impl Application {
         .await)?;
         let mut settings = config.otp.engine_settings()?;
         settings.fallback = config.delivery.fallback_policy()?;
+        // Read once, before anything is served: a bad template stops the start.
+        let templates = Arc::new(config.delivery.templates()?);
+        match &config.delivery.templates_dir {
+            Some(dir) => tracing::info!(dir = %dir.display(), "message templates loaded"),
+            None => tracing::info!("built-in message templates"),
+        }
+        settings.templates = templates.clone();
         let DeliveryWiring {
             routes,
             receipts,
             webhooks,
-        } = delivery_routes(config)?;
+            causes,
+        } = delivery_routes(config, &templates)?;
         let retry = config.delivery.retry_policy()?;
         let lease = config.delivery.claim_lease()?;
         let clients = api_clients(config);
@@ -86,6 +94,7 @@ impl Application {
                     provider,
                     events,
                     clock.clone(),
+                    causes.clone(),
                 ));
             }
             let mut worker = DeliveryWorker::with_routes(store.clone(), routes, clock);
@@ -283,7 +292,10 @@ type ProviderEvents = (String, mpsc::Receiver<SmppEvent>);
 /// The routes the configuration names, in order, and for each SMPP bind (which starts connecting
 /// now) its events, whose receipts go to the delivery trail.
 /// Also the status callbacks of the providers that send them.
-fn delivery_routes(config: &Config) -> anyhow::Result<DeliveryWiring> {
+fn delivery_routes(
+    config: &Config,
+    templates: &Arc<gerbang_domain::verification::template::Templates>,
+) -> anyhow::Result<DeliveryWiring> {
     let delivery = &config.delivery;
     let circuit = delivery.circuit_policy()?;
     let causes = Arc::new(delivery.cause_map()?);
@@ -351,11 +363,12 @@ fn delivery_routes(config: &Config) -> anyhow::Result<DeliveryWiring> {
                 (Provider::HttpSms(gateway), vec![Channel::Sms])
             }
             ProviderKind::Smtp => {
-                let settings = provider
+                let mut settings = provider
                     .smtp
                     .as_ref()
                     .with_context(|| format!("{key}: kind = \"smtp\" needs an `smtp` table"))?
                     .settings(&format!("{key}.smtp"), &config.otp.brand)?;
+                settings.templates = templates.clone();
                 let relay = SmtpCourier::new(provider.name.clone(), settings, causes.clone())
                     .with_context(|| format!("{key}.smtp"))?;
                 (Provider::Smtp(relay), vec![Channel::Email])
@@ -381,11 +394,12 @@ fn delivery_routes(config: &Config) -> anyhow::Result<DeliveryWiring> {
                 (Provider::Whatsapp(whatsapp), vec![Channel::Whatsapp])
             }
             ProviderKind::Voice => {
-                let settings = provider
+                let mut settings = provider
                     .voice
                     .as_ref()
                     .with_context(|| format!("{key}: kind = \"voice\" needs a `voice` table"))?
                     .settings(&format!("{key}.voice"), &config.otp.brand)?;
+                settings.templates = templates.clone();
                 let voice = VoiceCourier::new(provider.name.clone(), settings)
                     .with_context(|| format!("{key}.voice"))?;
                 (Provider::Voice(voice), vec![Channel::Voice])
@@ -424,10 +438,11 @@ fn delivery_routes(config: &Config) -> anyhow::Result<DeliveryWiring> {
             );
         }
     }
-    let webhooks = ProviderWebhooks::new(hooks, causes);
+    let webhooks = ProviderWebhooks::new(hooks, causes.clone());
     Ok(DeliveryWiring {
         routes,
         receipts,
+        causes,
         webhooks: (!webhooks.is_empty()).then(|| Arc::new(webhooks) as Arc<dyn StatusWebhooks>),
     })
 }
@@ -437,4 +452,6 @@ struct DeliveryWiring {
     routes: Vec<Route<Provider>>,
     receipts: Vec<ProviderEvents>,
     webhooks: Option<Arc<dyn StatusWebhooks>>,
+    /// The cause mapping with the configured overrides, for receipts as for submits.
+    causes: Arc<gerbang_domain::delivery::CauseMap>,
 }

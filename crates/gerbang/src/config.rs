@@ -68,6 +68,10 @@ pub struct DeliveryConfig {
     /// Per-code corrections of the cause mapping (vendors differ), e.g.
     /// `{ source = "smpp_err", code = "1153", cause = "number_inactive", retry = "no" }`.
     pub cause_overrides: Vec<gerbang_domain::delivery::CauseOverride>,
+    /// A directory of message templates (`sms.id.txt`, `email.en.txt`, ...), each file replacing
+    /// the built-in one; `None` (an empty string): the built-in templates only.
+    #[serde(deserialize_with = "empty_is_none")]
+    pub templates_dir: Option<PathBuf>,
 }
 
 impl Default for DeliveryConfig {
@@ -87,11 +91,25 @@ impl Default for DeliveryConfig {
                 .to_vec(),
             no_receipt_seconds: 60,
             cause_overrides: Vec::new(),
+            templates_dir: None,
         }
     }
 }
 
 impl DeliveryConfig {
+    /// The message templates: the built-in ones, each replaced by its file in `templates_dir`.
+    /// A file breaking a rule is refused with the file, the line and the rule.
+    pub fn templates(
+        &self,
+    ) -> Result<gerbang_domain::verification::template::Templates, ConfigError> {
+        use gerbang_domain::verification::template::Templates;
+        match &self.templates_dir {
+            None => Ok(Templates::default()),
+            Some(dir) => Templates::load(dir)
+                .map_err(|error| ConfigError::Invalid(format!("delivery.templates_dir: {error}"))),
+        }
+    }
+
     pub fn retry_policy(&self) -> Result<gerbang_core::RetryPolicy, ConfigError> {
         if self.retry_first_seconds == 0 || self.retry_max_seconds < self.retry_first_seconds {
             return Err(ConfigError::Invalid(
@@ -449,6 +467,7 @@ impl OtpConfig {
         ));
         Ok(EngineSettings {
             fallback: Default::default(),
+            templates: Default::default(),
             policy: OtpPolicy {
                 code_length,
                 lifetime: seconds(self.lifetime_seconds),
@@ -900,6 +919,29 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn a_template_breaking_a_rule_stops_the_start_naming_the_key_the_file_and_the_rule() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("sms.en.txt"),
+            "[plain]\n{brand}: OTP {code}. Keep it secret.\n[step_up]\n{brand}: {code} for {action}. NEVER share it.\n",
+        )
+        .unwrap();
+        let mut delivery = DeliveryConfig::default();
+        assert_eq!(
+            &delivery.templates().unwrap(),
+            gerbang_domain::verification::template::Templates::builtin()
+        );
+        delivery.templates_dir = Some(dir.path().to_owned());
+        let error = delivery.templates().unwrap_err().to_string();
+        assert!(error.contains("delivery.templates_dir"), "{error}");
+        assert!(error.contains("sms.en.txt"), "{error}");
+        assert!(
+            error.contains("[plain]: must carry the anti-fraud warning, with the word NEVER"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod code;
 pub mod message;
 pub mod purpose;
 pub mod rate;
+pub mod template;
 
 use std::fmt;
 
