@@ -16,7 +16,7 @@ pub use delivery::{
     Courier, DeliveryWorker, DevInbox, HandOff, HandOffFailure, RetryPolicy, Route,
 };
 pub use engine::{
-    CheckRequest, DeliveryOutlook, EngineSettings, QueueWait, Origin, ResendRequest, StartRequest, Subject, VerificationEngine,
-    VerificationView,
+    CheckRequest, DeliveryOutlook, EngineSettings, Origin, QueueWait, ResendRequest, StartRequest,
+    Subject, VerificationEngine, VerificationView,
 };
 pub use error::EngineError;

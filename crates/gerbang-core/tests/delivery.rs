@@ -514,7 +514,13 @@ async fn a_queued_message_says_how_many_go_first_and_how_long_that_takes<S: Stor
     assert_eq!(queue.ahead, 2);
     assert_eq!(queue.estimated_wait, None, "nothing went out yet: no rate");
     h.worker.deliver_next().await.unwrap();
-    let queue = h.engine.outlook("app", ids[2]).await.unwrap().queue.unwrap();
+    let queue = h
+        .engine
+        .outlook("app", ids[2])
+        .await
+        .unwrap()
+        .queue
+        .unwrap();
     assert_eq!(queue.ahead, 1);
     // One hand-off in the last minute: a minute per message, ours included.
     assert_eq!(queue.estimated_wait, Some(Duration::seconds(120)));
