@@ -9,6 +9,7 @@ use gerbang_domain::delivery::DeliveryStatus;
 use gerbang_domain::delivery::receipt::receipt_id_candidates;
 use gerbang_domain::delivery::{Cause, CauseMap, RawOutcome, Retry};
 use gerbang_domain::verification::{Channel, Destination};
+use gerbang_domain::{Email, MobileNumber};
 use gerbang_store::{OutboxMessage, ReceiptUpdate, VerificationStore};
 use tokio::sync::mpsc;
 
@@ -17,6 +18,43 @@ use crate::http_sms::HttpSmsCourier;
 use crate::smpp::{SmppClient, SmppEvent, SubmitError};
 use crate::voice::VoiceCourier;
 use crate::whatsapp::WhatsappCourier;
+
+/// The mobile number of a message for `channel`, or why provider `name` cannot carry it (another
+/// route may).
+pub(crate) fn phone_for<'m>(
+    name: &str,
+    channel: Channel,
+    message: &'m OutboxMessage,
+) -> Result<&'m MobileNumber, HandOffFailure> {
+    match &message.destination {
+        Destination::Phone(number) if message.channel == channel => Ok(number),
+        _ => Err(cannot_carry(name, channel, message)),
+    }
+}
+
+/// The email address of a message for `channel`, or why provider `name` cannot carry it.
+pub(crate) fn email_for<'m>(
+    name: &str,
+    channel: Channel,
+    message: &'m OutboxMessage,
+) -> Result<&'m Email, HandOffFailure> {
+    match &message.destination {
+        Destination::Email(address) if message.channel == channel => Ok(address),
+        _ => Err(cannot_carry(name, channel, message)),
+    }
+}
+
+fn cannot_carry(name: &str, channel: Channel, message: &OutboxMessage) -> HandOffFailure {
+    let to = match message.destination {
+        Destination::Phone(_) => "a phone number",
+        Destination::Email(_) => "an email address",
+    };
+    HandOffFailure::misconfigured(format!(
+        "{name} carries {}, not {} to {to}",
+        channel.as_str(),
+        message.channel.as_str()
+    ))
+}
 
 /// SMS over one SMPP bind.
 #[derive(Debug, Clone)]
@@ -37,19 +75,7 @@ impl Courier for SmppCourier {
         message: &OutboxMessage,
         now: DateTime<Utc>,
     ) -> Result<HandOff, HandOffFailure> {
-        let Destination::Phone(number) = &message.destination else {
-            return Err(HandOffFailure::misconfigured(format!(
-                "{} sends SMS to phone numbers only",
-                self.name
-            )));
-        };
-        if message.channel != Channel::Sms {
-            return Err(HandOffFailure::misconfigured(format!(
-                "{} carries SMS, not {}",
-                self.name,
-                message.channel.as_str()
-            )));
-        }
+        let number = phone_for(&self.name, Channel::Sms, message)?;
         match self.client.submit(number.e164(), &message.text).await {
             Ok(submitted) => Ok(HandOff {
                 at: now,

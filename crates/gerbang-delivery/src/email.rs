@@ -19,8 +19,10 @@ use gerbang_core::{Courier, HandOff, HandOffFailure};
 use gerbang_domain::Email;
 use gerbang_domain::delivery::{Cause, CauseMap, DeliveryStatus, RawOutcome, Retry};
 use gerbang_domain::verification::template::Templates;
-use gerbang_domain::verification::{Channel, Destination, Locale};
+use gerbang_domain::verification::{Channel, Locale};
 use gerbang_store::OutboxMessage;
+
+use crate::courier::email_for;
 use lettre::message::dkim::{
     DkimCanonicalization, DkimCanonicalizationType, DkimConfig, DkimSigningAlgorithm,
     DkimSigningKey,
@@ -436,19 +438,7 @@ impl Courier for SmtpCourier {
         message: &OutboxMessage,
         now: DateTime<Utc>,
     ) -> Result<HandOff, HandOffFailure> {
-        let Destination::Email(to) = &message.destination else {
-            return Err(HandOffFailure::misconfigured(format!(
-                "{} sends email to email addresses only",
-                self.name
-            )));
-        };
-        if message.channel != Channel::Email {
-            return Err(HandOffFailure::misconfigured(format!(
-                "{} carries email, not {}",
-                self.name,
-                message.channel.as_str()
-            )));
-        }
+        let to = email_for(&self.name, Channel::Email, message)?;
         let message_id = self.new_message_id();
         let email = self.compose(message, to, &message_id, now)?;
         let sent = tokio::time::timeout(self.timeout, self.transport().send(email)).await;

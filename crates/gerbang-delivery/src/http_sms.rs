@@ -25,6 +25,8 @@ use gerbang_domain::delivery::{
 };
 use gerbang_domain::verification::{Channel, Destination};
 use gerbang_store::OutboxMessage;
+
+use crate::courier::phone_for;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 
@@ -664,19 +666,7 @@ impl Courier for HttpSmsCourier {
         message: &OutboxMessage,
         now: DateTime<Utc>,
     ) -> Result<HandOff, HandOffFailure> {
-        let Destination::Phone(number) = &message.destination else {
-            return Err(HandOffFailure::misconfigured(format!(
-                "{} sends SMS to phone numbers only",
-                self.name
-            )));
-        };
-        if message.channel != Channel::Sms {
-            return Err(HandOffFailure::misconfigured(format!(
-                "{} carries SMS, not {}",
-                self.name,
-                message.channel.as_str()
-            )));
-        }
+        let number = phone_for(&self.name, Channel::Sms, message)?;
         let values = Values {
             to: number.e164(),
             to_national: number.national(),

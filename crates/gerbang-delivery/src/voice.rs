@@ -19,8 +19,10 @@ use gerbang_core::{Courier, HandOff, HandOffFailure};
 use gerbang_domain::delivery::DeliveryStatus;
 use gerbang_domain::verification::message::MessageContent;
 use gerbang_domain::verification::template::Templates;
-use gerbang_domain::verification::{Channel, Destination, Locale};
+use gerbang_domain::verification::{Channel, Locale};
 use gerbang_store::OutboxMessage;
+
+use crate::courier::phone_for;
 use serde_json::{Value, json};
 
 use crate::http_sms::{
@@ -153,19 +155,7 @@ impl Courier for VoiceCourier {
         message: &OutboxMessage,
         now: DateTime<Utc>,
     ) -> Result<HandOff, HandOffFailure> {
-        let Destination::Phone(number) = &message.destination else {
-            return Err(HandOffFailure::misconfigured(format!(
-                "{} calls phone numbers only",
-                self.name
-            )));
-        };
-        if message.channel != Channel::Voice {
-            return Err(HandOffFailure::misconfigured(format!(
-                "{} carries voice calls, not {}",
-                self.name,
-                message.channel.as_str()
-            )));
-        }
+        let number = phone_for(&self.name, Channel::Voice, message)?;
         let Some(content) = &message.content else {
             return Err(HandOffFailure::misconfigured(format!(
                 "{}: the message has no content to read out (queued by an older gerbang)",

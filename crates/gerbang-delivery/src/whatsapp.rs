@@ -20,8 +20,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use gerbang_core::{Courier, HandOff, HandOffFailure};
 use gerbang_domain::delivery::{Cause, CauseMap, DeliveryStatus, RawOutcome, Retry, Verdict};
-use gerbang_domain::verification::{Channel, Destination, Locale};
+use gerbang_domain::verification::{Channel, Locale};
 use gerbang_store::OutboxMessage;
+
+use crate::courier::phone_for;
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
@@ -228,19 +230,7 @@ impl Courier for WhatsappCourier {
         message: &OutboxMessage,
         now: DateTime<Utc>,
     ) -> Result<HandOff, HandOffFailure> {
-        let Destination::Phone(number) = &message.destination else {
-            return Err(HandOffFailure::misconfigured(format!(
-                "{} sends to phone numbers only",
-                self.name
-            )));
-        };
-        if message.channel != Channel::Whatsapp {
-            return Err(HandOffFailure::misconfigured(format!(
-                "{} carries WhatsApp, not {}",
-                self.name,
-                message.channel.as_str()
-            )));
-        }
+        let number = phone_for(&self.name, Channel::Whatsapp, message)?;
         let Some(content) = &message.content else {
             return Err(HandOffFailure::misconfigured(format!(
                 "{}: the message has no content for a template (queued by an older gerbang)",
