@@ -6,16 +6,17 @@
 //! outbox messages with `FOR UPDATE SKIP LOCKED`. Commits are synchronous (PostgreSQL's default).
 
 use chrono::{DateTime, Duration, Utc};
+use gerbang_domain::Nik;
 use gerbang_domain::delivery::receipt::normalise_message_id;
 use gerbang_domain::verification::{Verification, VerificationId};
 use gerbang_store::verifications::{
     ATTEMPT_COLUMNS, AttemptColumns, SUPERSEDED, apply_handoffs, attempt_from_row,
-    decode_rate_state, encode_rate_state, open_message, open_verification, seal_message,
-    seal_verification,
+    decode_rate_state, encode_rate_state, nik_digest, open_message, open_verification,
+    open_verifications_for_nik, seal_message, seal_verification, verification_nik_digest,
 };
 use gerbang_store::{
-    Changes, ClaimedMessage, DeliveryAttempt, InboxMessage, MessageOutcome, RateKey, ReceiptUpdate,
-    QueuePosition, Sealer, Snapshot, StoreError, VerificationStore,
+    Changes, ClaimedMessage, DeliveryAttempt, InboxMessage, MessageOutcome, QueuePosition, RateKey,
+    ReceiptUpdate, Sealer, Snapshot, StoreError, VerificationStore,
 };
 use sqlx::{AssertSqlSafe, PgConnection, Row};
 
@@ -66,12 +67,14 @@ async fn save_verification(
 ) -> Result<(), StoreError> {
     let body = seal_verification(sealer, verification)?;
     sqlx::query(
-        "INSERT INTO verifications (id, body, expires_at, updated_at) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (id) DO UPDATE SET body = excluded.body, expires_at = excluded.expires_at, \
-         updated_at = excluded.updated_at",
+        "INSERT INTO verifications (id, body, nik_digest, expires_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (id) DO UPDATE SET body = excluded.body, nik_digest = excluded.nik_digest, \
+         expires_at = excluded.expires_at, updated_at = excluded.updated_at",
     )
     .bind(verification.id.as_bytes().as_slice())
     .bind(body)
+    .bind(verification_nik_digest(sealer, verification))
     .bind(ms(horizon(verification)))
     .bind(ms(now))
     .execute(&mut *connection)
@@ -374,6 +377,23 @@ impl VerificationStore for PostgresStore {
             .into_iter()
             .map(attempt_from_row)
             .collect()
+    }
+
+    async fn verifications_for_nik(
+        &self,
+        nik: &Nik,
+        limit: u32,
+    ) -> Result<Vec<Verification>, StoreError> {
+        // Ids begin with their creation time: the backward scan of verifications_nik is newest first.
+        let rows: Vec<(Vec<u8>, Vec<u8>)> = sqlx::query_as(
+            "SELECT id, body FROM verifications WHERE nik_digest = $1 ORDER BY id DESC LIMIT $2",
+        )
+        .bind(nik_digest(&self.sealer, nik))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        open_verifications_for_nik(&self.sealer, nik, rows)
     }
 
     async fn inbox(&self, limit: u32) -> Result<Vec<InboxMessage>, StoreError> {

@@ -15,17 +15,18 @@ use std::future::Future;
 use std::pin::Pin;
 
 use chrono::{DateTime, Duration, Utc};
+use gerbang_domain::Nik;
 use gerbang_domain::delivery::receipt::normalise_message_id;
 use gerbang_domain::verification::rate::{KeyKind, RateState};
 use gerbang_domain::verification::{Verification, VerificationId};
 use gerbang_store::verifications::{
     ATTEMPT_COLUMNS, AttemptColumns, SUPERSEDED, apply_handoffs, attempt_from_row,
-    decode_rate_state, encode_rate_state, open_message, open_verification, seal_message,
-    seal_verification,
+    decode_rate_state, encode_rate_state, nik_digest, open_message, open_verification,
+    open_verifications_for_nik, seal_message, seal_verification, verification_nik_digest,
 };
 use gerbang_store::{
-    Changes, ClaimedMessage, DeliveryAttempt, InboxMessage, MessageOutcome, OutboxMessage, RateKey,
-    QueuePosition, ReceiptUpdate, Sealer, Snapshot, StoreError, VerificationStore,
+    Changes, ClaimedMessage, DeliveryAttempt, InboxMessage, MessageOutcome, OutboxMessage,
+    QueuePosition, RateKey, ReceiptUpdate, Sealer, Snapshot, StoreError, VerificationStore,
 };
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{AssertSqlSafe, Connection, Row, SqliteConnection};
@@ -35,7 +36,8 @@ use crate::{SqliteStore, store_error};
 
 /// Most requests committed together; bounds the time one batch holds the write lock.
 const MAX_BATCH: usize = 1024;
-/// Rows per multi-row statement: at most 5 parameters each stays far below SQLite's limit.
+/// Rows per multi-row statement: 400 rows of up to 6 parameters (verifications 5, outbox 6; the
+/// attempt inserts take half as many rows of 8 or 9) stay far below SQLite's 32,766.
 const ROWS_PER_STATEMENT: usize = 400;
 
 /// Called once the batch's commit is known: `None` committed, `Some(error)` did not.
@@ -587,14 +589,17 @@ async fn flush(
         .collect();
     for chunk in verifications.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
-            "INSERT INTO verifications (id, body, expires_at, updated_at) VALUES {}              ON CONFLICT (id) DO UPDATE SET body = excluded.body, expires_at = excluded.expires_at,              updated_at = excluded.updated_at",
-            rows(chunk.len(), 4)
+            "INSERT INTO verifications (id, body, nik_digest, expires_at, updated_at) VALUES {} \
+             ON CONFLICT (id) DO UPDATE SET body = excluded.body, nik_digest = excluded.nik_digest, \
+             expires_at = excluded.expires_at, updated_at = excluded.updated_at",
+            rows(chunk.len(), 5)
         );
         let mut query = sqlx::query(AssertSqlSafe(sql));
         for verification in chunk {
             query = query
                 .bind(verification.id.as_bytes().as_slice())
                 .bind(seal_verification(sealer, verification)?)
+                .bind(verification_nik_digest(sealer, verification))
                 .bind(ms(horizon(verification)))
                 .bind(ms(now));
         }
@@ -923,5 +928,22 @@ impl VerificationStore for SqliteStore {
             .into_iter()
             .map(attempt_from_row)
             .collect()
+    }
+
+    async fn verifications_for_nik(
+        &self,
+        nik: &Nik,
+        limit: u32,
+    ) -> Result<Vec<Verification>, StoreError> {
+        // Ids begin with their creation time: the backward scan of verifications_nik is newest first.
+        let rows: Vec<(Vec<u8>, Vec<u8>)> = sqlx::query_as(
+            "SELECT id, body FROM verifications WHERE nik_digest = ? ORDER BY id DESC LIMIT ?",
+        )
+        .bind(nik_digest(&self.sealer, nik))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        open_verifications_for_nik(&self.sealer, nik, rows)
     }
 }

@@ -9,6 +9,7 @@
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
+use gerbang_domain::Nik;
 use gerbang_domain::delivery::{Cause, DeliveryStatus};
 use gerbang_domain::verification::message::MessageContent;
 use gerbang_domain::verification::rate::{KeyKind, RateState};
@@ -16,6 +17,7 @@ use gerbang_domain::verification::{Channel, Destination, Verification, Verificat
 use serde::{Deserialize, Serialize};
 
 use crate::StoreError;
+use crate::participants::{ParticipantKey, lookup_digest};
 use crate::sealing::{LookupKind, Sealer};
 
 /// A rate-limit key: what it counts and the value counted (a phone number, a NIK, an IP address).
@@ -195,6 +197,9 @@ pub struct DeliveryAttempt {
     pub outbox_id: i64,
     pub channel: String,
     pub provider: String,
+    /// The provider's id for the message (normalised as receipts are matched), for staff tracing
+    /// a complaint with the provider; never shown to participants. None for a refused try.
+    pub provider_message_id: Option<String>,
     pub status: DeliveryStatus,
     pub cause: Option<Cause>,
     /// The provider's raw words (`stat:UNDELIV err:001`, a `command_status`), for staff.
@@ -299,6 +304,44 @@ pub trait VerificationStore {
         &self,
         verification: VerificationId,
     ) -> impl Future<Output = Result<Vec<DeliveryAttempt>, StoreError>> + Send;
+
+    /// Up to `limit` verifications started for `nik` (the subject the calling service named),
+    /// newest first, for staff answering "my code never came". Found by the keyed NIK digest
+    /// ([`verification_nik_digest`]); verifications stored before that column existed are not found.
+    fn verifications_for_nik(
+        &self,
+        nik: &Nik,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Verification>, StoreError>> + Send;
+}
+
+/// The lookup column of a stored verification: the same keyed NIK digest the participant registry
+/// is found by (so no new key), or none for a verification started without a NIK.
+pub fn verification_nik_digest(sealer: &Sealer, verification: &Verification) -> Option<Vec<u8>> {
+    verification.nik.as_ref().map(|nik| nik_digest(sealer, nik))
+}
+
+/// The keyed digest a NIK is looked up by, in the registry and among verifications.
+pub fn nik_digest(sealer: &Sealer, nik: &Nik) -> Vec<u8> {
+    lookup_digest(ParticipantKey::Nik(nik), sealer).to_vec()
+}
+
+/// Opens the rows a NIK lookup found, newest first, keeping only those whose sealed body names
+/// `nik`: the digest column is not covered by the envelope's authentication, so a row whose
+/// column was altered cannot put someone else's verification in this participant's trail.
+pub fn open_verifications_for_nik(
+    sealer: &Sealer,
+    nik: &Nik,
+    rows: Vec<(Vec<u8>, Vec<u8>)>,
+) -> Result<Vec<Verification>, StoreError> {
+    let mut found = Vec::with_capacity(rows.len());
+    for (id, body) in rows {
+        let verification = open_verification(sealer, &id, &body)?;
+        if verification.nik.as_ref() == Some(nik) {
+            found.push(verification);
+        }
+    }
+    Ok(found)
 }
 
 /// Seals a verification for storage; the id is the associated data, so a body moved to another row
@@ -365,11 +408,12 @@ pub fn apply_handoffs(
 }
 
 /// The columns of a stored attempt, in the order every backend selects them: outbox id, channel,
-/// provider, status, cause, detail, attempted at, updated at.
+/// provider, provider's message id, status, cause, detail, attempted at, updated at.
 pub type AttemptColumns = (
     i64,
     String,
     String,
+    Option<String>,
     String,
     Option<String>,
     Option<String>,
@@ -378,13 +422,23 @@ pub type AttemptColumns = (
 );
 
 /// The columns every backend selects for an attempt, matching [`AttemptColumns`].
-pub const ATTEMPT_COLUMNS: &str =
-    "outbox_id, channel, provider, status, cause, detail, attempted_at, updated_at";
+pub const ATTEMPT_COLUMNS: &str = "outbox_id, channel, provider, provider_message_id, status, cause, \
+     detail, attempted_at, updated_at";
 
 /// A stored attempt row, read back leniently: an unknown status reads as `unknown`, an unknown
 /// cause as none (a newer gerbang may have written them).
 pub fn attempt_from_row(
-    (outbox_id, channel, provider, status, cause, detail, attempted_at, updated_at): AttemptColumns,
+    (
+        outbox_id,
+        channel,
+        provider,
+        provider_message_id,
+        status,
+        cause,
+        detail,
+        attempted_at,
+        updated_at,
+    ): AttemptColumns,
 ) -> Result<DeliveryAttempt, StoreError> {
     let time = |value: i64| {
         DateTime::from_timestamp_millis(value)
@@ -394,6 +448,7 @@ pub fn attempt_from_row(
         outbox_id,
         channel,
         provider,
+        provider_message_id,
         status: DeliveryStatus::parse(&status).unwrap_or(DeliveryStatus::Unknown),
         cause: cause.as_deref().and_then(Cause::parse),
         detail,

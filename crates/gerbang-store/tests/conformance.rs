@@ -2,11 +2,17 @@
 //! traits. It runs on the backend named by `GERBANG_TEST_DATABASE` (see gerbang-testkit).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use chrono::{DateTime, Utc};
-use gerbang_domain::{JknCardNumber, ParticipantStatus};
+use chrono::{DateTime, Duration, Utc};
+use gerbang_domain::delivery::{Cause, DeliveryStatus};
+use gerbang_domain::verification::code::CodeDigest;
+use gerbang_domain::verification::purpose::Purpose;
+use gerbang_domain::verification::{
+    Channel, CodeSend, Destination, Locale, Verification, VerificationId,
+};
+use gerbang_domain::{JknCardNumber, MobileNumber, Nik, ParticipantStatus};
 use gerbang_store::{
-    ParticipantConflict, ParticipantImport, ParticipantKey, PersonalDataKey, RowConflict, Sealer,
-    Store, StoreError,
+    Changes, FailedTry, MessageOutcome, OutboxMessage, ParticipantConflict, ParticipantImport,
+    ParticipantKey, PersonalDataKey, Priority, RowConflict, Sealer, Store, StoreError,
 };
 use gerbang_store_postgres::PostgresStore;
 use gerbang_store_sqlite::SqliteStore;
@@ -27,6 +33,9 @@ store_test!(
     an_uncommitted_import_leaves_the_registry_unchanged,
     batches_larger_than_one_statement_are_counted_exactly,
     ping_answers_until_the_store_is_closed,
+    verifications_are_found_by_nik_newest_first_up_to_the_limit,
+    a_handed_off_verification_is_still_found_by_nik_and_its_trail_names_the_provider_s_id,
+    verifications_written_together_in_one_batch_are_each_found_by_their_nik,
 );
 
 async fn import<S: Store>(
@@ -274,5 +283,203 @@ async fn a_database_sealed_with_one_key_refuses_another() {
     match refused {
         Err(StoreError::KeyMismatch { configured, stored }) => assert_ne!(configured, stored),
         other => panic!("expected a key mismatch, got {other:?}"),
+    }
+}
+
+/// A pending verification created at `at`, for `nik` (or for no one the registry knows).
+fn verification(nik: Option<Nik>, at: DateTime<Utc>) -> Verification {
+    let id = VerificationId::new(at, &mut rand::rng());
+    Verification {
+        id,
+        client: "conformance".into(),
+        purpose: Purpose::Registration,
+        action: None,
+        action_hint: None,
+        locale: Locale::Id,
+        flow: "registration/to:+6281234567890".into(),
+        binding: b"registration".to_vec(),
+        account: Some("account-1".into()),
+        nik,
+        created_at: at,
+        sends: vec![CodeSend {
+            channel: Channel::Sms,
+            destination: Destination::Phone(MobileNumber::parse("081234567890").unwrap()),
+            issued_at: at,
+            handed_off_at: None,
+            digest: CodeDigest::from_bytes([7; 32]),
+        }],
+        wrong_attempts: 0,
+        outcome: None,
+    }
+}
+
+async fn save<S: Store>(store: &S, verification: Verification, messages: Vec<OutboxMessage>) {
+    store
+        .transact(None, vec![], move |_| {
+            (
+                Changes {
+                    verification: Some(verification),
+                    rates: vec![],
+                    messages,
+                },
+                (),
+            )
+        })
+        .await
+        .unwrap();
+}
+
+fn ids(verifications: &[Verification]) -> Vec<VerificationId> {
+    verifications.iter().map(|v| v.id).collect()
+}
+
+async fn verifications_are_found_by_nik_newest_first_up_to_the_limit<S: Store>(store: S) {
+    let (mine, theirs) = (participant(1).nik, participant(2).nik);
+    let oldest = verification(Some(mine.clone()), now());
+    let middle = verification(Some(mine.clone()), now() + Duration::minutes(1));
+    let newest = verification(Some(mine.clone()), now() + Duration::minutes(2));
+    let other = verification(Some(theirs.clone()), now() + Duration::minutes(1));
+    // Named only by account: the calling service gave no NIK.
+    let anonymous = verification(None, now() + Duration::minutes(3));
+    for v in [&middle, &anonymous, &newest, &other, &oldest] {
+        save(&store, v.clone(), vec![]).await;
+    }
+    let found = store.verifications_for_nik(&mine, 20).await.unwrap();
+    assert_eq!(ids(&found), vec![newest.id, middle.id, oldest.id]);
+    assert_eq!(found[0], newest, "the stored verification comes back whole");
+    assert_eq!(
+        ids(&store.verifications_for_nik(&mine, 2).await.unwrap()),
+        vec![newest.id, middle.id]
+    );
+    assert_eq!(
+        ids(&store.verifications_for_nik(&theirs, 20).await.unwrap()),
+        vec![other.id]
+    );
+    assert!(
+        store
+            .verifications_for_nik(&participant(3).nik, 20)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(store.verification(anonymous.id).await.unwrap().is_some());
+}
+
+async fn a_handed_off_verification_is_still_found_by_nik_and_its_trail_names_the_provider_s_id<
+    S: Store,
+>(
+    store: S,
+) {
+    let nik = participant(5).nik;
+    let started = verification(Some(nik.clone()), now());
+    let message = OutboxMessage {
+        verification: started.id,
+        send_index: 0,
+        channel: Channel::Sms,
+        destination: started.sends[0].destination.clone(),
+        text: "Kode 123456".into(),
+        content: None,
+        queued_at: now(),
+        expires_at: now() + Duration::minutes(10),
+        priority: Priority::Otp,
+    };
+    save(&store, started.clone(), vec![message]).await;
+    let claimed = store
+        .claim_messages(10, now(), Duration::seconds(30))
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    let handed_off_at = now() + Duration::seconds(2);
+    let outcome = MessageOutcome::HandedOff {
+        provider: "smpp:second".into(),
+        at: handed_off_at,
+        message_id: Some("00AB12".into()),
+        status: DeliveryStatus::Submitted,
+        failures: vec![FailedTry {
+            provider: "smpp:first".into(),
+            at: now() + Duration::seconds(1),
+            cause: Cause::ProviderThrottled,
+            detail: "command_status 0x58".into(),
+        }],
+    };
+    store
+        .finish_messages(vec![(claimed[0].clone(), outcome)])
+        .await
+        .unwrap();
+
+    // Rewriting the row (the hand-off starts the code's lifetime) keeps it findable.
+    let found = store.verifications_for_nik(&nik, 20).await.unwrap();
+    assert_eq!(ids(&found), vec![started.id]);
+    assert_eq!(found[0].sends[0].handed_off_at, Some(handed_off_at));
+    let trail = store.delivery_trail(started.id).await.unwrap();
+    let seen: Vec<_> = trail
+        .iter()
+        .map(|a| {
+            (
+                a.provider.as_str(),
+                a.provider_message_id.as_deref(),
+                a.status,
+                a.cause,
+                a.detail.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (
+                "smpp:first",
+                None,
+                DeliveryStatus::Failed,
+                Some(Cause::ProviderThrottled),
+                Some("command_status 0x58"),
+            ),
+            (
+                "smpp:second",
+                Some("ab12"),
+                DeliveryStatus::Submitted,
+                None,
+                None
+            ),
+        ]
+    );
+}
+
+async fn verifications_written_together_in_one_batch_are_each_found_by_their_nik<S: Store>(
+    store: S,
+) {
+    // More than one multi-row statement's worth (400 on SQLite), sent at once so that SQLite's
+    // writer commits many of them in one batch.
+    let niks = [participant(6).nik, participant(7).nik];
+    let written: Vec<Verification> = (0..450)
+        .map(|i| {
+            let nik = (i % 3 < 2).then(|| niks[i % 3].clone());
+            verification(nik, now() + Duration::milliseconds(i as i64))
+        })
+        .collect();
+    let tasks: Vec<_> = written
+        .iter()
+        .cloned()
+        .map(|v| {
+            let store = store.clone();
+            tokio::spawn(async move { save(&store, v, vec![]).await })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    for (index, nik) in niks.iter().enumerate() {
+        let mut expected: Vec<VerificationId> = written
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % 3 == index)
+            .map(|(_, v)| v.id)
+            .collect();
+        expected.reverse();
+        assert_eq!(expected.len(), 150);
+        assert_eq!(
+            ids(&store.verifications_for_nik(nik, 1000).await.unwrap()),
+            expected
+        );
     }
 }

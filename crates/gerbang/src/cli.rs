@@ -12,13 +12,15 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context;
+use chrono::{DateTime, SecondsFormat, Utc};
 use clap::{Args, Parser, Subcommand};
+use gerbang_domain::verification::{OtpPolicy, Verification};
 use gerbang_domain::{Clock, JknCardNumber, KpjNumber, Nik, SystemClock};
 use gerbang_registry::ParticipantDirectory;
 use gerbang_registry::{
     ImportError, ImportObserver, ImportReport, RowProblem, import_csv, write_csv,
 };
-use gerbang_store::ParticipantKey;
+use gerbang_store::{DeliveryAttempt, ParticipantKey, Store, StoreError};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::app::{Application, registry, sealer};
@@ -119,6 +121,19 @@ enum ParticipantsCommand {
         #[command(flatten)]
         database: DatabaseArgs,
     },
+    /// The verifications started for one NIK, newest first, each with its delivery attempts as
+    /// staff see them (provider, the provider's message id, cause, the provider's raw words): to
+    /// answer "my code never came". Destinations are masked; codes are never stored, so never shown.
+    Trail {
+        /// NIK (16 digits).
+        #[arg(long)]
+        nik: String,
+        /// How many of the newest verifications to show.
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        limit: u32,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
 }
 
 /// Which number to look a participant up by: exactly one.
@@ -136,7 +151,7 @@ struct LookupArgs {
     kpj: Option<String>,
 }
 
-/// Exit status when `participants show` finds no one.
+/// Exit status when `participants show` finds no one, or `participants trail` no verification.
 const NOT_FOUND: u8 = 1;
 
 /// Exit status when some rows of an import were rejected (the good rows are loaded).
@@ -240,7 +255,152 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = load_config(cli.config.as_ref(), &overrides(&database, None))?;
             show_participant(&config, &key).await
         }
+        Command::Participants(ParticipantsCommand::Trail {
+            nik,
+            limit,
+            database,
+        }) => {
+            let config = load_config(cli.config.as_ref(), &overrides(&database, None))?;
+            show_trail(&config, &nik, limit).await
+        }
     }
+}
+
+/// One verification and its delivery attempts, oldest attempt first.
+type TrailEntry = (Verification, Vec<DeliveryAttempt>);
+
+async fn load_trail<S: Store>(
+    store: &S,
+    nik: &Nik,
+    limit: u32,
+) -> Result<Vec<TrailEntry>, StoreError> {
+    let verifications = store.verifications_for_nik(nik, limit).await?;
+    let mut trail = Vec::with_capacity(verifications.len());
+    for verification in verifications {
+        let attempts = store.delivery_trail(verification.id).await?;
+        trail.push((verification, attempts));
+    }
+    Ok(trail)
+}
+
+async fn show_trail(config: &Config, nik: &str, limit: u32) -> anyhow::Result<ExitCode> {
+    // Parse before touching the database: a mistyped number is the operator's to fix.
+    let nik = Nik::parse(nik).map_err(|e| anyhow::anyhow!("--nik: {e}"))?;
+    // The status "as of now" depends on the configured code lifetimes, as the service's does.
+    let policy = config.otp.engine_settings()?.policy;
+    let db = Database::open(config, sealer(config)?).await?;
+    let trail = with_store!(&db, |store| load_trail(store, &nik, limit).await);
+    db.close().await;
+    let trail = trail.context("cannot read the verifications of that NIK")?;
+    if trail.is_empty() {
+        eprintln!(
+            "no verification for that NIK (only verifications started with participant.nik are listed)"
+        );
+        return Ok(ExitCode::from(NOT_FOUND));
+    }
+    let mut out = std::io::stdout().lock();
+    write_trail(&mut out, &nik, limit, &trail, &policy, SystemClock.now())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn time(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// A provider's words as they came, with control characters escaped so that they cannot move the
+/// cursor or recolour the operator's terminal.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// The staff view of a trail. Destinations are masked; the NIK is masked; nothing here holds a code.
+fn write_trail(
+    out: &mut impl Write,
+    nik: &Nik,
+    limit: u32,
+    trail: &[TrailEntry],
+    policy: &OtpPolicy,
+    now: DateTime<Utc>,
+) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "verifications for NIK {}, newest first ({} shown, at most {limit}):",
+        nik.masked(),
+        trail.len()
+    )?;
+    for (verification, attempts) in trail {
+        writeln!(out)?;
+        let action = verification
+            .action
+            .map(|action| format!(" ({})", action.as_str()))
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "{}  {}{action}  {}  created {}  client {}",
+            verification.id,
+            verification.purpose.as_str(),
+            verification.status(policy, now).as_str(),
+            time(verification.created_at),
+            printable(&verification.client),
+        )?;
+        writeln!(
+            out,
+            "  wrong codes {} of {}",
+            verification.wrong_attempts, policy.max_wrong_attempts
+        )?;
+        for (index, send) in verification.sends.iter().enumerate() {
+            let handed_off = send
+                .handed_off_at
+                .map(|at| format!(", handed off {}", time(at)))
+                .unwrap_or_else(|| ", not handed off".into());
+            writeln!(
+                out,
+                "  send {}: {} to {}, issued {}{handed_off}",
+                index + 1,
+                send.channel.as_str(),
+                send.destination.masked(),
+                time(send.issued_at),
+            )?;
+        }
+        if attempts.is_empty() {
+            writeln!(out, "  no delivery attempt yet")?;
+        }
+        for attempt in attempts {
+            writeln!(
+                out,
+                "  attempt: {} via {}, message id {}: {}",
+                printable(&attempt.channel),
+                printable(&attempt.provider),
+                attempt
+                    .provider_message_id
+                    .as_deref()
+                    .map_or_else(|| "none".into(), printable),
+                attempt.status.as_str(),
+            )?;
+            if let Some(cause) = attempt.cause {
+                let (id, en) = cause.describe();
+                writeln!(out, "    cause {}: {id} / {en}", cause.as_str())?;
+            }
+            if let Some(detail) = &attempt.detail {
+                writeln!(out, "    provider said: {}", printable(detail))?;
+            }
+            writeln!(
+                out,
+                "    attempted {}, updated {}",
+                time(attempt.attempted_at),
+                time(attempt.updated_at)
+            )?;
+        }
+    }
+    Ok(())
 }
 
 async fn show_participant(config: &Config, key: &LookupArgs) -> anyhow::Result<ExitCode> {
@@ -449,5 +609,86 @@ async fn shutdown_signal() {
     tokio::select! {
         () = interrupt => {},
         () = terminate => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gerbang_domain::MobileNumber;
+    use gerbang_domain::delivery::{Cause, DeliveryStatus};
+    use gerbang_domain::verification::code::CodeDigest;
+    use gerbang_domain::verification::purpose::{Purpose, SensitiveAction};
+    use gerbang_domain::verification::{Channel, CodeSend, Destination, Locale, VerificationId};
+
+    fn at(seconds: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_790_000_000 + seconds, 0).unwrap()
+    }
+
+    #[test]
+    fn the_staff_trail_shows_the_provider_s_id_cause_and_raw_words_but_only_masked_numbers() {
+        let nik = Nik::parse("3171011708450001").unwrap();
+        let id = VerificationId::new(at(0), &mut rand::rng());
+        let verification = Verification {
+            id,
+            client: "mobile-jkn".into(),
+            purpose: Purpose::StepUp,
+            action: Some(SensitiveAction::PhoneChange),
+            action_hint: None,
+            locale: Locale::Id,
+            flow: "step_up/to:+6281234567890".into(),
+            binding: b"step_up".to_vec(),
+            account: None,
+            nik: Some(nik.clone()),
+            created_at: at(0),
+            sends: vec![CodeSend {
+                channel: Channel::Sms,
+                destination: Destination::Phone(MobileNumber::parse("081234567890").unwrap()),
+                issued_at: at(0),
+                handed_off_at: Some(at(1)),
+                digest: CodeDigest::from_bytes([1; 32]),
+            }],
+            wrong_attempts: 1,
+            outcome: None,
+        };
+        let attempt = DeliveryAttempt {
+            outbox_id: 7,
+            channel: "sms".into(),
+            provider: "smpp:telkomsel".into(),
+            provider_message_id: Some("1a2b3c".into()),
+            status: DeliveryStatus::Failed,
+            cause: Some(Cause::NumberInactive),
+            detail: Some("stat:UNDELIV err:001\u{1b}[2J".into()),
+            attempted_at: at(1),
+            updated_at: at(9),
+        };
+        let mut out = Vec::new();
+        write_trail(
+            &mut out,
+            &nik,
+            20,
+            &[(verification, vec![attempt])],
+            &OtpPolicy::default(),
+            at(60),
+        )
+        .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        for shown in [
+            "NIK 3171********0001",
+            "step_up (phone_change)  pending",
+            "wrong codes 1 of 5",
+            "sms to 0812****7890, issued 2026-09-21T14:13:20Z, handed off 2026-09-21T14:13:21Z",
+            "attempt: sms via smpp:telkomsel, message id 1a2b3c: failed",
+            "cause number_inactive: Nomor tidak aktif, sudah hangus, atau salah. / The number is inactive, expired or wrong.",
+            "provider said: stat:UNDELIV err:001\\u{1b}[2J",
+            "attempted 2026-09-21T14:13:21Z, updated 2026-09-21T14:13:29Z",
+        ] {
+            assert!(text.contains(shown), "{shown:?} missing from:\n{text}");
+        }
+        assert!(
+            !text.contains('\u{1b}'),
+            "a control character reached the terminal"
+        );
+        assert!(!text.contains("81234567890") && !text.contains("3171011708450001"));
     }
 }

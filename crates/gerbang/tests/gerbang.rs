@@ -1037,7 +1037,7 @@ whatsapp = {{ api_base = "{}/v21.0", phone_number_id = "1234", access_token = "t
         .unwrap();
     let id = started["id"]
         .as_str()
-        .expect(&started.to_string())
+        .unwrap_or_else(|| panic!("no id: {started}"))
         .to_owned();
     let status_of = || async {
         http.get(format!("http://{address}/v1/verifications/{id}"))
@@ -1106,5 +1106,185 @@ whatsapp = {{ api_base = "{}/v21.0", phone_number_id = "1234", access_token = "t
     let status = status_of().await;
     assert_eq!(status["deliveries"][0]["status"], "delivered", "{status}");
     assert_eq!(status["deliveries"][0]["channel"], "whatsapp");
+    stop_in_process(stop, server).await;
+}
+
+/// Staff trace "my code never came" by NIK: `participants trail` lists the verifications started for
+/// that NIK, newest first, each with its delivery attempts as staff see them (the provider, the
+/// status), destinations masked, never a code; someone else's verifications and those started
+/// without a NIK stay out; a mistyped NIK is exit 2, a NIK without verifications exit 1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn participants_trail_lists_a_nik_s_verifications_newest_first_with_their_provider_and_no_code()
+ {
+    let db = TestDatabase::create().await;
+    let dir = db.data_dir();
+    let mut vars: Vec<(String, String)> = [
+        ("GERBANG_SERVER__LISTEN", "127.0.0.1:0".to_string()),
+        ("GERBANG_STORAGE__DATA_DIR", dir.display().to_string()),
+        ("GERBANG_REGISTRY__DEMO_PARTICIPANTS", "0".to_string()),
+        (
+            "GERBANG_PRIVACY__KEY",
+            gerbang_testkit::TEST_KEY.to_string(),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    if let Backend::Postgres(_) = db.backend() {
+        vars.push(("GERBANG_STORAGE__DATABASE_URL".to_string(), db.url()));
+    }
+    let (address, stop, server) = serve_in_process(vars).await;
+    let http = reqwest::Client::new();
+    let mine = gerbang_testkit::participant(1).nik.as_str().to_owned();
+    let theirs = gerbang_testkit::participant(2).nik.as_str().to_owned();
+    let start = |purpose: &str, to: &str, participant: serde_json::Value| {
+        let body = serde_json::json!({
+            "purpose": purpose, "channel": "sms", "to": to, "participant": participant
+        });
+        let request = http
+            .post(format!("http://{address}/v1/verifications"))
+            .json(&body);
+        async move {
+            let started: serde_json::Value = request.send().await.unwrap().json().await.unwrap();
+            started["id"]
+                .as_str()
+                .unwrap_or_else(|| panic!("a verification id: {started}"))
+                .to_owned()
+        }
+    };
+    let first = start(
+        "registration",
+        "081234567890",
+        serde_json::json!({"nik": mine}),
+    )
+    .await;
+    let other = start(
+        "registration",
+        "081234567891",
+        serde_json::json!({"nik": theirs}),
+    )
+    .await;
+    let anonymous = start(
+        "registration",
+        "081234567892",
+        serde_json::json!({"account": "acct-9"}),
+    )
+    .await;
+    let second = start(
+        "login_new_device",
+        "085712345678",
+        serde_json::json!({"nik": mine}),
+    )
+    .await;
+
+    // The development inbox takes all four; the first is then verified with its code.
+    let mut inbox = serde_json::Value::Null;
+    for _ in 0..200 {
+        inbox = http
+            .get(format!("http://{address}/dev/inbox.json"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if inbox.as_array().unwrap().len() == 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let code_of = |id: &str| {
+        let text = inbox
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["verification"] == id)
+            .unwrap_or_else(|| panic!("a message for {id}: {inbox}"))["text"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        text.split(|c: char| !c.is_ascii_digit())
+            .find(|run| run.len() == 6)
+            .unwrap_or_else(|| panic!("a code in {text:?}"))
+            .to_owned()
+    };
+    let (first_code, second_code) = (code_of(&first), code_of(&second));
+    let checked = http
+        .post(format!("http://{address}/v1/verifications/{first}/check"))
+        .json(&serde_json::json!({ "code": first_code }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(checked.status(), 200);
+
+    let trail = |nik: &str, extra: &[&str]| {
+        run(gerbang(&dir)
+            .env("GERBANG_PRIVACY__KEY", gerbang_testkit::TEST_KEY)
+            .args(["participants", "trail", "--nik", nik])
+            .args(extra)
+            .arg("--data-dir")
+            .arg(&dir)
+            .args(database_args(&db)))
+    };
+    let out = trail(&mine, &[]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stderr}");
+    let at = |needle: &str| {
+        stdout
+            .find(needle)
+            .unwrap_or_else(|| panic!("{needle} missing from:\n{stdout}"))
+    };
+    assert!(at(&second) < at(&first), "newest first:\n{stdout}");
+    assert!(
+        stdout.contains("login_new_device  pending") && stdout.contains("registration  verified"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("attempt: sms via dev_inbox, message id none: delivered"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("sms to 0812****7890") && stdout.contains("sms to 0857****5678"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("NIK {}********{}", &mine[..4], &mine[12..])),
+        "{stdout}"
+    );
+    for hidden in [
+        mine.as_str(),
+        &first_code,
+        &second_code,
+        "81234567890",
+        "85712345678",
+        &other,
+        &anonymous,
+    ] {
+        assert!(!stdout.contains(hidden), "{hidden} shown:\n{stdout}");
+        assert!(!stderr.contains(hidden), "{hidden} logged:\n{stderr}");
+    }
+
+    let newest = trail(&mine, &["--limit", "1"]);
+    let stdout = text(&newest.stdout);
+    assert!(newest.status.success(), "{}", text(&newest.stderr));
+    assert!(
+        stdout.contains(&second) && !stdout.contains(&first),
+        "{stdout}"
+    );
+
+    let nobody = trail(gerbang_testkit::participant(3).nik.as_str(), &[]);
+    assert_eq!(nobody.status.code(), Some(1), "{}", text(&nobody.stderr));
+    assert!(
+        text(&nobody.stderr).contains("no verification for that NIK"),
+        "{}",
+        text(&nobody.stderr)
+    );
+    let mistyped = trail("123", &[]);
+    assert_eq!(mistyped.status.code(), Some(2));
+    assert!(
+        text(&mistyped.stderr).contains("--nik: a NIK has 16 digits"),
+        "{}",
+        text(&mistyped.stderr)
+    );
     stop_in_process(stop, server).await;
 }
