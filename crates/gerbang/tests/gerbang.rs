@@ -125,6 +125,34 @@ async fn serve_with_no_configuration_seeds_the_registry_answers_health_and_stops
     }
 }
 
+/// The variables every in-process application test starts from (port 0, the test database and
+/// key, no demo participants), with `extra` after them.
+fn app_vars(db: &TestDatabase, extra: Vec<(&str, String)>) -> Vec<(String, String)> {
+    let mut vars = vec![
+        (
+            "GERBANG_SERVER__LISTEN".to_string(),
+            "127.0.0.1:0".to_string(),
+        ),
+        (
+            "GERBANG_STORAGE__DATA_DIR".to_string(),
+            db.data_dir().display().to_string(),
+        ),
+        (
+            "GERBANG_REGISTRY__DEMO_PARTICIPANTS".to_string(),
+            "0".to_string(),
+        ),
+        (
+            "GERBANG_PRIVACY__KEY".to_string(),
+            gerbang_testkit::TEST_KEY.to_string(),
+        ),
+    ];
+    if let Backend::Postgres(_) = db.backend() {
+        vars.push(("GERBANG_STORAGE__DATABASE_URL".to_string(), db.url()));
+    }
+    vars.extend(extra.into_iter().map(|(k, v)| (k.to_string(), v)));
+    vars
+}
+
 type Server = tokio::task::JoinHandle<anyhow::Result<()>>;
 
 /// The application built from these `GERBANG_*` variables, serving on its own task.
@@ -135,7 +163,19 @@ async fn serve_in_process(
     tokio::sync::oneshot::Sender<()>,
     Server,
 ) {
-    let config = load(None, vars, &Overrides::default()).unwrap().config;
+    serve_in_process_with(None, vars).await
+}
+
+/// The same with a configuration file under the variables.
+async fn serve_in_process_with(
+    file: Option<&Path>,
+    vars: Vec<(String, String)>,
+) -> (
+    std::net::SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+    Server,
+) {
+    let config = load(file, vars, &Overrides::default()).unwrap().config;
     let app = Application::build(&config).await.unwrap();
     let address = app.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -158,27 +198,10 @@ async fn stop_in_process(stop: tokio::sync::oneshot::Sender<()>, server: Server)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_application_builds_in_process_on_port_zero_and_serves_until_told_to_stop() {
     let db = TestDatabase::create().await;
-    let mut vars = vec![
-        (
-            "GERBANG_SERVER__LISTEN".to_string(),
-            "127.0.0.1:0".to_string(),
-        ),
-        (
-            "GERBANG_STORAGE__DATA_DIR".to_string(),
-            db.data_dir().display().to_string(),
-        ),
-        (
-            "GERBANG_REGISTRY__DEMO_PARTICIPANTS".to_string(),
-            "25".to_string(),
-        ),
-        (
-            "GERBANG_PRIVACY__KEY".to_string(),
-            gerbang_testkit::TEST_KEY.to_string(),
-        ),
-    ];
-    if let Backend::Postgres(_) = db.backend() {
-        vars.push(("GERBANG_STORAGE__DATABASE_URL".to_string(), db.url()));
-    }
+    let vars = app_vars(
+        &db,
+        vec![("GERBANG_REGISTRY__DEMO_PARTICIPANTS", "25".to_string())],
+    );
     let (address, stop, server) = serve_in_process(vars).await;
     let body: serde_json::Value = reqwest::get(format!("http://{address}/readyz"))
         .await
@@ -221,28 +244,15 @@ mod smsc;
 async fn with_delivery_over_smpp_a_code_started_over_http_reaches_the_smsc_and_verifies() {
     let smsc = smsc::Smsc::start(&[]).await;
     let db = TestDatabase::create().await;
-    let mut vars: Vec<(String, String)> = [
-        ("GERBANG_SERVER__LISTEN", "127.0.0.1:0".to_string()),
-        (
-            "GERBANG_STORAGE__DATA_DIR",
-            db.data_dir().display().to_string(),
-        ),
-        ("GERBANG_REGISTRY__DEMO_PARTICIPANTS", "0".to_string()),
-        (
-            "GERBANG_PRIVACY__KEY",
-            gerbang_testkit::TEST_KEY.to_string(),
-        ),
-        ("GERBANG_DELIVERY__SMS", "smpp".to_string()),
-        ("GERBANG_DELIVERY__SMPP__ADDRESS", smsc.address.clone()),
-        ("GERBANG_DELIVERY__SMPP__SYSTEM_ID", "gerbang".to_string()),
-        ("GERBANG_DELIVERY__SMPP__PASSWORD", "secret".to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    if let Backend::Postgres(_) = db.backend() {
-        vars.push(("GERBANG_STORAGE__DATABASE_URL".to_string(), db.url()));
-    }
+    let vars = app_vars(
+        &db,
+        vec![
+            ("GERBANG_DELIVERY__SMS", "smpp".to_string()),
+            ("GERBANG_DELIVERY__SMPP__ADDRESS", smsc.address.clone()),
+            ("GERBANG_DELIVERY__SMPP__SYSTEM_ID", "gerbang".to_string()),
+            ("GERBANG_DELIVERY__SMPP__PASSWORD", "secret".to_string()),
+        ],
+    );
     let (address, stop, server) = serve_in_process(vars).await;
     let http = reqwest::Client::new();
     let started: serde_json::Value = http
@@ -606,33 +616,8 @@ smpp = {{ address = "{}", system_id = "gerbang", password = "secret" }}
         ),
     )
     .unwrap();
-    let mut vars: Vec<(String, String)> = [
-        ("GERBANG_SERVER__LISTEN", "127.0.0.1:0".to_string()),
-        (
-            "GERBANG_STORAGE__DATA_DIR",
-            db.data_dir().display().to_string(),
-        ),
-        ("GERBANG_REGISTRY__DEMO_PARTICIPANTS", "0".to_string()),
-        (
-            "GERBANG_PRIVACY__KEY",
-            gerbang_testkit::TEST_KEY.to_string(),
-        ),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    if let Backend::Postgres(_) = db.backend() {
-        vars.push(("GERBANG_STORAGE__DATABASE_URL".to_string(), db.url()));
-    }
-    let config = load(Some(&file), vars, &Overrides::default())
-        .unwrap()
-        .config;
-    let app = Application::build(&config).await.unwrap();
-    let address = app.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app.run_until(async move {
-        let _ = stopped.await;
-    }));
+    let vars = app_vars(&db, vec![]);
+    let (address, stop, server) = serve_in_process_with(Some(&file), vars).await;
     let http = reqwest::Client::new();
     let mut ids = Vec::new();
     for n in 0..3 {
@@ -811,27 +796,7 @@ async fn every_provider_kind_is_built_from_the_configuration_and_a_bad_one_stops
     let build = |providers: &str| {
         let file = db.data_dir().join("providers.toml");
         std::fs::write(&file, providers).unwrap();
-        let mut vars = vec![
-            (
-                "GERBANG_SERVER__LISTEN".to_string(),
-                "127.0.0.1:0".to_string(),
-            ),
-            (
-                "GERBANG_STORAGE__DATA_DIR".to_string(),
-                db.data_dir().display().to_string(),
-            ),
-            (
-                "GERBANG_REGISTRY__DEMO_PARTICIPANTS".to_string(),
-                "0".to_string(),
-            ),
-            (
-                "GERBANG_PRIVACY__KEY".to_string(),
-                gerbang_testkit::TEST_KEY.to_string(),
-            ),
-        ];
-        if let Backend::Postgres(_) = db.backend() {
-            vars.push(("GERBANG_STORAGE__DATABASE_URL".to_string(), db.url()));
-        }
+        let vars = app_vars(&db, vec![]);
         load(Some(&file), vars, &Overrides::default())
     };
     let every_kind = r#"
@@ -883,28 +848,15 @@ voice = { url = "http://127.0.0.1:9/calls", token = "t", caller_id = "+622115004
 async fn a_failed_receipt_offers_other_channels_and_a_switch_skips_the_countdown() {
     let smsc = smsc::Smsc::start(&[]).await;
     let db = TestDatabase::create().await;
-    let mut vars: Vec<(String, String)> = [
-        ("GERBANG_SERVER__LISTEN", "127.0.0.1:0".to_string()),
-        (
-            "GERBANG_STORAGE__DATA_DIR",
-            db.data_dir().display().to_string(),
-        ),
-        ("GERBANG_REGISTRY__DEMO_PARTICIPANTS", "0".to_string()),
-        (
-            "GERBANG_PRIVACY__KEY",
-            gerbang_testkit::TEST_KEY.to_string(),
-        ),
-        ("GERBANG_DELIVERY__SMS", "smpp".to_string()),
-        ("GERBANG_DELIVERY__SMPP__ADDRESS", smsc.address.clone()),
-        ("GERBANG_DELIVERY__SMPP__SYSTEM_ID", "gerbang".to_string()),
-        ("GERBANG_DELIVERY__SMPP__PASSWORD", "secret".to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    if let Backend::Postgres(_) = db.backend() {
-        vars.push(("GERBANG_STORAGE__DATABASE_URL".to_string(), db.url()));
-    }
+    let vars = app_vars(
+        &db,
+        vec![
+            ("GERBANG_DELIVERY__SMS", "smpp".to_string()),
+            ("GERBANG_DELIVERY__SMPP__ADDRESS", smsc.address.clone()),
+            ("GERBANG_DELIVERY__SMPP__SYSTEM_ID", "gerbang".to_string()),
+            ("GERBANG_DELIVERY__SMPP__PASSWORD", "secret".to_string()),
+        ],
+    );
     let (address, stop, server) = serve_in_process(vars).await;
     let http = reqwest::Client::new();
     let started: serde_json::Value = http
@@ -995,36 +947,8 @@ whatsapp = {{ api_base = "{}/v21.0", phone_number_id = "1234", access_token = "t
         ),
     )
     .unwrap();
-    let mut vars = vec![
-        (
-            "GERBANG_SERVER__LISTEN".to_string(),
-            "127.0.0.1:0".to_string(),
-        ),
-        (
-            "GERBANG_STORAGE__DATA_DIR".to_string(),
-            db.data_dir().display().to_string(),
-        ),
-        (
-            "GERBANG_REGISTRY__DEMO_PARTICIPANTS".to_string(),
-            "0".to_string(),
-        ),
-        (
-            "GERBANG_PRIVACY__KEY".to_string(),
-            gerbang_testkit::TEST_KEY.to_string(),
-        ),
-    ];
-    if let Backend::Postgres(_) = db.backend() {
-        vars.push(("GERBANG_STORAGE__DATABASE_URL".to_string(), db.url()));
-    }
-    let config = load(Some(&file), vars, &Overrides::default())
-        .unwrap()
-        .config;
-    let app = Application::build(&config).await.unwrap();
-    let address = app.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app.run_until(async move {
-        let _ = stopped.await;
-    }));
+    let vars = app_vars(&db, vec![]);
+    let (address, stop, server) = serve_in_process_with(Some(&file), vars).await;
     let http = reqwest::Client::new();
     let started: serde_json::Value = http
         .post(format!("http://{address}/v1/verifications"))
@@ -1118,21 +1042,7 @@ async fn participants_trail_lists_a_nik_s_verifications_newest_first_with_their_
  {
     let db = TestDatabase::create().await;
     let dir = db.data_dir();
-    let mut vars: Vec<(String, String)> = [
-        ("GERBANG_SERVER__LISTEN", "127.0.0.1:0".to_string()),
-        ("GERBANG_STORAGE__DATA_DIR", dir.display().to_string()),
-        ("GERBANG_REGISTRY__DEMO_PARTICIPANTS", "0".to_string()),
-        (
-            "GERBANG_PRIVACY__KEY",
-            gerbang_testkit::TEST_KEY.to_string(),
-        ),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    if let Backend::Postgres(_) = db.backend() {
-        vars.push(("GERBANG_STORAGE__DATABASE_URL".to_string(), db.url()));
-    }
+    let vars = app_vars(&db, vec![]);
     let (address, stop, server) = serve_in_process(vars).await;
     let http = reqwest::Client::new();
     let mine = gerbang_testkit::participant(1).nik.as_str().to_owned();
