@@ -20,6 +20,8 @@ use gerbang_domain::delivery::circuit::{CircuitBreaker, CircuitPolicy, CircuitSt
 use gerbang_domain::delivery::{Cause, DeliveryStatus, Retry};
 use gerbang_domain::verification::{Channel, Destination};
 use gerbang_domain::{Clock, Operator};
+
+use crate::metrics::Metrics;
 use gerbang_store::{ClaimedMessage, FailedTry, MessageOutcome, OutboxMessage, Store, StoreError};
 use rand::Rng;
 use tokio::sync::Notify;
@@ -110,6 +112,11 @@ impl Courier for DevInbox {
         })
     }
 }
+
+/// The provider named in the trail when no route carries a message.
+const NO_ROUTE: &str = "none";
+const EXPIRED_IN_QUEUE: &str = "the code expired while the message was queued";
+const NO_TIME_LEFT: &str = "no provider took it before its code expired";
 
 /// One provider in the ordered list of the channels it carries, with its circuit breaker.
 #[derive(Debug)]
@@ -205,6 +212,8 @@ pub struct DeliveryWorker<S, C> {
     /// Hand-offs in flight at once (an SMPP bind pipelines them through its window).
     pub concurrency: usize,
     pub retry: RetryPolicy,
+    /// Where hand-offs, refusals, drops and circuit states are counted.
+    pub metrics: Arc<Metrics>,
 }
 
 impl<S: Store, C: Courier> DeliveryWorker<S, C> {
@@ -223,6 +232,7 @@ impl<S: Store, C: Courier> DeliveryWorker<S, C> {
             lease: chrono::Duration::seconds(30),
             concurrency: 32,
             retry: RetryPolicy::default(),
+            metrics: Arc::default(),
         }
     }
 
@@ -257,9 +267,43 @@ impl<S: Store, C: Courier> DeliveryWorker<S, C> {
             .filter_map(std::future::ready)
             .ready_chunks(self.concurrency.max(1));
         while let Some(finished) = outcomes.next().await {
+            for (claimed, outcome) in &finished {
+                self.count(claimed, outcome);
+            }
             self.store.finish_messages(finished).await?;
         }
+        for route in &self.routes {
+            let open = !matches!(route.circuit(), CircuitState::Closed { .. });
+            self.metrics.circuit(route.courier.name(), open);
+        }
         Ok(count)
+    }
+
+    fn count(&self, claimed: &ClaimedMessage, outcome: &MessageOutcome) {
+        for failure in outcome.failures() {
+            self.metrics
+                .refused(&failure.provider, failure.cause.as_str());
+        }
+        match outcome {
+            MessageOutcome::HandedOff { provider, .. } => self
+                .metrics
+                .handed_off(provider, claimed.message.channel.as_str()),
+            MessageOutcome::Deferred { .. } => self.metrics.deferred(),
+            MessageOutcome::Dropped {
+                reason, failures, ..
+            } => {
+                let code = if reason == EXPIRED_IN_QUEUE {
+                    "expired_in_queue"
+                } else if reason == NO_TIME_LEFT {
+                    "no_time_left"
+                } else if failures.last().is_some_and(|f| f.provider == NO_ROUTE) {
+                    "no_route"
+                } else {
+                    "refused"
+                };
+                self.metrics.dropped(code);
+            }
+        }
     }
 
     /// One round for one message: the routes in order until one takes it.
@@ -268,7 +312,7 @@ impl<S: Store, C: Courier> DeliveryWorker<S, C> {
         let started = self.clock.now();
         if started >= message.expires_at {
             return MessageOutcome::Dropped {
-                reason: "the code expired while the message was queued".into(),
+                reason: EXPIRED_IN_QUEUE.into(),
                 at: started,
                 failures: Vec::new(),
             };
@@ -336,7 +380,7 @@ impl<S: Store, C: Courier> DeliveryWorker<S, C> {
                 message.channel.as_str()
             );
             failures.push(FailedTry {
-                provider: "none".into(),
+                provider: NO_ROUTE.into(),
                 at: now,
                 cause: Cause::ProviderMisconfigured,
                 detail: detail.clone(),
@@ -357,7 +401,7 @@ impl<S: Store, C: Courier> DeliveryWorker<S, C> {
         let retry_at = (now + self.retry.wait(claimed.rounds)).max(reopens.unwrap_or(now));
         if retry_at >= message.expires_at {
             return MessageOutcome::Dropped {
-                reason: "no provider took it before its code expired".into(),
+                reason: NO_TIME_LEFT.into(),
                 at: now,
                 failures,
             };

@@ -6,11 +6,13 @@
 //!   and the rate limits.
 //! - [`delivery`]: the courier contract and the worker that hands outbox messages to it; the
 //!   development inbox courier.
+//! - [`metrics`]: the counters and gauges operators watch, rendered for Prometheus.
 //! - [`error`]: [`EngineError`], every refusal with its stable code and `retry_after`.
 
 pub mod delivery;
 pub mod engine;
 pub mod error;
+pub mod metrics;
 
 pub use delivery::{
     Courier, DeliveryWorker, DevInbox, HandOff, HandOffFailure, RetryPolicy, Route,
@@ -20,3 +22,4 @@ pub use engine::{
     Subject, VerificationEngine, VerificationView,
 };
 pub use error::EngineError;
+pub use metrics::Metrics;

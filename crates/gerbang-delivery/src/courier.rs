@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use gerbang_core::{Courier, DevInbox, HandOff, HandOffFailure};
+use gerbang_core::{Courier, DevInbox, HandOff, HandOffFailure, Metrics};
 use gerbang_domain::Clock;
 use gerbang_domain::delivery::DeliveryStatus;
 use gerbang_domain::delivery::receipt::receipt_id_candidates;
@@ -150,6 +150,7 @@ pub async fn apply_receipts<S: VerificationStore + Clone + Send + Sync + 'static
     mut events: mpsc::Receiver<SmppEvent>,
     clock: Arc<dyn Clock>,
     causes: Arc<CauseMap>,
+    metrics: Arc<Metrics>,
 ) {
     while let Some(event) = events.recv().await {
         let receipt = match event {
@@ -173,18 +174,23 @@ pub async fn apply_receipts<S: VerificationStore + Clone + Send + Sync + 'static
             at: clock.now(),
         };
         let store = store.clone();
+        let metrics = metrics.clone();
         tokio::spawn(async move {
             for wait in [0, 50, 200, 500, 1000, 3000] {
                 tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
                 match store.record_receipt(update.clone()).await {
                     Ok(0) => continue,
-                    Ok(_) => return,
+                    Ok(_) => {
+                        metrics.receipt(&update.provider, update.status.as_str(), true);
+                        return;
+                    }
                     Err(error) => {
                         tracing::error!(%error, receipt = %update.detail, "could not record a delivery receipt");
                         return;
                     }
                 }
             }
+            metrics.receipt(&update.provider, update.status.as_str(), false);
             tracing::warn!(provider = %update.provider, receipt = %update.detail, "a delivery receipt for a message we do not know");
         });
     }

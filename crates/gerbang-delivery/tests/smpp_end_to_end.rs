@@ -79,6 +79,7 @@ async fn a_code_sent_over_smpp_verifies_and_refused_messages_are_explained<S: St
         events,
         Arc::new(SystemClock),
         Default::default(),
+        Default::default(),
     ));
     let expected = [
         (DeliveryStatus::Delivered, Some(Cause::Delivered)),

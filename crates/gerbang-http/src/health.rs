@@ -33,3 +33,23 @@ pub(crate) async fn readyz<S: Store>(
         }
     }
 }
+
+/// The Prometheus / OpenMetrics text: delivery per provider, circuits, receipts, refused webhooks,
+/// and the outbox depth read now. Holds no personal data.
+pub(crate) async fn metrics<S: Store>(
+    State(state): State<HttpState<S>>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match state.store.queued_messages().await {
+        Ok(queued) => state.metrics.set_outbox_queued(queued),
+        Err(error) => tracing::warn!(%error, "metrics: the outbox depth could not be read"),
+    }
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}

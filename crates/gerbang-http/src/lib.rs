@@ -47,6 +47,8 @@ pub struct HttpState<S> {
     pub webhooks: Option<Arc<dyn StatusWebhooks>>,
     /// Refused webhook calls per kind; shared by every clone of the state.
     pub webhook_counters: Arc<WebhookCounters>,
+    /// Rendered at `/metrics`, shared with the delivery worker and the receipt tasks.
+    pub metrics: Arc<gerbang_core::Metrics>,
 }
 
 impl<S: std::fmt::Debug> std::fmt::Debug for HttpState<S> {
@@ -58,7 +60,7 @@ impl<S: std::fmt::Debug> std::fmt::Debug for HttpState<S> {
             .field("dev_inbox", &self.dev_inbox)
             .field("webhooks", &self.webhooks.is_some())
             .field("webhook_counters", &self.webhook_counters)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -74,6 +76,7 @@ pub fn router<S: Store>(state: HttpState<S>) -> Router {
     let mut routes = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz::<S>))
+        .route("/metrics", get(health::metrics::<S>))
         .route("/v1/verifications", post(api::verifications::start::<S>))
         .route(
             "/v1/verifications/{id}",

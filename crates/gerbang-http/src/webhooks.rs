@@ -206,6 +206,7 @@ fn refuse<S>(
     reason: &str,
 ) -> ApiError {
     state.webhook_counters.add(kind);
+    state.metrics.webhook_rejected(kind.as_str());
     let provider = provider.unwrap_or("<invalid>");
     if kind == RejectionKind::Malformed {
         tracing::warn!(
@@ -364,13 +365,20 @@ pub(crate) async fn receive<S: Store>(
             .collect();
         update.message_ids.dedup();
         let message_id = update.message_ids.first().cloned().unwrap_or_default();
+        let status = update.status.as_str();
         match state.store.record_receipt(update).await {
-            Ok(0) => tracing::warn!(
-                provider = name,
-                message_id = %MaskedMessageId(&message_id),
-                "a delivery receipt for a message we do not know"
-            ),
-            Ok(_) => matched += 1,
+            Ok(0) => {
+                state.metrics.receipt(name, status, false);
+                tracing::warn!(
+                    provider = name,
+                    message_id = %MaskedMessageId(&message_id),
+                    "a delivery receipt for a message we do not know"
+                );
+            }
+            Ok(_) => {
+                state.metrics.receipt(name, status, true);
+                matched += 1;
+            }
             Err(error) => {
                 // The provider retries on a 5xx; what was applied before is applied again, harmlessly.
                 tracing::error!(provider = name, %error, "could not record a delivery receipt");

@@ -39,6 +39,7 @@ fn state<S: Store>(store: S, clock: ManualClock) -> HttpState<S> {
         dev_inbox: true,
         webhooks: None,
         webhook_counters: Default::default(),
+        metrics: Default::default(),
     }
 }
 

@@ -165,6 +165,7 @@ impl<S: Store> App<S> {
             dev_inbox: false,
             webhooks,
             webhook_counters: counters.clone(),
+            metrics: Default::default(),
         };
         Self {
             router: router(state),

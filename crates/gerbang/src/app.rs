@@ -69,6 +69,7 @@ impl Application {
             None => tracing::info!("built-in message templates"),
         }
         settings.templates = templates.clone();
+        let metrics = Arc::new(gerbang_core::Metrics::default());
         let DeliveryWiring {
             routes,
             receipts,
@@ -95,9 +96,11 @@ impl Application {
                     events,
                     clock.clone(),
                     causes.clone(),
+                    metrics.clone(),
                 ));
             }
             let mut worker = DeliveryWorker::with_routes(store.clone(), routes, clock);
+            worker.metrics = metrics.clone();
             worker.retry = retry;
             worker.lease = lease;
             let mut stops = delivery_stops.clone();
@@ -111,6 +114,7 @@ impl Application {
                 dev_inbox: config.profile == Profile::Development,
                 webhooks: webhooks.clone(),
                 webhook_counters: Default::default(),
+                metrics: metrics.clone(),
             });
             (router, delivery)
         });
