@@ -10,7 +10,11 @@
 #
 # Environment: SMSC_SYSTEM_ID / SMSC_PASSWORD (default gerbang / secret); SMSC_MAX_TPS (submits per
 # second per bind before answering ESME_RTHROTTLED, 0 = no limit); SMSC_RECEIPT_TLVS=0 to send the
-# receipt text only, without the receipted_message_id and message_state TLVs.
+# receipt text only, without the receipted_message_id and message_state TLVs; SMSC_LOG_TIME=1 to
+# put the receive time of each submit (Unix seconds, microseconds) into its line as "t=<time>", just
+# before text= (benches/delivery.sh joins it with the request's send time); SMSC_NODELAY=1 to set
+# TCP_NODELAY on each bind (off by default: the SMSC then writes its submit_sm_resp and deliver_sm
+# as separate small segments under Nagle's algorithm, which can hold the second for a delayed ACK).
 #
 # What happens to a submit depends on the last four digits of destination_addr:
 #   0001  receipt UNDELIV err:001 (unknown subscriber: number inactive)
@@ -29,6 +33,7 @@ use Net::SMPP;
 use IO::Handle;
 use POSIX qw(strftime);
 use Time::HiRes qw(time);
+use Socket qw(IPPROTO_TCP TCP_NODELAY);
 
 my ($log_file, $port) = @ARGV;
 die "usage: smsc.pl LOG_FILE [PORT]\n" unless defined $log_file;
@@ -37,6 +42,8 @@ my $system_id = $ENV{SMSC_SYSTEM_ID} // 'gerbang';
 my $password = $ENV{SMSC_PASSWORD} // 'secret';
 my $max_tps = $ENV{SMSC_MAX_TPS} // 0;
 my $tlvs = ($ENV{SMSC_RECEIPT_TLVS} // '1') ne '0';
+my $log_time = ($ENV{SMSC_LOG_TIME} // '0') ne '0';
+my $nodelay = ($ENV{SMSC_NODELAY} // '0') ne '0';
 
 my $listener = Net::SMPP->new_listen('127.0.0.1', port => $port, smpp_version => 0x34,
                                      async => 1, listen => 64, timeout => 3600)
@@ -65,6 +72,7 @@ sub note {
 
 sub serve {
     my ($c) = @_;
+    setsockopt($c, IPPROTO_TCP, TCP_NODELAY, 1) or die "TCP_NODELAY: $!\n" if $nodelay;
     my ($counter, $second, $in_second) = (0, 0, 0);
     while (1) {
         my $pdu = $c->read_pdu() or exit 0;
@@ -98,10 +106,12 @@ sub serve {
 
 sub submit {
     my ($c, $pdu, $over_rate, $counter) = @_;
+    my $received = time;
     my $to = $pdu->{destination_addr} // '';
     my $suffix = substr($to, -4);
     note('submit', $to, "dc=$pdu->{data_coding}", "rd=$pdu->{registered_delivery}",
          "src=$pdu->{source_addr}", "ton=$pdu->{dest_addr_ton}", "npi=$pdu->{dest_addr_npi}",
+         ($log_time ? sprintf('t=%.6f', $received) : ()),
          'text=' . unpack('H*', $pdu->{short_message} // ''));
     if ($suffix eq '0099') {
         note('drop');
