@@ -243,10 +243,11 @@ impl<S: Store, C: Courier> DeliveryWorker<S, C> {
     /// One step: claims a batch, drops what expired, hands off the rest, records the outcomes.
     /// Returns how many messages it claimed.
     ///
-    /// Outcomes are committed as they come (whatever is ready, up to `concurrency` at a time), not
-    /// once per batch: a crash then re-sends at most what was in flight, not everything the batch
-    /// had sent. A message whose claim is about to run out is not started: another worker may
-    /// already be taking it over, and it is left to the next claim.
+    /// Outcomes are committed as they come, not once per batch: a crash then re-sends at most what
+    /// was in flight, not everything the batch had sent. The commits run beside the hand-offs (the
+    /// ones ready while a commit is under way go together in the next), so a slow writer does not
+    /// hold the next hand-off back. A message whose claim is about to run out is not started:
+    /// another worker may already be taking it over, and it is left to the next claim.
     pub async fn deliver_next(&self) -> Result<usize, StoreError> {
         let now = self.clock.now();
         let claimed = self
@@ -255,23 +256,42 @@ impl<S: Store, C: Courier> DeliveryWorker<S, C> {
             .await?;
         let count = claimed.len();
         let start_by = now + self.lease / 2;
-        let mut outcomes = futures::stream::iter(claimed)
-            .map(|message| async move {
-                if self.clock.now() >= start_by {
-                    return None;
+        let (finished, mut to_commit) =
+            tokio::sync::mpsc::unbounded_channel::<Vec<(ClaimedMessage, MessageOutcome)>>();
+        let hand_offs = async move {
+            let mut outcomes = futures::stream::iter(claimed)
+                .map(|message| async move {
+                    if self.clock.now() >= start_by {
+                        return None;
+                    }
+                    let outcome = self.deliver(&message).await;
+                    Some((message, outcome))
+                })
+                .buffer_unordered(self.concurrency.max(1))
+                .filter_map(std::future::ready)
+                .ready_chunks(self.concurrency.max(1));
+            while let Some(chunk) = outcomes.next().await {
+                for (claimed, outcome) in &chunk {
+                    self.count(claimed, outcome);
                 }
-                let outcome = self.deliver(&message).await;
-                Some((message, outcome))
-            })
-            .buffer_unordered(self.concurrency.max(1))
-            .filter_map(std::future::ready)
-            .ready_chunks(self.concurrency.max(1));
-        while let Some(finished) = outcomes.next().await {
-            for (claimed, outcome) in &finished {
-                self.count(claimed, outcome);
+                // The committer stopped on a store error: leave the rest to the lease.
+                if finished.send(chunk).is_err() {
+                    break;
+                }
             }
-            self.store.finish_messages(finished).await?;
-        }
+        };
+        // Owns the receiver, so that a store error stops the hand-offs too.
+        let commits = async move {
+            while let Some(mut batch) = to_commit.recv().await {
+                while let Ok(more) = to_commit.try_recv() {
+                    batch.extend(more);
+                }
+                self.store.finish_messages(batch).await?;
+            }
+            Ok::<(), StoreError>(())
+        };
+        let ((), committed) = tokio::join!(hand_offs, commits);
+        committed?;
         for route in &self.routes {
             let open = !matches!(route.circuit(), CircuitState::Closed { .. });
             self.metrics.circuit(route.courier.name(), open);
