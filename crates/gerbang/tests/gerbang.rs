@@ -649,20 +649,29 @@ smpp = {{ address = "{}", system_id = "gerbang", password = "secret" }}
     assert_eq!(deliveries[0]["status"], "failed");
     assert_eq!(deliveries[0]["cause"], "provider_error");
     assert_ne!(deliveries[1]["status"], "failed");
-    // The operator sees the same at /metrics: refusals by the first, hand-offs by the second.
-    let metrics = http
-        .get(format!("http://{address}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    for line in [
+    // The operator sees the same at /metrics: refusals by the first, hand-offs by the second,
+    // and, once the last outcome is committed, an empty outbox.
+    let expected = [
         "gerbang_delivery_refusals_total{provider=\"down\",cause=\"provider_error\"} 3",
         "gerbang_delivery_handoffs_total{provider=\"backup\",channel=\"sms\"} 3",
         "gerbang_outbox_queued 0",
-    ] {
+    ];
+    let mut metrics = String::new();
+    for _ in 0..100 {
+        metrics = http
+            .get(format!("http://{address}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if expected.iter().all(|line| metrics.contains(line)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for line in expected {
         assert!(metrics.contains(line), "{line} missing from:\n{metrics}");
     }
     stop_in_process(stop, server).await;
