@@ -1,6 +1,7 @@
 //! Pure rules and types of gerbang. Nothing in this crate does I/O or reads the system clock.
 //!
 //! Layout:
+//! - [`account`]: the rules of participant accounts (the password policy so far).
 //! - [`identity`]: participant identifiers parsed at the edge (`Nik`, card numbers, mobile number,
 //!   email, name), each with a typed error that names the broken rule.
 //! - [`participant`]: the registry record built from those identifiers.
@@ -11,6 +12,7 @@
 //! - [`clock`]: the injected notion of "now".
 //! - [`explain`]: stable machine-readable codes with Indonesian and English messages.
 
+pub mod account;
 pub mod clock;
 pub mod delivery;
 pub mod explain;
