@@ -6,6 +6,8 @@
 //!   and the rate limits.
 //! - [`delivery`]: the courier contract and the worker that hands outbox messages to it; the
 //!   development inbox courier.
+//! - [`password`]: Argon2id password hashing on a bounded blocking pool, with transparent rehash
+//!   and equal cost for unknown accounts.
 //! - [`metrics`]: the counters and gauges operators watch, rendered for Prometheus.
 //! - [`error`]: [`EngineError`], every refusal with its stable code and `retry_after`.
 
@@ -13,6 +15,7 @@ pub mod delivery;
 pub mod engine;
 pub mod error;
 pub mod metrics;
+pub mod password;
 
 pub use delivery::{
     Courier, DeliveryWorker, DevInbox, HandOff, HandOffFailure, RetryPolicy, Route,
@@ -23,3 +26,4 @@ pub use engine::{
 };
 pub use error::EngineError;
 pub use metrics::Metrics;
+pub use password::{PasswordCheck, PasswordHashing, PasswordHashingError, PasswordHashingSettings};
