@@ -6,17 +6,20 @@
 //!   and the rate limits.
 //! - [`delivery`]: the courier contract and the worker that hands outbox messages to it; the
 //!   development inbox courier.
+//! - [`captcha`]: the captcha gate in front of lookups: built-in image challenges, test mode.
 //! - [`password`]: Argon2id password hashing on a bounded blocking pool, with transparent rehash
 //!   and equal cost for unknown accounts.
 //! - [`metrics`]: the counters and gauges operators watch, rendered for Prometheus.
 //! - [`error`]: [`EngineError`], every refusal with its stable code and `retry_after`.
 
+pub mod captcha;
 pub mod delivery;
 pub mod engine;
 pub mod error;
 pub mod metrics;
 pub mod password;
 
+pub use captcha::{BuiltinCaptcha, CaptchaAnswer, CaptchaChallenge, CaptchaError, CaptchaGate};
 pub use delivery::{
     Courier, DeliveryWorker, DevInbox, HandOff, HandOffFailure, RetryPolicy, Route,
 };
