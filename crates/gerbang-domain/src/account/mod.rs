@@ -1,8 +1,11 @@
-//! Participant accounts: the rules of their passwords and of locking them after failed logins
-//! (more of the account model follows with the registration, login and recovery flows).
+//! Participant accounts: the rules of their passwords, of locking them after failed logins and of
+//! their login sessions. The account model itself and the flows (registration, login, recovery)
+//! follow.
 
 pub mod lockout;
 pub mod password;
+pub mod session;
 
 pub use lockout::{LockEvent, Locked, LockoutPolicy, LoginGuard};
 pub use password::{PasswordPolicy, PasswordRule, PersonalFacts, WeakPassword};
+pub use session::{SessionEnd, SessionLife, SessionPolicy, SessionToken, TokenDigest};
