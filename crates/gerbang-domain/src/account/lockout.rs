@@ -7,8 +7,11 @@
 //! While a lock holds, attempts are refused before the password is looked at, so they neither count
 //! nor reveal whether the password was right.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Datelike, Duration, Timelike, Utc};
 use serde::{Deserialize, Serialize};
+
+use crate::explain::Explain;
+use crate::identity::IndonesianTimeZone;
 
 /// The numbers of the lockout rule. Defaults: 5 failures, 30 minutes doubling, permanent after 3
 /// temporary locks, temporary locks forgiven after 24 hours without one.
@@ -65,6 +68,101 @@ pub enum Locked {
     Temporarily { until: DateTime<Utc> },
     /// Until a branch officer lifts it.
     Permanently,
+}
+
+/// A lock told to the participant: when it ends on their clock, or where to go. Show it only to a
+/// caller who has proven the password or an OTP (SPEC §3), never to a stranger probing NIKs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LockNotice {
+    pub locked: Locked,
+    pub zone: IndonesianTimeZone,
+}
+
+const MONTHS_ID: [&str; 12] = [
+    "Januari",
+    "Februari",
+    "Maret",
+    "April",
+    "Mei",
+    "Juni",
+    "Juli",
+    "Agustus",
+    "September",
+    "Oktober",
+    "November",
+    "Desember",
+];
+const MONTHS_EN: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+
+impl LockNotice {
+    /// `14.35 WIB, 1 Desember 2026` or `14:35 WIB, 1 December 2026`.
+    fn until(&self, until: DateTime<Utc>, english: bool) -> String {
+        let local = self.zone.local(until);
+        let months = if english { MONTHS_EN } else { MONTHS_ID };
+        let month = months
+            .get(local.month0() as usize)
+            .copied()
+            .unwrap_or_default();
+        let separator = if english { ':' } else { '.' };
+        format!(
+            "{:02}{separator}{:02} {}, {} {month} {}",
+            local.hour(),
+            local.minute(),
+            self.zone.abbreviation(),
+            local.day(),
+            local.year()
+        )
+    }
+}
+
+impl Explain for LockNotice {
+    fn code(&self) -> &'static str {
+        match self.locked {
+            Locked::Temporarily { .. } => "account_locked_temporarily",
+            Locked::Permanently => "account_locked_permanently",
+        }
+    }
+
+    fn message_id(&self) -> String {
+        match self.locked {
+            Locked::Temporarily { until } => format!(
+                "Akun Anda terkunci sementara karena kata sandi salah dimasukkan berkali-kali. \
+                 Coba lagi setelah pukul {}, atau pulihkan kata sandi Anda.",
+                self.until(until, false)
+            ),
+            Locked::Permanently => "Akun Anda terblokir karena kata sandi berulang kali salah. \
+                 Datanglah ke kantor cabang terdekat dengan membawa KTP untuk verifikasi identitas \
+                 dan pembukaan blokir."
+                .into(),
+        }
+    }
+
+    fn message_en(&self) -> String {
+        match self.locked {
+            Locked::Temporarily { until } => format!(
+                "Your account is temporarily locked after too many wrong passwords. Try again \
+                 after {}, or recover your password.",
+                self.until(until, true)
+            ),
+            Locked::Permanently => "Your account is blocked after repeated wrong passwords. \
+                 Visit the nearest branch office with your KTP to verify your identity and have \
+                 it unblocked."
+                .into(),
+        }
+    }
 }
 
 /// A change of lock state, for the audit trail.
@@ -250,6 +348,37 @@ mod tests {
             fail(&mut guard, now, 5),
             Some(LockEvent::TemporaryLock { nth: 1, until })
         );
+    }
+
+    #[test]
+    fn a_lock_is_told_on_the_participant_s_clock() {
+        // 08:00 WIB is 01:00 UTC; the lock ends 01:30 UTC.
+        let until = start() + Duration::minutes(30);
+        let notice = |zone| LockNotice {
+            locked: Locked::Temporarily { until },
+            zone,
+        };
+        let wib = notice(IndonesianTimeZone::Wib);
+        assert_eq!(wib.code(), "account_locked_temporarily");
+        assert!(
+            wib.message_id()
+                .contains("pukul 08.30 WIB, 1 Desember 2026"),
+            "{}",
+            wib.message_id()
+        );
+        let wit = notice(IndonesianTimeZone::Wit);
+        assert!(
+            wit.message_en()
+                .contains("after 10:30 WIT, 1 December 2026"),
+            "{}",
+            wit.message_en()
+        );
+        let permanent = LockNotice {
+            locked: Locked::Permanently,
+            zone: IndonesianTimeZone::Wita,
+        };
+        assert_eq!(permanent.code(), "account_locked_permanently");
+        assert!(permanent.message_id().contains("kantor cabang"));
     }
 
     #[test]

@@ -6,6 +6,6 @@ pub mod lockout;
 pub mod password;
 pub mod session;
 
-pub use lockout::{LockEvent, Locked, LockoutPolicy, LoginGuard};
+pub use lockout::{LockEvent, LockNotice, Locked, LockoutPolicy, LoginGuard};
 pub use password::{PasswordPolicy, PasswordRule, PersonalFacts, WeakPassword};
 pub use session::{SessionEnd, SessionLife, SessionPolicy, SessionToken, TokenDigest};

@@ -17,7 +17,7 @@ pub use name::{PersonName, PersonNameError};
 pub use nik::{Nik, NikError, Sex};
 pub use numbers::{FamilyCardNumber, JknCardNumber, KpjNumber, NumberError};
 pub use phone::{MobileNumber, Operator, PhoneError};
-pub use province::{province_codes, province_name};
+pub use province::{IndonesianTimeZone, province_codes, province_name};
 
 /// Masks all but the first `head` and last `tail` characters with `*`.
 pub(crate) fn mask_middle(value: &str, head: usize, tail: usize) -> String {

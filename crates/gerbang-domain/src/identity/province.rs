@@ -54,6 +54,53 @@ pub fn province_name(code: u32) -> Option<&'static str> {
         .map(|(_, name)| *name)
 }
 
+/// Indonesia's three time zones (Keppres 41/1987), for telling a participant a time on their clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IndonesianTimeZone {
+    /// Waktu Indonesia Barat, UTC+7: Sumatra, Java, West and Central Kalimantan.
+    Wib,
+    /// Waktu Indonesia Tengah, UTC+8: Bali, Nusa Tenggara, South, East and North Kalimantan,
+    /// Sulawesi.
+    Wita,
+    /// Waktu Indonesia Timur, UTC+9: Maluku and Papua.
+    Wit,
+}
+
+impl IndonesianTimeZone {
+    /// The zone of a province code; `None` for a code that never existed. For a NIK this is the
+    /// province the participant was registered in, a best guess of where they are now.
+    pub fn of_province(code: u32) -> Option<Self> {
+        province_name(code)?;
+        Some(match code {
+            11..=36 | 61 | 62 => Self::Wib,
+            51..=54 | 63..=76 => Self::Wita,
+            _ => Self::Wit,
+        })
+    }
+
+    /// Hours ahead of UTC.
+    pub fn utc_offset_hours(self) -> i64 {
+        match self {
+            Self::Wib => 7,
+            Self::Wita => 8,
+            Self::Wit => 9,
+        }
+    }
+
+    /// The wall-clock time in this zone at the instant `at`.
+    pub fn local(self, at: chrono::DateTime<chrono::Utc>) -> chrono::NaiveDateTime {
+        at.naive_utc() + chrono::Duration::hours(self.utc_offset_hours())
+    }
+
+    pub fn abbreviation(self) -> &'static str {
+        match self {
+            Self::Wib => "WIB",
+            Self::Wita => "WITA",
+            Self::Wit => "WIT",
+        }
+    }
+}
+
 /// All province codes, for generators.
 pub fn province_codes() -> impl Iterator<Item = u32> {
     PROVINCES.iter().map(|(c, _)| *c)
@@ -70,5 +117,32 @@ mod tests {
         assert_eq!(province_name(99), None);
         assert_eq!(province_name(20), None);
         assert_eq!(province_codes().count(), 39);
+    }
+
+    #[test]
+    fn every_province_has_a_time_zone() {
+        use IndonesianTimeZone::*;
+        for code in province_codes() {
+            assert!(IndonesianTimeZone::of_province(code).is_some(), "{code}");
+        }
+        let cases = [
+            (31, Wib),
+            (11, Wib),
+            (62, Wib),
+            (51, Wita),
+            (63, Wita),
+            (73, Wita),
+            (81, Wit),
+            (95, Wit),
+        ];
+        for (code, zone) in cases {
+            assert_eq!(IndonesianTimeZone::of_province(code), Some(zone), "{code}");
+        }
+        assert_eq!(IndonesianTimeZone::of_province(99), None);
+        let noon_utc = chrono::DateTime::from_timestamp(1_764_590_400, 0).unwrap();
+        assert_eq!(
+            Wit.local(noon_utc) - noon_utc.naive_utc(),
+            chrono::Duration::hours(9)
+        );
     }
 }
