@@ -364,6 +364,21 @@ mod tests {
     }
 
     #[test]
+    fn every_code_is_documented_with_its_messages() {
+        let doc = include_str!("../../../docs/accounts.md");
+        use CaptchaError::*;
+        for error in [Required, Malformed, Expired, Wrong, Used, Unavailable] {
+            assert!(
+                doc.contains(&format!("`{}`", error.code())),
+                "{}",
+                error.code()
+            );
+            assert!(doc.contains(&error.message_id()), "{}", error.message_id());
+            assert!(doc.contains(&error.message_en()), "{}", error.message_en());
+        }
+    }
+
+    #[test]
     fn test_mode_accepts_only_its_configured_answer() {
         let gate = CaptchaGate::Test {
             answer: "TEST".into(),

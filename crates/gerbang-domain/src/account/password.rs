@@ -453,6 +453,30 @@ mod tests {
         );
     }
 
+    #[test]
+    fn every_code_is_documented() {
+        let doc = include_str!("../../../../docs/accounts.md");
+        let rules = [
+            PasswordRule::TooShort { min: 8 },
+            PasswordRule::TooLong { max: 128 },
+            PasswordRule::NoUpper,
+            PasswordRule::NoLower,
+            PasswordRule::NoDigit,
+            PasswordRule::NoSymbol,
+            PasswordRule::Common,
+            PasswordRule::ContainsNik,
+            PasswordRule::ContainsCardNumber,
+            PasswordRule::ContainsBirthDate,
+        ];
+        for rule in rules {
+            let row = format!("| `{}` |", rule.code());
+            assert!(doc.contains(&row), "docs/accounts.md lacks {row}");
+            assert!(doc.contains(&rule.message_id()), "{}", rule.message_id());
+            assert!(doc.contains(&rule.message_en()), "{}", rule.message_en());
+        }
+        assert!(doc.contains("`weak_password`"));
+    }
+
     proptest! {
         #[test]
         fn accepted_passwords_satisfy_every_class_rule(password in "\\PC{0,40}") {
