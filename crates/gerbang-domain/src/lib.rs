@@ -1,7 +1,7 @@
 //! Pure rules and types of gerbang. Nothing in this crate does I/O or reads the system clock.
 //!
 //! Layout:
-//! - [`account`]: the rules of participant accounts (password policy, lockout, sessions so far).
+//! - [`account`]: the rules of participant accounts (password policy, lockout, sessions, trusted devices, cool-off so far).
 //! - [`identity`]: participant identifiers parsed at the edge (`Nik`, card numbers, mobile number,
 //!   email, name), each with a typed error that names the broken rule.
 //! - [`participant`]: the registry record built from those identifiers.

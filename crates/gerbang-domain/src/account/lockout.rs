@@ -7,7 +7,7 @@
 //! While a lock holds, attempts are refused before the password is looked at, so they neither count
 //! nor reveal whether the password was right.
 
-use chrono::{DateTime, Datelike, Duration, Timelike, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::explain::Explain;
@@ -78,56 +78,6 @@ pub struct LockNotice {
     pub zone: IndonesianTimeZone,
 }
 
-const MONTHS_ID: [&str; 12] = [
-    "Januari",
-    "Februari",
-    "Maret",
-    "April",
-    "Mei",
-    "Juni",
-    "Juli",
-    "Agustus",
-    "September",
-    "Oktober",
-    "November",
-    "Desember",
-];
-const MONTHS_EN: [&str; 12] = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-];
-
-impl LockNotice {
-    /// `14.35 WIB, 1 Desember 2026` or `14:35 WIB, 1 December 2026`.
-    fn until(&self, until: DateTime<Utc>, english: bool) -> String {
-        let local = self.zone.local(until);
-        let months = if english { MONTHS_EN } else { MONTHS_ID };
-        let month = months
-            .get(local.month0() as usize)
-            .copied()
-            .unwrap_or_default();
-        let separator = if english { ':' } else { '.' };
-        format!(
-            "{:02}{separator}{:02} {}, {} {month} {}",
-            local.hour(),
-            local.minute(),
-            self.zone.abbreviation(),
-            local.day(),
-            local.year()
-        )
-    }
-}
-
 impl Explain for LockNotice {
     fn code(&self) -> &'static str {
         match self.locked {
@@ -141,7 +91,7 @@ impl Explain for LockNotice {
             Locked::Temporarily { until } => format!(
                 "Akun Anda terkunci sementara karena kata sandi salah dimasukkan berkali-kali. \
                  Coba lagi setelah pukul {}, atau pulihkan kata sandi Anda.",
-                self.until(until, false)
+                self.zone.format(until, false)
             ),
             Locked::Permanently => "Akun Anda terblokir karena kata sandi berulang kali salah. \
                  Datanglah ke kantor cabang terdekat dengan membawa KTP untuk verifikasi identitas \
@@ -155,7 +105,7 @@ impl Explain for LockNotice {
             Locked::Temporarily { until } => format!(
                 "Your account is temporarily locked after too many wrong passwords. Try again \
                  after {}, or recover your password.",
-                self.until(until, true)
+                self.zone.format(until, true)
             ),
             Locked::Permanently => "Your account is blocked after repeated wrong passwords. \
                  Visit the nearest branch office with your KTP to verify your identity and have \

@@ -92,6 +92,55 @@ impl IndonesianTimeZone {
         at.naive_utc() + chrono::Duration::hours(self.utc_offset_hours())
     }
 
+    /// `14.35 WIB, 1 Desember 2026` (Indonesian) or `14:35 WIB, 1 December 2026` (English): an
+    /// instant as the participant reads it on their clock.
+    pub fn format(self, at: chrono::DateTime<chrono::Utc>, english: bool) -> String {
+        use chrono::{Datelike, Timelike};
+        const MONTHS_ID: [&str; 12] = [
+            "Januari",
+            "Februari",
+            "Maret",
+            "April",
+            "Mei",
+            "Juni",
+            "Juli",
+            "Agustus",
+            "September",
+            "Oktober",
+            "November",
+            "Desember",
+        ];
+        const MONTHS_EN: [&str; 12] = [
+            "January",
+            "February",
+            "March",
+            "April",
+            "May",
+            "June",
+            "July",
+            "August",
+            "September",
+            "October",
+            "November",
+            "December",
+        ];
+        let local = self.local(at);
+        let months = if english { MONTHS_EN } else { MONTHS_ID };
+        let month = months
+            .get(local.month0() as usize)
+            .copied()
+            .unwrap_or_default();
+        let separator = if english { ':' } else { '.' };
+        format!(
+            "{:02}{separator}{:02} {}, {} {month} {}",
+            local.hour(),
+            local.minute(),
+            self.abbreviation(),
+            local.day(),
+            local.year()
+        )
+    }
+
     pub fn abbreviation(self) -> &'static str {
         match self {
             Self::Wib => "WIB",
