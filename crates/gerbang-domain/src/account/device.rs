@@ -169,7 +169,7 @@ impl TrustedDevices {
     /// The devices, most recently seen first.
     pub fn list(&self) -> Vec<&TrustedDevice> {
         let mut list: Vec<&TrustedDevice> = self.devices.iter().collect();
-        list.sort_by(|a, b| b.last_seen_at.cmp(&a.last_seen_at));
+        list.sort_by_key(|device| std::cmp::Reverse(device.last_seen_at));
         list
     }
 }
