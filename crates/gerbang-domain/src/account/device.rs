@@ -333,26 +333,13 @@ mod tests {
             "{}",
             notice.message_id()
         );
-        let doc = include_str!("../../../../docs/accounts.md");
-        let row = format!(
-            "| `{}` | {} | {} |",
-            notice.code(),
-            notice.message_id(),
-            notice.message_en()
-        );
-        assert!(doc.contains(&row), "docs/accounts.md lacks {row}");
+        crate::account::assert_documented(&notice);
         for error in [
             DeviceError::Missing,
             DeviceError::TooLong,
             DeviceError::Characters,
         ] {
-            let row = format!(
-                "| `{}` | {} | {} |",
-                error.code(),
-                error.message_id(),
-                error.message_en()
-            );
-            assert!(doc.contains(&row), "docs/accounts.md lacks {row}");
+            crate::account::assert_documented(&error);
         }
     }
 }

@@ -14,3 +14,17 @@ pub use device::{
 pub use lockout::{LockEvent, LockNotice, Locked, LockoutPolicy, LoginGuard};
 pub use password::{PasswordPolicy, PasswordRule, PersonalFacts, WeakPassword};
 pub use session::{SessionEnd, SessionLife, SessionPolicy, SessionToken, TokenDigest};
+
+/// Asserts that `docs/accounts.md` has the row `| `code` | Indonesian | English |` of `error`, word
+/// for word, so the document cannot drift from the messages.
+#[cfg(test)]
+pub(crate) fn assert_documented(error: &dyn crate::Explain) {
+    let doc = include_str!("../../../../docs/accounts.md");
+    let row = format!(
+        "| `{}` | {} | {} |",
+        error.code(),
+        error.message_id(),
+        error.message_en()
+    );
+    assert!(doc.contains(&row), "docs/accounts.md lacks {row}");
+}
