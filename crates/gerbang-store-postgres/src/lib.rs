@@ -17,6 +17,7 @@ use gerbang_store::{
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool, Postgres, Row, Transaction};
 
+mod accounts;
 mod verifications;
 
 /// The fingerprint of the personal-data key this database was sealed with.

@@ -18,6 +18,7 @@ use gerbang_store::{
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 
+mod accounts;
 mod verifications;
 
 /// The fingerprint of the personal-data key this database was sealed with.

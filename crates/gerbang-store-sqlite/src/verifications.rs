@@ -78,11 +78,11 @@ impl std::fmt::Debug for Writer {
     }
 }
 
-fn ms(at: DateTime<Utc>) -> i64 {
+pub(crate) fn ms(at: DateTime<Utc>) -> i64 {
     at.timestamp_millis()
 }
 
-fn from_ms(value: i64) -> Result<DateTime<Utc>, StoreError> {
+pub(crate) fn from_ms(value: i64) -> Result<DateTime<Utc>, StoreError> {
     DateTime::from_timestamp_millis(value)
         .ok_or_else(|| StoreError::Corrupt(format!("timestamp {value} out of range")))
 }
@@ -150,7 +150,7 @@ impl Writer {
     }
 
     /// Runs raw statements in the next batch and returns their result once the batch is durable.
-    async fn raw<T, W>(&self, work: W) -> Result<T, StoreError>
+    pub(crate) async fn raw<T, W>(&self, work: W) -> Result<T, StoreError>
     where
         T: Send + 'static,
         W: for<'c> FnOnce(

@@ -4,6 +4,7 @@
 //! Layout:
 //! - [`participants`]: the participant registry's storage (lookup, bulk import).
 //! - [`verifications`]: verifications, rate-limit state and the outbox, changed atomically.
+//! - [`accounts`]: participant accounts, their sessions, flows in progress and audit events.
 //! - [`sealing`]: the personal-data key, the AEAD envelope and the keyed lookup digests.
 //! - [`error`]: [`StoreError`], what a caller can tell apart (unavailable, key mismatch, ...).
 //!
@@ -13,11 +14,16 @@
 
 use std::future::Future;
 
+pub mod accounts;
 pub mod error;
 pub mod participants;
 pub mod sealing;
 pub mod verifications;
 
+pub use accounts::{
+    AccountEvent, AccountKey, AccountRefusal, AccountStore, AccountTaken, StoredAccount,
+    StoredFlow, StoredSession,
+};
 pub use error::StoreError;
 pub use participants::{
     BatchOutcome, ParticipantConflict, ParticipantImport, ParticipantKey, ParticipantStore,
@@ -30,7 +36,9 @@ pub use verifications::{
 };
 
 /// Everything gerbang needs from a database, composed from the capability traits.
-pub trait Store: ParticipantStore + VerificationStore + Clone + Send + Sync + 'static {
+pub trait Store:
+    ParticipantStore + VerificationStore + AccountStore + Clone + Send + Sync + 'static
+{
     /// Name of the backend, for logs and metrics (`sqlite`, `postgres`).
     fn backend(&self) -> &'static str;
 

@@ -70,6 +70,11 @@ impl Explain for DeviceError {
 pub struct DeviceDigest([u8; 32]);
 
 impl DeviceDigest {
+    /// A digest as stored.
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
     /// Parses the app's identifier and digests it.
     pub fn of(device_id: &str) -> Result<Self, DeviceError> {
         let id = device_id.trim();

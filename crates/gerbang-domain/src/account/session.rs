@@ -30,6 +30,11 @@ impl std::fmt::Debug for SessionToken {
 pub struct TokenDigest([u8; 32]);
 
 impl TokenDigest {
+    /// A digest as stored.
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }
