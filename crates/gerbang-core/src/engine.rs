@@ -375,6 +375,47 @@ impl<S: Store> VerificationEngine<S> {
         Ok(self.view(&updated, now))
     }
 
+    /// Queues a notification (no code) to each destination, on behalf of verification `about` (the
+    /// one whose completion it reports). Notifications go out after every waiting code.
+    pub async fn notify(
+        &self,
+        about: VerificationId,
+        to: Vec<(Channel, Destination)>,
+        text: String,
+    ) -> Result<(), EngineError> {
+        if to.is_empty() {
+            return Ok(());
+        }
+        let now = self.clock.now();
+        let messages = to
+            .into_iter()
+            .map(|(channel, destination)| OutboxMessage {
+                verification: about,
+                send_index: 0,
+                channel,
+                destination,
+                text: text.clone(),
+                content: None,
+                queued_at: now,
+                expires_at: now + chrono::Duration::days(1),
+                priority: Priority::Notification,
+            })
+            .collect();
+        self.store
+            .transact(None, Vec::new(), move |_| {
+                (
+                    Changes {
+                        messages,
+                        ..Changes::none()
+                    },
+                    (),
+                )
+            })
+            .await?;
+        self.queued.notify_one();
+        Ok(())
+    }
+
     /// Checks a typed code. Exactly one of any number of concurrent correct checks succeeds.
     pub async fn check(&self, request: CheckRequest) -> Result<VerificationView, EngineError> {
         let code = OtpCode::parse(&request.code, self.settings.policy.code_length)?;

@@ -6,12 +6,15 @@
 //!   and the rate limits.
 //! - [`delivery`]: the courier contract and the worker that hands outbox messages to it; the
 //!   development inbox courier.
+//! - [`accounts`]: the participant account flows (registration, login, sessions and devices,
+//!   recovery, contact change, step-up, introspection) over the engine and the account store.
 //! - [`captcha`]: the captcha gate in front of lookups: built-in image challenges, test mode.
 //! - [`password`]: Argon2id password hashing on a bounded blocking pool, with transparent rehash
 //!   and equal cost for unknown accounts.
 //! - [`metrics`]: the counters and gauges operators watch, rendered for Prometheus.
 //! - [`error`]: [`EngineError`], every refusal with its stable code and `retry_after`.
 
+pub mod accounts;
 pub mod captcha;
 pub mod delivery;
 pub mod engine;
@@ -19,6 +22,7 @@ pub mod error;
 pub mod metrics;
 pub mod password;
 
+pub use accounts::{AccountError, AccountService, AccountSettings};
 pub use captcha::{BuiltinCaptcha, CaptchaAnswer, CaptchaChallenge, CaptchaError, CaptchaGate};
 pub use delivery::{
     Courier, DeliveryWorker, DevInbox, HandOff, HandOffFailure, RetryPolicy, Route,

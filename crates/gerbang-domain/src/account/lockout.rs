@@ -183,6 +183,15 @@ impl LoginGuard {
         self.consecutive_failures = 0;
     }
 
+    /// The participant proved themselves by an OTP and chose a new password (recovery): the run of
+    /// failures and a temporary lock end. A permanent lock stays: only a branch officer lifts it.
+    pub fn recovered(&mut self) {
+        if !self.permanent {
+            self.consecutive_failures = 0;
+            self.locked_until = None;
+        }
+    }
+
     /// A branch officer lifts any lock, after checking the participant's identity.
     pub fn lift(&mut self) -> Option<LockEvent> {
         let was_locked = self.permanent || self.locked_until.is_some();

@@ -1,0 +1,209 @@
+//! [`AccountError`]: every way an account flow says no, with its stable code and messages.
+
+use gerbang_domain::Explain;
+use gerbang_domain::account::{CoolOffNotice, DeviceError, LockNotice, WeakPassword};
+use gerbang_store::StoreError;
+
+use crate::captcha::CaptchaError;
+use crate::error::EngineError;
+use crate::password::PasswordHashingError;
+
+/// Why an account flow refused or failed a request.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    /// Neither a 16-digit NIK, a 13-digit card number nor an email address.
+    #[error("identifier invalid")]
+    IdentifierInvalid,
+    /// No participant has this NIK (or card number) with this birth date.
+    #[error("participant not found")]
+    ParticipantNotFound,
+    #[error("participant already registered")]
+    AlreadyRegistered,
+    #[error("participant inactive")]
+    ParticipantInactive,
+    #[error("email taken")]
+    EmailTaken,
+    #[error("phone taken")]
+    PhoneTaken,
+    #[error("contact missing")]
+    ContactMissing,
+    #[error("passwords differ")]
+    PasswordsDiffer,
+    #[error(transparent)]
+    WeakPassword(WeakPassword),
+    /// Unknown identifier or wrong password: the same answer for both.
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    /// Shown only to a caller who proved the password (or an OTP).
+    #[error("account locked")]
+    Locked(LockNotice),
+    #[error("no account for this identifier")]
+    AccountNotFound,
+    /// The flow token is unknown, expired or already used.
+    #[error("flow not found")]
+    FlowNotFound,
+    /// The flow token belongs to another step, or to another session.
+    #[error("flow mismatch")]
+    FlowMismatch,
+    /// The chosen channel has nothing on file to reach.
+    #[error("channel not on file")]
+    ChannelNotOnFile,
+    /// The new contact is the one already on file.
+    #[error("contact unchanged")]
+    ContactUnchanged,
+    #[error("session invalid")]
+    SessionInvalid,
+    #[error("device not found")]
+    DeviceNotFound,
+    #[error(transparent)]
+    Device(DeviceError),
+    #[error("cooling off")]
+    CoolingOff(CoolOffNotice),
+    #[error(transparent)]
+    Captcha(#[from] CaptchaError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Hashing(#[from] PasswordHashingError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The account kept changing under concurrent requests; the caller may retry.
+    #[error("account busy")]
+    Contended,
+}
+
+impl Explain for AccountError {
+    fn code(&self) -> &'static str {
+        match self {
+            Self::IdentifierInvalid => "identifier_invalid",
+            Self::ParticipantNotFound => "participant_not_found",
+            Self::AlreadyRegistered => "already_registered",
+            Self::ParticipantInactive => "participant_inactive",
+            Self::EmailTaken => "email_taken",
+            Self::PhoneTaken => "phone_taken",
+            Self::ContactMissing => "contact_missing",
+            Self::PasswordsDiffer => "passwords_differ",
+            Self::WeakPassword(error) => error.code(),
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::Locked(notice) => notice.code(),
+            Self::AccountNotFound => "account_not_found",
+            Self::FlowNotFound => "flow_not_found",
+            Self::FlowMismatch => "flow_mismatch",
+            Self::ChannelNotOnFile => "channel_not_on_file",
+            Self::ContactUnchanged => "contact_unchanged",
+            Self::SessionInvalid => "session_invalid",
+            Self::DeviceNotFound => "device_not_found",
+            Self::Device(error) => error.code(),
+            Self::CoolingOff(notice) => notice.code(),
+            Self::Captcha(error) => error.code(),
+            Self::Engine(error) => error.code(),
+            Self::Hashing(error) => error.code(),
+            Self::Store(_) | Self::Contended => "temporarily_unavailable",
+        }
+    }
+
+    fn message_id(&self) -> String {
+        match self {
+            Self::IdentifierInvalid => {
+                "Masukkan NIK (16 angka), nomor kartu JKN (13 angka) atau alamat email.".into()
+            }
+            Self::ParticipantNotFound => "Data peserta tidak ditemukan. Periksa kembali NIK atau \
+                 nomor kartu dan tanggal lahir Anda. Bila sudah benar, data Anda mungkin belum \
+                 sinkron dengan Dukcapil: perbarui data melalui layanan PANDAWA atau di kantor \
+                 cabang terdekat."
+                .into(),
+            Self::AlreadyRegistered => "Peserta ini sudah memiliki akun. Silakan masuk, atau \
+                 gunakan Lupa Kata Sandi bila Anda tidak ingat kata sandinya."
+                .into(),
+            Self::ParticipantInactive => "Kepesertaan Anda tidak aktif, sehingga akun belum dapat \
+                 dibuat. Hubungi kantor cabang atau layanan PANDAWA untuk mengaktifkannya."
+                .into(),
+            Self::EmailTaken => "Email ini sudah dipakai akun lain. Gunakan email lain.".into(),
+            Self::PhoneTaken => "Nomor HP ini sudah dipakai akun lain. Gunakan nomor lain, atau \
+                 datang ke kantor cabang bila nomor ini milik Anda."
+                .into(),
+            Self::ContactMissing => "Isi nomor HP atau email untuk menerima kode OTP.".into(),
+            Self::PasswordsDiffer => "Konfirmasi kata sandi tidak sama dengan kata sandi.".into(),
+            Self::WeakPassword(error) => error.message_id(),
+            Self::InvalidCredentials => "NIK, nomor kartu, email atau kata sandi salah.".into(),
+            Self::Locked(notice) => notice.message_id(),
+            Self::AccountNotFound => "Belum ada akun untuk data ini. Silakan daftar terlebih \
+                 dahulu."
+                .into(),
+            Self::FlowNotFound => "Sesi pendaftaran atau verifikasi ini sudah berakhir. Silakan \
+                 ulangi dari awal."
+                .into(),
+            Self::FlowMismatch => "Langkah ini tidak sesuai dengan proses yang sedang berjalan. \
+                 Silakan ulangi dari awal."
+                .into(),
+            Self::ChannelNotOnFile => {
+                "Tidak ada nomor HP atau email terdaftar untuk saluran ini.".into()
+            }
+            Self::ContactUnchanged => "Nomor HP atau email baru sama dengan yang terdaftar.".into(),
+            Self::SessionInvalid => "Sesi Anda sudah berakhir. Silakan masuk kembali.".into(),
+            Self::DeviceNotFound => "Perangkat ini tidak ada dalam daftar perangkat Anda.".into(),
+            Self::Device(error) => error.message_id(),
+            Self::CoolingOff(notice) => notice.message_id(),
+            Self::Captcha(error) => error.message_id(),
+            Self::Engine(error) => error.message_id(),
+            Self::Hashing(error) => error.message_id(),
+            Self::Store(_) | Self::Contended => {
+                "Layanan sedang sibuk. Silakan coba lagi sebentar lagi.".into()
+            }
+        }
+    }
+
+    fn message_en(&self) -> String {
+        match self {
+            Self::IdentifierInvalid => {
+                "Enter a NIK (16 digits), a JKN card number (13 digits) or an email address.".into()
+            }
+            Self::ParticipantNotFound => "No participant was found. Check your NIK or card number \
+                 and date of birth. If they are right, your data may not be synchronised with \
+                 Dukcapil yet: update it through PANDAWA or at the nearest branch office."
+                .into(),
+            Self::AlreadyRegistered => "This participant already has an account. Log in, or use \
+                 Forgot Password if you do not remember the password."
+                .into(),
+            Self::ParticipantInactive => "Your membership is not active, so an account cannot be \
+                 created yet. Contact a branch office or PANDAWA to reactivate it."
+                .into(),
+            Self::EmailTaken => {
+                "This email already belongs to another account. Use another email.".into()
+            }
+            Self::PhoneTaken => "This mobile number already belongs to another account. Use \
+                 another number, or visit a branch office if the number is yours."
+                .into(),
+            Self::ContactMissing => "Enter a mobile number or an email to receive the OTP.".into(),
+            Self::PasswordsDiffer => "The password confirmation does not match.".into(),
+            Self::WeakPassword(error) => error.message_en(),
+            Self::InvalidCredentials => "Wrong NIK, card number, email or password.".into(),
+            Self::Locked(notice) => notice.message_en(),
+            Self::AccountNotFound => {
+                "There is no account for these details yet. Register first.".into()
+            }
+            Self::FlowNotFound => "This registration or verification session has ended. Please \
+                 start again."
+                .into(),
+            Self::FlowMismatch => {
+                "This step does not belong to the process under way. Please start again.".into()
+            }
+            Self::ChannelNotOnFile => {
+                "There is no mobile number or email on file for this channel.".into()
+            }
+            Self::ContactUnchanged => {
+                "The new mobile number or email is the one already on file.".into()
+            }
+            Self::SessionInvalid => "Your session has ended. Please log in again.".into(),
+            Self::DeviceNotFound => "This device is not in your list of devices.".into(),
+            Self::Device(error) => error.message_en(),
+            Self::CoolingOff(notice) => notice.message_en(),
+            Self::Captcha(error) => error.message_en(),
+            Self::Engine(error) => error.message_en(),
+            Self::Hashing(error) => error.message_en(),
+            Self::Store(_) | Self::Contended => {
+                "The service is busy. Please try again shortly.".into()
+            }
+        }
+    }
+}
