@@ -155,6 +155,16 @@ impl std::fmt::Debug for BuiltinCaptcha {
 
 impl BuiltinCaptcha {
     /// `key` signs the tokens (derive it from a secret of the deployment, shared by its instances).
+    /// The challenge key derived from a root secret (the code key), so that every instance sharing
+    /// the secret accepts the others' challenges and no second secret needs configuring.
+    pub fn derive_key(root: &[u8; 32]) -> [u8; 32] {
+        let mut block = [0u8; 64];
+        block[..32].copy_from_slice(root);
+        let mut mac = <Hmac<Sha256> as KeyInit>::new(&block.into());
+        mac.update(b"gerbang captcha key v1");
+        mac.finalize().into_bytes().into()
+    }
+
     pub fn new(key: [u8; 32], clock: Arc<dyn Clock>, lifetime: Duration, length: u32) -> Self {
         // HMAC pads a short key with zeros to its 64-byte block; padding it here keeps keying
         // infallible.

@@ -28,6 +28,8 @@ pub struct ApiError {
     pub rule: Option<String>,
     /// Wrong entries left before the code dies.
     pub attempts_left: Option<u8>,
+    /// For `weak_password`: the code of every rule the password breaks.
+    pub failed_rules: Vec<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -42,6 +44,8 @@ struct Body<'a> {
     rule: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     attempts_left: Option<u8>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    failed_rules: &'a [&'static str],
     #[serde(skip_serializing_if = "Option::is_none")]
     request_id: Option<String>,
 }
@@ -68,6 +72,7 @@ impl ApiError {
             retry_at: None,
             rule: None,
             attempts_left: None,
+            failed_rules: Vec::new(),
         }
     }
 
@@ -89,6 +94,7 @@ impl IntoResponse for ApiError {
             retry_at: self.retry_at.as_deref(),
             rule: self.rule.as_deref(),
             attempts_left: self.attempts_left,
+            failed_rules: &self.failed_rules,
             request_id: RequestId::current().map(|id| id.to_string()),
         };
         let mut response = (self.status, Json(body)).into_response();

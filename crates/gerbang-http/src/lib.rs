@@ -38,6 +38,8 @@ pub use webhooks::{RejectionKind, StatusWebhooks, WebhookCounters, WebhookReject
 pub struct HttpState<S> {
     pub store: S,
     pub engine: VerificationEngine<S>,
+    /// The participant account flows; `None`: the account routes answer 404.
+    pub accounts: Option<gerbang_core::AccountService<S>>,
     pub clients: ApiClients,
     /// Serve the development inbox at `/dev/inbox` (development profile only).
     pub dev_inbox: bool,
@@ -70,6 +72,48 @@ impl<S: Clone> FromRef<HttpState<S>> for ApiClients {
     }
 }
 
+/// The participant account API and introspection, with a small body limit.
+fn account_routes<S: Store>() -> Router<HttpState<S>> {
+    use api::accounts as a;
+    Router::new()
+        .route("/v1/captcha", get(a::captcha::<S>))
+        .route("/v1/accounts/registration", post(a::identify::<S>))
+        .route(
+            "/v1/accounts/registration/contact",
+            post(a::register_contact::<S>),
+        )
+        .route(
+            "/v1/accounts/registration/confirm",
+            post(a::confirm_registration::<S>),
+        )
+        .route("/v1/accounts/login", post(a::login::<S>))
+        .route("/v1/accounts/login/confirm", post(a::confirm_login::<S>))
+        .route("/v1/accounts/recovery", post(a::start_recovery::<S>))
+        .route("/v1/accounts/recovery/send", post(a::send_recovery::<S>))
+        .route(
+            "/v1/accounts/recovery/confirm",
+            post(a::complete_recovery::<S>),
+        )
+        .route("/v1/accounts/flows/resend", post(a::resend::<S>))
+        .route("/v1/session", get(a::session::<S>))
+        .route("/v1/session/refresh", post(a::refresh::<S>))
+        .route("/v1/session/logout", post(a::logout::<S>))
+        .route("/v1/session/devices", get(a::devices::<S>))
+        .route(
+            "/v1/session/devices/{key}",
+            axum::routing::delete(a::revoke_device::<S>),
+        )
+        .route("/v1/session/contact", post(a::start_contact_change::<S>))
+        .route(
+            "/v1/session/contact/confirm",
+            post(a::confirm_contact_change::<S>),
+        )
+        .route("/v1/session/step-up", post(a::start_step_up::<S>))
+        .route("/v1/session/step-up/confirm", post(a::confirm_step_up::<S>))
+        .route("/v1/introspect", post(a::introspect::<S>))
+        .layer(DefaultBodyLimit::max(api::accounts::BODY_LIMIT))
+}
+
 /// The whole HTTP surface, callable without a socket (tests drive it with `tower::ServiceExt`).
 pub fn router<S: Store>(state: HttpState<S>) -> Router {
     let dev_inbox = state.dev_inbox;
@@ -94,6 +138,7 @@ pub fn router<S: Store>(state: HttpState<S>) -> Router {
             "/v1/verifications/{id}/cancel",
             post(api::verifications::cancel::<S>),
         )
+        .merge(account_routes::<S>())
         // No `CallingClient` here: providers cannot send our bearer token; signatures authenticate.
         .route(
             "/v1/webhooks/{provider}",

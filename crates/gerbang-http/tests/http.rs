@@ -22,6 +22,7 @@ fn t0() -> DateTime<Utc> {
 
 fn state<S: Store>(store: S, clock: ManualClock) -> HttpState<S> {
     HttpState {
+        accounts: None,
         engine: VerificationEngine::new(
             store.clone(),
             Arc::new(clock),

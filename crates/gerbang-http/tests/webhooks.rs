@@ -154,6 +154,7 @@ impl<S: Store> App<S> {
         let clock = ManualClock::new(t0());
         let counters = Arc::new(WebhookCounters::default());
         let state = HttpState {
+            accounts: None,
             engine: VerificationEngine::new(
                 store.clone(),
                 Arc::new(clock.clone()),

@@ -32,6 +32,40 @@ use crate::keys::{KeyOrigin, personal_data_key};
 use crate::webhooks::{Hook, ProviderWebhooks};
 use crate::with_store;
 
+/// The captcha of `accounts.captcha`; its challenge key derives from the code key, so every
+/// instance sharing the database's key accepts the others' challenges.
+fn captcha_gate(config: &Config, root: &[u8; 32]) -> anyhow::Result<gerbang_core::CaptchaGate> {
+    let captcha = &config.accounts.captcha;
+    Ok(match captcha.mode.as_str() {
+        "builtin" => {
+            gerbang_core::CaptchaGate::Builtin(Arc::new(gerbang_core::BuiltinCaptcha::new(
+                gerbang_core::BuiltinCaptcha::derive_key(root),
+                Arc::new(SystemClock),
+                chrono::Duration::seconds(captcha.lifetime_seconds.clamp(30, 3600) as i64),
+                captcha.length,
+            )))
+        }
+        "off" => gerbang_core::CaptchaGate::Disabled,
+        "test" if config.profile == Profile::Production => anyhow::bail!(
+            "accounts.captcha.mode = \"test\" accepts a fixed answer and is refused in the production profile"
+        ),
+        "test" if captcha.test_answer.trim().is_empty() => {
+            anyhow::bail!("accounts.captcha.mode = \"test\" needs accounts.captcha.test_answer")
+        }
+        "test" => {
+            tracing::warn!(
+                "captcha in test mode: a fixed answer passes; never use this in production"
+            );
+            gerbang_core::CaptchaGate::Test {
+                answer: captcha.test_answer.clone(),
+            }
+        }
+        other => anyhow::bail!(
+            "accounts.captcha.mode must be \"builtin\", \"off\" or \"test\", not {other:?}"
+        ),
+    })
+}
+
 /// A built, listening, not yet serving gerbang.
 #[derive(Debug)]
 pub struct Application {
@@ -78,6 +112,12 @@ impl Application {
         } = delivery_routes(config, &templates)?;
         let retry = config.delivery.retry_policy()?;
         let lease = config.delivery.claim_lease()?;
+        let account_settings = config.accounts.settings()?;
+        let hashing = Arc::new(
+            gerbang_core::PasswordHashing::new(&config.accounts.hashing)
+                .map_err(|e| anyhow::anyhow!("accounts.hashing: {e}"))?,
+        );
+        let captcha = captcha_gate(config, &sealer_for_codes.code_key())?;
         let clients = api_clients(config);
         let code_key = CodeKey::new(sealer_for_codes.code_key());
         let (stop_delivery, delivery_stops) = tokio::sync::watch::channel(false);
@@ -107,8 +147,16 @@ impl Application {
             let delivery = tokio::spawn(worker.run(engine.queued_signal(), async move {
                 let _ = stops.wait_for(|stop| *stop).await;
             }));
+            let accounts = gerbang_core::AccountService::new(
+                engine.clone(),
+                hashing.clone(),
+                captcha.clone(),
+                Arc::new(SystemClock),
+                account_settings.clone(),
+            );
             let router = gerbang_http::router(HttpState {
                 store: store.clone(),
+                accounts: Some(accounts),
                 engine,
                 clients: clients.clone(),
                 dev_inbox: config.profile == Profile::Development,

@@ -37,6 +37,7 @@ pub struct Config {
     pub otp: OtpConfig,
     pub delivery: DeliveryConfig,
     pub api: ApiConfig,
+    pub accounts: AccountsConfig,
     pub log: LogConfig,
 }
 
@@ -343,6 +344,104 @@ pub struct RateLimitConfig {
     pub penalty_seconds: u64,
 }
 
+/// The participant accounts: flows, passwords, lockout, sessions, cool-off and captcha.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccountsConfig {
+    /// Where the registration code goes when the app does not choose: `email` or `sms`.
+    pub registration_channel: String,
+    /// How long a flow (registration, login step-up, recovery, contact change) stays open.
+    pub flow_minutes: u64,
+    /// How recent a step-up must be for introspection to call it fresh.
+    pub step_up_window_minutes: u64,
+    pub password: gerbang_domain::account::PasswordPolicy,
+    pub hashing: gerbang_core::PasswordHashingSettings,
+    pub lockout: gerbang_domain::account::LockoutPolicy,
+    pub sessions: gerbang_domain::account::SessionPolicy,
+    pub cool_off: gerbang_domain::account::CoolOffPolicy,
+    pub captcha: CaptchaConfig,
+}
+
+impl Default for AccountsConfig {
+    fn default() -> Self {
+        Self {
+            registration_channel: "email".into(),
+            flow_minutes: 30,
+            step_up_window_minutes: 10,
+            password: Default::default(),
+            hashing: Default::default(),
+            lockout: Default::default(),
+            sessions: Default::default(),
+            cool_off: Default::default(),
+            captcha: CaptchaConfig::default(),
+        }
+    }
+}
+
+/// The captcha in front of registration and recovery.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CaptchaConfig {
+    /// `builtin` (image challenges served at `/v1/captcha`), `off`, or `test` (accepts
+    /// `test_answer`; refused in the production profile).
+    pub mode: String,
+    pub on_registration: bool,
+    pub on_recovery: bool,
+    pub lifetime_seconds: u64,
+    pub length: u32,
+    pub test_answer: String,
+}
+
+impl Default for CaptchaConfig {
+    fn default() -> Self {
+        Self {
+            mode: "builtin".into(),
+            on_registration: true,
+            on_recovery: true,
+            lifetime_seconds: 300,
+            length: 5,
+            test_answer: String::new(),
+        }
+    }
+}
+
+impl AccountsConfig {
+    pub fn settings(&self) -> Result<gerbang_core::AccountSettings, ConfigError> {
+        let registration_channel = match self.registration_channel.as_str() {
+            "email" => gerbang_domain::verification::Channel::Email,
+            "sms" => gerbang_domain::verification::Channel::Sms,
+            other => {
+                return Err(ConfigError::Invalid(format!(
+                    "accounts.registration_channel must be \"email\" or \"sms\", not {other:?}"
+                )));
+            }
+        };
+        if self.flow_minutes == 0 || self.flow_minutes > 24 * 60 {
+            return Err(ConfigError::Invalid(
+                "accounts.flow_minutes must be between 1 and 1440".into(),
+            ));
+        }
+        if self.password.min_length < 8 || self.password.max_length < self.password.min_length {
+            return Err(ConfigError::Invalid(
+                "accounts.password.min_length must be at least 8 (NIST 800-63B) and at most max_length".into(),
+            ));
+        }
+        Ok(gerbang_core::AccountSettings {
+            password: self.password.clone(),
+            lockout: self.lockout.clone(),
+            sessions: self.sessions.clone(),
+            cool_off: self.cool_off.clone(),
+            flow_lifetime: chrono::Duration::minutes(self.flow_minutes as i64),
+            registration_channel,
+            step_up_window: chrono::Duration::minutes(
+                self.step_up_window_minutes.min(24 * 60) as i64
+            ),
+            captcha_on_registration: self.captcha.on_registration,
+            captcha_on_recovery: self.captcha.on_recovery,
+        })
+    }
+}
+
 /// Who may call the JSON API.
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -576,6 +675,7 @@ impl Default for Config {
             otp: OtpConfig::default(),
             delivery: DeliveryConfig::default(),
             api: ApiConfig::default(),
+            accounts: AccountsConfig::default(),
             log: LogConfig::default(),
         }
     }

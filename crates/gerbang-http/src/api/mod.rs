@@ -1,10 +1,13 @@
 //! The JSON API for trusted internal services and the participant app's back end.
 //!
 //! Layout:
+//! - [`accounts`]: the participant account API (registration, login, sessions, recovery, contact
+//!   change, step-up) and session introspection for other services.
 //! - [`clients`]: who may call the API (bearer tokens) and which client a request is.
 //! - [`verifications`]: the verification resource: start, status, resend, check, cancel.
 //! - [`dev_inbox`]: the development inbox (only in the development profile).
 
+pub mod accounts;
 pub mod clients;
 pub mod dev_inbox;
 pub mod verifications;

@@ -243,17 +243,17 @@ fn delivery_body(attempt: &gerbang_store::DeliveryAttempt) -> DeliveryBody {
     }
 }
 
-fn rfc3339(at: DateTime<Utc>) -> String {
+pub(crate) fn rfc3339(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
 /// Whole seconds from `now` until `at`, rounded up, so waiting that long is always enough.
-fn seconds_until(at: DateTime<Utc>, now: DateTime<Utc>) -> u64 {
+pub(crate) fn seconds_until(at: DateTime<Utc>, now: DateTime<Utc>) -> u64 {
     let millis = (at - now).num_milliseconds().max(0);
     u64::try_from((millis + 999) / 1000).unwrap_or_default()
 }
 
-fn body(view: &VerificationView, now: DateTime<Utc>) -> VerificationBody {
+pub(crate) fn body(view: &VerificationView, now: DateTime<Utc>) -> VerificationBody {
     VerificationBody {
         id: view.id.to_string(),
         status: view.status.as_str(),
@@ -274,16 +274,16 @@ fn body(view: &VerificationView, now: DateTime<Utc>) -> VerificationBody {
     }
 }
 
-fn explained(status: StatusCode, error: &dyn Explain) -> ApiError {
+pub(crate) fn explained(status: StatusCode, error: &dyn Explain) -> ApiError {
     ApiError::new(status, error.code(), error.message_id(), error.message_en())
 }
 
-fn bad_request(code: &'static str, id: &str, en: &str) -> ApiError {
+pub(crate) fn bad_request(code: &'static str, id: &str, en: &str) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, code, id, en)
 }
 
 /// The one place an engine refusal becomes an HTTP answer.
-fn engine_error(error: EngineError, now: DateTime<Utc>) -> ApiError {
+pub(crate) fn engine_error(error: EngineError, now: DateTime<Utc>) -> ApiError {
     let code = error.code();
     let status = match code {
         "verification_not_found" => StatusCode::NOT_FOUND,
@@ -317,7 +317,7 @@ fn engine_error(error: EngineError, now: DateTime<Utc>) -> ApiError {
     api
 }
 
-fn channel(input: &str) -> Result<Channel, ApiError> {
+pub(crate) fn channel(input: &str) -> Result<Channel, ApiError> {
     Channel::parse(input).map_err(|e| explained(StatusCode::BAD_REQUEST, &e))
 }
 
@@ -336,20 +336,23 @@ fn purpose(input: &str) -> Result<Purpose, ApiError> {
     Purpose::parse(input).map_err(|e| explained(StatusCode::BAD_REQUEST, &e))
 }
 
-fn action(input: Option<&str>) -> Result<Option<SensitiveAction>, ApiError> {
+pub(crate) fn action(input: Option<&str>) -> Result<Option<SensitiveAction>, ApiError> {
     input
         .map(SensitiveAction::parse)
         .transpose()
         .map_err(|e| explained(StatusCode::BAD_REQUEST, &e))
 }
 
-fn details(
+pub(crate) fn details(
     map: Option<BTreeMap<String, String>>,
 ) -> Result<gerbang_domain::verification::purpose::ActionDetails, ApiError> {
     gerbang_core::engine::details(map).map_err(|e| explained(StatusCode::BAD_REQUEST, &e))
 }
 
-fn short_id(value: Option<String>, code: &'static str) -> Result<Option<String>, ApiError> {
+pub(crate) fn short_id(
+    value: Option<String>,
+    code: &'static str,
+) -> Result<Option<String>, ApiError> {
     match value {
         Some(value) if value.is_empty() || value.len() > MAX_ID_LEN => Err(bad_request(
             code,
