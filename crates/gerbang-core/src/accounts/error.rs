@@ -207,3 +207,59 @@ impl Explain for AccountError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every refusal with words of its own (not one wrapped from another type, which that type's
+    /// own tests check).
+    fn own() -> Vec<AccountError> {
+        vec![
+            AccountError::IdentifierInvalid,
+            AccountError::ParticipantNotFound,
+            AccountError::AlreadyRegistered,
+            AccountError::ParticipantInactive,
+            AccountError::EmailTaken,
+            AccountError::PhoneTaken,
+            AccountError::ContactMissing,
+            AccountError::PasswordsDiffer,
+            AccountError::InvalidCredentials,
+            AccountError::AccountNotFound,
+            AccountError::FlowNotFound,
+            AccountError::FlowMismatch,
+            AccountError::ChannelNotOnFile,
+            AccountError::ContactUnchanged,
+            AccountError::SessionInvalid,
+            AccountError::DeviceNotFound,
+            AccountError::Contended,
+        ]
+    }
+
+    #[test]
+    fn every_account_error_is_in_docs_accounts_md_word_for_word() {
+        let doc = include_str!("../../../../docs/accounts.md");
+        let missing: Vec<String> = own()
+            .iter()
+            .map(|error| {
+                format!(
+                    "| `{}` | {} | {} |",
+                    error.code(),
+                    error.message_id(),
+                    error.message_en()
+                )
+            })
+            .filter(|row| !doc.contains(row.as_str()))
+            .collect();
+        assert!(missing.is_empty(), "docs/accounts.md lacks:\n{}", missing.join("\n"));
+    }
+
+    #[test]
+    fn codes_are_distinct_except_the_shared_unavailable() {
+        let mut codes: Vec<&str> = own().iter().map(Explain::code).collect();
+        codes.sort_unstable();
+        let before = codes.len();
+        codes.dedup();
+        assert_eq!(codes.len(), before);
+    }
+}
