@@ -251,7 +251,11 @@ mod tests {
             })
             .filter(|row| !doc.contains(row.as_str()))
             .collect();
-        assert!(missing.is_empty(), "docs/accounts.md lacks:\n{}", missing.join("\n"));
+        assert!(
+            missing.is_empty(),
+            "docs/accounts.md lacks:\n{}",
+            missing.join("\n")
+        );
     }
 
     #[test]

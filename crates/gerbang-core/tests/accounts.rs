@@ -1,0 +1,211 @@
+//! The account flows under concurrent callers, on the backend under test: no wrong password is
+//! lost from the lockout count, and a registration or new-device code makes one account or one
+//! session however many times it is sent at once.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use gerbang_core::accounts::{AccountSettings, ContactAndPassword, LoginOutcome, LoginRequest};
+use gerbang_core::{
+    AccountError, AccountService, CaptchaAnswer, CaptchaGate, DeliveryWorker, DevInbox,
+    PasswordHashing, PasswordHashingSettings, VerificationEngine,
+};
+use gerbang_domain::verification::code::CodeKey;
+use gerbang_domain::verification::{Locale, VerificationId};
+use gerbang_domain::{Email, ManualClock};
+use gerbang_store::{AccountKey, ParticipantImport, Store};
+use gerbang_testkit::{participant, store_test};
+use secrecy::SecretString;
+
+const PASSWORD: &str = "Kopi-Tubruk#2026";
+
+fn t0() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_800_000_000, 0).unwrap()
+}
+
+async fn service<S: Store>(store: S) -> (AccountService<S>, ManualClock) {
+    let clock = ManualClock::new(t0());
+    let engine = VerificationEngine::new(
+        store.clone(),
+        Arc::new(clock.clone()),
+        CodeKey::new([1; 32]),
+        Default::default(),
+    );
+    let hashing = PasswordHashing::new(&PasswordHashingSettings {
+        memory_kib: 1024,
+        iterations: 1,
+        ..Default::default()
+    })
+    .unwrap();
+    let mut import = store.begin_participant_import().await.unwrap();
+    import.upsert_batch(&[participant(1)], t0()).await.unwrap();
+    import.commit().await.unwrap();
+    let accounts = AccountService::new(
+        engine,
+        Arc::new(hashing),
+        CaptchaGate::Test {
+            answer: "ok".into(),
+        },
+        Arc::new(clock.clone()),
+        AccountSettings::default(),
+    );
+    (accounts, clock)
+}
+
+async fn code_of<S: Store>(store: &S, clock: &ManualClock, id: VerificationId) -> String {
+    let worker = DeliveryWorker::new(store.clone(), DevInbox, Arc::new(clock.clone()));
+    while worker.deliver_next().await.unwrap() > 0 {}
+    let inbox = store.inbox(100).await.unwrap();
+    let text = &inbox
+        .iter()
+        .find(|m| m.message.verification == id)
+        .unwrap()
+        .message
+        .text;
+    text.split(|c: char| !c.is_ascii_digit())
+        .find(|run| run.len() == 6)
+        .unwrap()
+        .to_owned()
+}
+
+/// Starts participant 1's registration; returns the flow and its code.
+async fn pending_registration<S: Store>(
+    accounts: &AccountService<S>,
+    store: &S,
+    clock: &ManualClock,
+) -> (String, String) {
+    let p = participant(1);
+    let identified = accounts
+        .identify(
+            p.nik.as_str(),
+            p.birth_date,
+            Some(CaptchaAnswer {
+                token: "t",
+                answer: "ok",
+            }),
+        )
+        .await
+        .unwrap();
+    let sent = accounts
+        .register_contact(
+            &identified.flow,
+            ContactAndPassword {
+                email: Some(Email::parse("peserta1@example.com").unwrap()),
+                phone: p.phone.clone(),
+                password: SecretString::from(PASSWORD),
+                confirmation: SecretString::from(PASSWORD),
+                channel: None,
+                locale: Locale::Id,
+            },
+        )
+        .await
+        .unwrap();
+    let code = code_of(store, clock, sent.verification.id).await;
+    (identified.flow, code)
+}
+
+fn login(password: &str, device: &str) -> LoginRequest {
+    LoginRequest {
+        identifier: participant(1).nik.as_str().to_owned(),
+        password: SecretString::from(password),
+        device_id: device.into(),
+        device_name: "test".into(),
+        locale: Locale::Id,
+    }
+}
+
+store_test!(
+    concurrent_confirmations_of_one_registration_make_one_account,
+    concurrent_wrong_passwords_are_each_counted,
+    concurrent_confirmations_of_one_new_device_login_make_one_session,
+);
+
+async fn concurrent_confirmations_of_one_registration_make_one_account<S: Store>(store: S) {
+    let (accounts, clock) = service(store.clone()).await;
+    let (flow, code) = pending_registration(&accounts, &store, &clock).await;
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let (accounts, flow, code) = (accounts.clone(), flow.clone(), code.clone());
+        tasks.push(tokio::spawn(async move {
+            accounts.confirm_registration(&flow, &code).await
+        }));
+    }
+    let mut created = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => created += 1,
+            Err(AccountError::Engine(_) | AccountError::FlowNotFound) => {}
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(created, 1);
+    assert!(
+        store
+            .find_account(AccountKey::Nik(&participant(1).nik))
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+async fn concurrent_wrong_passwords_are_each_counted<S: Store>(store: S) {
+    let (accounts, clock) = service(store.clone()).await;
+    let (flow, code) = pending_registration(&accounts, &store, &clock).await;
+    accounts.confirm_registration(&flow, &code).await.unwrap();
+    // Four at once, one short of the lock: every refusal the callers saw is in the count.
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let accounts = accounts.clone();
+        tasks.push(tokio::spawn(async move {
+            accounts.login(login("Salah-Sandi#1", "d1")).await
+        }));
+    }
+    let mut refused = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Err(AccountError::InvalidCredentials) => refused += 1,
+            Err(AccountError::Contended) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let stored = store
+        .find_account(AccountKey::Nik(&participant(1).nik))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(refused >= 1);
+    assert_eq!(stored.account.guard.consecutive_failures(), refused);
+    // The failures up to the fifth lock the account, and the owner is told.
+    for _ in refused..5 {
+        accounts.login(login("Salah-Sandi#1", "d1")).await.unwrap_err();
+    }
+    assert!(matches!(
+        accounts.login(login(PASSWORD, "d1")).await,
+        Err(AccountError::Locked(_))
+    ));
+}
+
+async fn concurrent_confirmations_of_one_new_device_login_make_one_session<S: Store>(store: S) {
+    let (accounts, clock) = service(store.clone()).await;
+    let (flow, code) = pending_registration(&accounts, &store, &clock).await;
+    accounts.confirm_registration(&flow, &code).await.unwrap();
+    let LoginOutcome::StepUp(sent) = accounts.login(login(PASSWORD, "d1")).await.unwrap() else {
+        panic!("a new device needs a step-up");
+    };
+    let code = code_of(&store, &clock, sent.verification.id).await;
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let (accounts, flow, code) = (accounts.clone(), sent.flow.clone(), code.clone());
+        tasks.push(tokio::spawn(async move {
+            accounts.confirm_login(&flow, &code).await
+        }));
+    }
+    let mut sessions = 0;
+    for task in tasks {
+        if task.await.unwrap().is_ok() {
+            sessions += 1;
+        }
+    }
+    assert_eq!(sessions, 1);
+}
