@@ -178,7 +178,10 @@ async fn concurrent_wrong_passwords_are_each_counted<S: Store>(store: S) {
     assert_eq!(stored.account.guard.consecutive_failures(), refused);
     // The failures up to the fifth lock the account, and the owner is told.
     for _ in refused..5 {
-        accounts.login(login("Salah-Sandi#1", "d1")).await.unwrap_err();
+        accounts
+            .login(login("Salah-Sandi#1", "d1"))
+            .await
+            .unwrap_err();
     }
     assert!(matches!(
         accounts.login(login(PASSWORD, "d1")).await,

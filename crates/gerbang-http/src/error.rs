@@ -50,6 +50,32 @@ struct Body<'a> {
     request_id: Option<String>,
 }
 
+/// Every error answer of the API (for the OpenAPI document; responses are written by [`ApiError`]).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// Stable, machine-readable.
+    pub code: String,
+    pub message: ErrorMessages,
+    /// Seconds until the same request may succeed.
+    pub retry_after: Option<u64>,
+    /// The same instant, RFC 3339.
+    pub retry_at: Option<String>,
+    /// The rate-limit rule that refused.
+    pub rule: Option<String>,
+    /// Wrong entries left before the code dies.
+    pub attempts_left: Option<u8>,
+    /// For `weak_password`: every rule the password breaks.
+    pub failed_rules: Option<Vec<String>>,
+    pub request_id: Option<String>,
+}
+
+/// The human message, in Indonesian and English.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorMessages {
+    pub id: String,
+    pub en: String,
+}
+
 #[derive(Serialize)]
 struct Messages<'a> {
     id: &'a str,

@@ -5,6 +5,7 @@
 //!   Indonesian and English message, `retry_after`, request id).
 //! - [`health`]: liveness (`/healthz`) and readiness (`/readyz`).
 //! - [`api`]: the JSON API (verifications) and the development inbox.
+//! - [`openapi`]: the OpenAPI document generated from the handlers, served at `/openapi.json`.
 //! - [`webhooks`]: status callbacks from delivery providers, verified and parsed by the binary's
 //!   [`StatusWebhooks`]; no API token, the signature authenticates them.
 //! - [`router`]: assembles the routes with request ids, tracing and JSON fallbacks.
@@ -16,6 +17,7 @@
 pub mod api;
 pub mod error;
 pub mod health;
+pub mod openapi;
 mod request_id;
 pub mod webhooks;
 
@@ -121,6 +123,7 @@ pub fn router<S: Store>(state: HttpState<S>) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz::<S>))
         .route("/metrics", get(health::metrics::<S>))
+        .route("/openapi.json", get(openapi::document))
         .route("/v1/verifications", post(api::verifications::start::<S>))
         .route(
             "/v1/verifications/{id}",

@@ -274,6 +274,7 @@ store_test!(
     bad_tokens_replays_and_malformed_bodies_get_4xx_codes,
     codes_are_rate_limited,
     the_builtin_captcha_serves_a_png_and_refuses_a_wrong_answer,
+    the_openapi_document_is_served_and_names_every_account_route,
 );
 
 async fn registration_identifies_masks_the_name_sends_a_code_and_activates_the_account<S: Store>(
@@ -1280,4 +1281,26 @@ async fn the_builtin_captcha_serves_a_png_and_refuses_a_wrong_answer<S: Store>(s
         .await;
     assert!(status.is_client_error());
     assert!(body["code"].as_str().unwrap().starts_with("captcha_"));
+}
+
+async fn the_openapi_document_is_served_and_names_every_account_route<S: Store>(store: S) {
+    let app = App::new(store).await;
+    let (status, doc) = app.call("GET", "/openapi.json", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = doc["paths"].as_object().unwrap();
+    for route in [
+        "/v1/captcha",
+        "/v1/accounts/registration/contact",
+        "/v1/accounts/login/confirm",
+        "/v1/accounts/flows/resend",
+        "/v1/session",
+        "/v1/session/contact/confirm",
+        "/v1/introspect",
+    ] {
+        assert!(paths.contains_key(route), "{route}");
+    }
+    let login = &doc["paths"]["/v1/accounts/login"]["post"];
+    assert!(login["responses"]["200"].is_object());
+    assert!(login["responses"]["4XX"].is_object());
 }

@@ -134,7 +134,7 @@ fn secret(value: String) -> SecretString {
 
 // ----- bodies -----
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CaptchaBody {
     token: String,
@@ -148,7 +148,7 @@ fn captcha_answer(body: &Option<CaptchaBody>) -> Option<CaptchaAnswer<'_>> {
     })
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IdentifyBody {
     /// NIK (16 digits) or JKN card number (13 digits).
@@ -158,7 +158,7 @@ pub struct IdentifyBody {
     captcha: Option<CaptchaBody>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContactBody {
     flow: String,
@@ -171,7 +171,7 @@ pub struct ContactBody {
     locale: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CodeBody {
     flow: String,
@@ -179,7 +179,7 @@ pub struct CodeBody {
     locale: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeviceBody {
     /// The app's installation id.
@@ -187,7 +187,7 @@ pub struct DeviceBody {
     name: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginBody {
     /// NIK, card number or email.
@@ -197,21 +197,21 @@ pub struct LoginBody {
     locale: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResendBody {
     flow: String,
     channel: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecoveryBody {
     identifier: String,
     captcha: Option<CaptchaBody>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecoverySendBody {
     flow: String,
@@ -219,7 +219,7 @@ pub struct RecoverySendBody {
     locale: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecoveryConfirmBody {
     flow: String,
@@ -228,7 +228,7 @@ pub struct RecoveryConfirmBody {
     password_confirmation: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContactChangeBody {
     /// The new mobile number or email address.
@@ -236,7 +236,7 @@ pub struct ContactChangeBody {
     locale: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StepUpBody {
     action: String,
@@ -245,7 +245,7 @@ pub struct StepUpBody {
     locale: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StepUpConfirmBody {
     flow: String,
@@ -253,7 +253,7 @@ pub struct StepUpConfirmBody {
     details: Option<BTreeMap<String, String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IntrospectBody {
     token: String,
@@ -265,7 +265,7 @@ pub struct IntrospectBody {
 
 // ----- answers -----
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AccountBody {
     id: String,
     nik: String,
@@ -289,7 +289,7 @@ fn account_body(view: &AccountView) -> AccountBody {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct FlowBody {
     flow: String,
     verification: VerificationBody,
@@ -302,7 +302,7 @@ fn flow_body(sent: &CodeSent, now: DateTime<Utc>) -> FlowBody {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SessionBody {
     token: String,
     expires_at: String,
@@ -317,7 +317,7 @@ fn session_body(issued: &SessionIssued) -> SessionBody {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SessionInfoBody {
     account: AccountBody,
     device: String,
@@ -367,13 +367,14 @@ impl<S: Send + Sync> FromRequestParts<S> for SessionBearer {
 
 // ----- handlers -----
 
-#[derive(Debug, Serialize)]
-struct CaptchaChallengeBody {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CaptchaChallengeBody {
     token: String,
     image: String,
     expires_at: String,
 }
 
+#[utoipa::path(get, path = "/v1/captcha", tag = "accounts", responses((status = 200, body = CaptchaChallengeBody), (status = "4XX", body = crate::error::ErrorBody), (status = "5XX", body = crate::error::ErrorBody)))]
 pub(crate) async fn captcha<S: Store>(
     State(state): State<HttpState<S>>,
 ) -> Result<Response, ApiError> {
@@ -409,13 +410,16 @@ pub(crate) async fn captcha<S: Store>(
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct IdentifiedBody {
     flow: String,
     name: String,
     expires_at: String,
 }
 
+#[utoipa::path(post, path = "/v1/accounts/registration", tag = "accounts",
+    request_body = IdentifyBody,
+    responses((status = 200, body = IdentifiedBody), (status = "4XX", body = crate::error::ErrorBody)))]
 pub(crate) async fn identify<S: Store>(
     State(state): State<HttpState<S>>,
     ApiJson(request): ApiJson<IdentifyBody>,
@@ -444,6 +448,7 @@ pub(crate) async fn identify<S: Store>(
     }))
 }
 
+#[utoipa::path(post, path = "/v1/accounts/registration/contact", tag = "accounts", request_body = ContactBody, responses((status = 202, body = FlowBody), (status = "4XX", body = crate::error::ErrorBody), (status = "5XX", body = crate::error::ErrorBody)))]
 pub(crate) async fn register_contact<S: Store>(
     State(state): State<HttpState<S>>,
     ApiJson(request): ApiJson<ContactBody>,
@@ -477,11 +482,12 @@ pub(crate) async fn register_contact<S: Store>(
     Ok((StatusCode::ACCEPTED, Json(flow_body(&sent, now))))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RegisteredBody {
     account: AccountBody,
 }
 
+#[utoipa::path(post, path = "/v1/accounts/registration/confirm", tag = "accounts", request_body = CodeBody, responses((status = 201, body = RegisteredBody), (status = "4XX", body = crate::error::ErrorBody), (status = "5XX", body = crate::error::ErrorBody)))]
 pub(crate) async fn confirm_registration<S: Store>(
     State(state): State<HttpState<S>>,
     ApiJson(request): ApiJson<CodeBody>,
@@ -500,7 +506,7 @@ pub(crate) async fn confirm_registration<S: Store>(
     ))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum LoginAnswer {
     Session {
@@ -513,6 +519,7 @@ pub enum LoginAnswer {
     },
 }
 
+#[utoipa::path(post, path = "/v1/accounts/login", tag = "accounts", request_body = LoginBody, responses((status = 200, body = LoginAnswer, description = "a session (trusted device), or 202 with step_up_required, flow and verification (new device)"), (status = "4XX", body = crate::error::ErrorBody), (status = "5XX", body = crate::error::ErrorBody)))]
 pub(crate) async fn login<S: Store>(
     State(state): State<HttpState<S>>,
     ApiJson(request): ApiJson<LoginBody>,
@@ -545,11 +552,12 @@ pub(crate) async fn login<S: Store>(
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LoggedInBody {
     session: SessionBody,
 }
 
+#[utoipa::path(post, path = "/v1/accounts/login/confirm", tag = "accounts", request_body = CodeBody, responses((status = 200, body = LoggedInBody), (status = "4XX", body = crate::error::ErrorBody), (status = "5XX", body = crate::error::ErrorBody)))]
 pub(crate) async fn confirm_login<S: Store>(
     State(state): State<HttpState<S>>,
     ApiJson(request): ApiJson<CodeBody>,
@@ -565,11 +573,12 @@ pub(crate) async fn confirm_login<S: Store>(
     }))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ResentBody {
     verification: VerificationBody,
 }
 
+#[utoipa::path(post, path = "/v1/accounts/flows/resend", tag = "accounts", request_body = ResendBody, responses((status = 200, body = ResentBody), (status = "4XX", body = crate::error::ErrorBody), (status = "5XX", body = crate::error::ErrorBody)))]
 pub(crate) async fn resend<S: Store>(
     State(state): State<HttpState<S>>,
     ApiJson(request): ApiJson<ResendBody>,
@@ -586,18 +595,19 @@ pub(crate) async fn resend<S: Store>(
     }))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RecoveryChannelBody {
     channel: &'static str,
     to: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RecoveryOptionsBody {
     flow: String,
     channels: Vec<RecoveryChannelBody>,
 }
 
+#[utoipa::path(post, path = "/v1/accounts/recovery", tag = "accounts", request_body = RecoveryBody, responses((status = 200, body = RecoveryOptionsBody), (status = "4XX", body = crate::error::ErrorBody), (status = "5XX", body = crate::error::ErrorBody)))]
 pub(crate) async fn start_recovery<S: Store>(
     State(state): State<HttpState<S>>,
     ApiJson(request): ApiJson<RecoveryBody>,
@@ -621,6 +631,7 @@ pub(crate) async fn start_recovery<S: Store>(
     }))
 }
 
+#[utoipa::path(post, path = "/v1/accounts/recovery/send", tag = "accounts", request_body = RecoverySendBody, responses((status = 202, body = FlowBody), (status = "4XX", body = crate::error::ErrorBody), (status = "5XX", body = crate::error::ErrorBody)))]
 pub(crate) async fn send_recovery<S: Store>(
     State(state): State<HttpState<S>>,
     ApiJson(request): ApiJson<RecoverySendBody>,
@@ -635,12 +646,13 @@ pub(crate) async fn send_recovery<S: Store>(
     Ok((StatusCode::ACCEPTED, Json(flow_body(&sent, now))))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RecoveredBody {
     sessions_revoked: u64,
     devices_revoked: usize,
 }
 
+#[utoipa::path(post, path = "/v1/accounts/recovery/confirm", tag = "accounts", request_body = RecoveryConfirmBody, responses((status = 200, body = RecoveredBody), (status = "4XX", body = crate::error::ErrorBody), (status = "5XX", body = crate::error::ErrorBody)))]
 pub(crate) async fn complete_recovery<S: Store>(
     State(state): State<HttpState<S>>,
     ApiJson(request): ApiJson<RecoveryConfirmBody>,
@@ -662,6 +674,7 @@ pub(crate) async fn complete_recovery<S: Store>(
     }))
 }
 
+#[utoipa::path(get, path = "/v1/session", tag = "accounts", security(("session" = [])), responses((status = 200, body = SessionInfoBody), (status = "4XX", body = crate::error::ErrorBody), (status = "5XX", body = crate::error::ErrorBody)))]
 pub(crate) async fn session<S: Store>(
     State(state): State<HttpState<S>>,
     SessionBearer(token): SessionBearer,
@@ -677,6 +690,7 @@ pub(crate) async fn session<S: Store>(
     )))
 }
 
+#[utoipa::path(post, path = "/v1/session/refresh", tag = "accounts", security(("session" = [])), responses((status = 200, body = SessionInfoBody), (status = "4XX", body = crate::error::ErrorBody), (status = "5XX", body = crate::error::ErrorBody)))]
 pub(crate) async fn refresh<S: Store>(
     State(state): State<HttpState<S>>,
     SessionBearer(token): SessionBearer,
@@ -690,6 +704,7 @@ pub(crate) async fn refresh<S: Store>(
     Ok(Json(session_info(&view)))
 }
 
+#[utoipa::path(post, path = "/v1/session/logout", tag = "accounts", security(("session" = [])), responses((status = 204), (status = "4XX", body = crate::error::ErrorBody), (status = "5XX", body = crate::error::ErrorBody)))]
 pub(crate) async fn logout<S: Store>(
     State(state): State<HttpState<S>>,
     SessionBearer(token): SessionBearer,
@@ -703,12 +718,12 @@ pub(crate) async fn logout<S: Store>(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DeviceListBody {
     devices: Vec<DeviceItemBody>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DeviceItemBody {
     key: String,
     name: String,
@@ -717,6 +732,7 @@ pub struct DeviceItemBody {
     current: bool,
 }
 
+#[utoipa::path(get, path = "/v1/session/devices", tag = "accounts", security(("session" = [])), responses((status = 200, body = DeviceListBody), (status = "4XX", body = crate::error::ErrorBody), (status = "5XX", body = crate::error::ErrorBody)))]
 pub(crate) async fn devices<S: Store>(
     State(state): State<HttpState<S>>,
     SessionBearer(token): SessionBearer,
@@ -741,11 +757,12 @@ pub(crate) async fn devices<S: Store>(
     }))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DeviceRevokedBody {
     sessions_revoked: u64,
 }
 
+#[utoipa::path(delete, path = "/v1/session/devices/{key}", tag = "accounts", params(("key" = String, Path, description = "the device key from the list")), security(("session" = [])), responses((status = 200, body = DeviceRevokedBody), (status = "4XX", body = crate::error::ErrorBody), (status = "5XX", body = crate::error::ErrorBody)))]
 pub(crate) async fn revoke_device<S: Store>(
     State(state): State<HttpState<S>>,
     SessionBearer(token): SessionBearer,
@@ -760,6 +777,7 @@ pub(crate) async fn revoke_device<S: Store>(
     Ok(Json(DeviceRevokedBody { sessions_revoked }))
 }
 
+#[utoipa::path(post, path = "/v1/session/contact", tag = "accounts", request_body = ContactChangeBody, security(("session" = [])), responses((status = 202, body = FlowBody), (status = "4XX", body = crate::error::ErrorBody), (status = "5XX", body = crate::error::ErrorBody)))]
 pub(crate) async fn start_contact_change<S: Store>(
     State(state): State<HttpState<S>>,
     SessionBearer(token): SessionBearer,
@@ -783,13 +801,14 @@ pub(crate) async fn start_contact_change<S: Store>(
     Ok((StatusCode::ACCEPTED, Json(flow_body(&sent, now))))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum ContactChangeAnswer {
     ProveNew(FlowBody),
     Changed { account: AccountBody },
 }
 
+#[utoipa::path(post, path = "/v1/session/contact/confirm", tag = "accounts", request_body = CodeBody, security(("session" = [])), responses((status = 200, body = ContactChangeAnswer, description = "202 with a code to the new contact after the old one authorised; 200 with the account once changed"), (status = "4XX", body = crate::error::ErrorBody), (status = "5XX", body = crate::error::ErrorBody)))]
 pub(crate) async fn confirm_contact_change<S: Store>(
     State(state): State<HttpState<S>>,
     SessionBearer(token): SessionBearer,
@@ -830,6 +849,7 @@ fn required_action(input: &str) -> Result<SensitiveAction, ApiError> {
     })
 }
 
+#[utoipa::path(post, path = "/v1/session/step-up", tag = "accounts", request_body = StepUpBody, security(("session" = [])), responses((status = 202, body = FlowBody), (status = "4XX", body = crate::error::ErrorBody), (status = "5XX", body = crate::error::ErrorBody)))]
 pub(crate) async fn start_step_up<S: Store>(
     State(state): State<HttpState<S>>,
     SessionBearer(token): SessionBearer,
@@ -850,12 +870,13 @@ pub(crate) async fn start_step_up<S: Store>(
     Ok((StatusCode::ACCEPTED, Json(flow_body(&sent, now))))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct StepUpDoneBody {
     action: &'static str,
     at: String,
 }
 
+#[utoipa::path(post, path = "/v1/session/step-up/confirm", tag = "accounts", request_body = StepUpConfirmBody, security(("session" = [])), responses((status = 200, body = StepUpDoneBody), (status = "4XX", body = crate::error::ErrorBody), (status = "5XX", body = crate::error::ErrorBody)))]
 pub(crate) async fn confirm_step_up<S: Store>(
     State(state): State<HttpState<S>>,
     SessionBearer(token): SessionBearer,
@@ -879,7 +900,7 @@ pub(crate) async fn confirm_step_up<S: Store>(
 }
 
 /// RFC 7662's answer, with gerbang's extensions.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct IntrospectionBody {
     active: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -903,6 +924,7 @@ pub struct IntrospectionBody {
     cooling_off_until: Option<String>,
 }
 
+#[utoipa::path(post, path = "/v1/introspect", tag = "accounts", request_body = IntrospectBody, security(("api_token" = [])), responses((status = 200, body = IntrospectionBody), (status = "4XX", body = crate::error::ErrorBody), (status = "5XX", body = crate::error::ErrorBody)))]
 pub(crate) async fn introspect<S: Store>(
     State(state): State<HttpState<S>>,
     CallingClient(client): CallingClient,

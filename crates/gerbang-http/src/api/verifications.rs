@@ -34,7 +34,7 @@ use crate::error::ApiError;
 /// Longest account or device id a caller may send.
 const MAX_ID_LEN: usize = 128;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartBody {
     purpose: String,
@@ -49,21 +49,21 @@ pub struct StartBody {
     origin: Option<OriginBody>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubjectBody {
     account: Option<String>,
     nik: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OriginBody {
     ip: Option<String>,
     device: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResendBody {
     channel: Option<String>,
@@ -71,7 +71,7 @@ pub struct ResendBody {
     origin: Option<OriginBody>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CheckBody {
     code: String,
@@ -81,7 +81,7 @@ pub struct CheckBody {
 }
 
 /// A verification as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct VerificationBody {
     id: String,
     status: &'static str,
@@ -113,7 +113,7 @@ pub struct VerificationBody {
     queue: Option<QueueBody>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct FallbackBody {
     reason: &'static str,
     since: String,
@@ -121,14 +121,14 @@ pub struct FallbackBody {
     message: Messages,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct FallbackChannelBody {
     channel: &'static str,
     /// The app must ask for the address first (email for a phone number).
     needs_destination: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct QueueBody {
     ahead: u64,
     /// Seconds, rounded up; absent when nothing went out in the last minute.
@@ -195,7 +195,7 @@ fn queue_body(queue: &QueueWait) -> QueueBody {
 }
 
 /// One delivery attempt as the participant's app sees it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DeliveryBody {
     channel: String,
     status: &'static str,
@@ -210,7 +210,7 @@ pub struct DeliveryBody {
     updated_at: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Messages {
     id: String,
     en: String,
@@ -386,6 +386,7 @@ fn verification_id(input: &str) -> Result<VerificationId, ApiError> {
     VerificationId::parse(input).map_err(|e| explained(StatusCode::NOT_FOUND, &e))
 }
 
+#[utoipa::path(post, path = "/v1/verifications", tag = "verifications", request_body = StartBody, security(("api_token" = [])), responses((status = 201, body = VerificationBody), (status = "4XX", body = crate::error::ErrorBody), (status = "5XX", body = crate::error::ErrorBody)))]
 pub(crate) async fn start<S: Store>(
     State(state): State<HttpState<S>>,
     CallingClient(client): CallingClient,
@@ -436,6 +437,7 @@ pub(crate) async fn start<S: Store>(
     Ok((StatusCode::CREATED, Json(body(&view, now))))
 }
 
+#[utoipa::path(get, path = "/v1/verifications/{id}", tag = "verifications", params(("id" = String, Path, description = "vf_ and 32 hex digits")), security(("api_token" = [])), responses((status = 200, body = VerificationBody), (status = "4XX", body = crate::error::ErrorBody), (status = "5XX", body = crate::error::ErrorBody)))]
 pub(crate) async fn status<S: Store>(
     State(state): State<HttpState<S>>,
     CallingClient(client): CallingClient,
@@ -460,6 +462,7 @@ pub(crate) async fn status<S: Store>(
     Ok(Json(answer))
 }
 
+#[utoipa::path(post, path = "/v1/verifications/{id}/resend", tag = "verifications", request_body = ResendBody, params(("id" = String, Path, description = "vf_ and 32 hex digits")), security(("api_token" = [])), responses((status = 200, body = VerificationBody), (status = "4XX", body = crate::error::ErrorBody), (status = "5XX", body = crate::error::ErrorBody)))]
 pub(crate) async fn resend<S: Store>(
     State(state): State<HttpState<S>>,
     CallingClient(client): CallingClient,
@@ -502,6 +505,7 @@ pub(crate) async fn resend<S: Store>(
     Ok(Json(body(&view, now)))
 }
 
+#[utoipa::path(post, path = "/v1/verifications/{id}/check", tag = "verifications", request_body = CheckBody, params(("id" = String, Path, description = "vf_ and 32 hex digits")), security(("api_token" = [])), responses((status = 200, body = VerificationBody), (status = "4XX", body = crate::error::ErrorBody), (status = "5XX", body = crate::error::ErrorBody)))]
 pub(crate) async fn check<S: Store>(
     State(state): State<HttpState<S>>,
     CallingClient(client): CallingClient,
@@ -526,6 +530,7 @@ pub(crate) async fn check<S: Store>(
     Ok(Json(body(&view, now)))
 }
 
+#[utoipa::path(post, path = "/v1/verifications/{id}/cancel", tag = "verifications", params(("id" = String, Path, description = "vf_ and 32 hex digits")), security(("api_token" = [])), responses((status = 200, body = VerificationBody), (status = "4XX", body = crate::error::ErrorBody), (status = "5XX", body = crate::error::ErrorBody)))]
 pub(crate) async fn cancel<S: Store>(
     State(state): State<HttpState<S>>,
     CallingClient(client): CallingClient,
