@@ -105,11 +105,22 @@ impl Explain for CaptchaError {
     }
 }
 
+/// A hosted captcha service (reCAPTCHA, hCaptcha, Turnstile …) that judges the token its widget
+/// gave the app. The binary implements it over HTTP; `Unavailable` when the service cannot be asked.
+pub trait HostedCaptcha: Send + Sync + std::fmt::Debug {
+    fn judge<'a>(
+        &'a self,
+        token: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), CaptchaError>> + Send + 'a>>;
+}
+
 /// The captcha a flow asks for.
 #[derive(Debug, Clone)]
 pub enum CaptchaGate {
     Disabled,
     Builtin(Arc<BuiltinCaptcha>),
+    /// The token of a hosted service's widget, judged by that service.
+    Hosted(Arc<dyn HostedCaptcha>),
     /// Accepts exactly this answer with any token: only for tests and demos, explicitly configured.
     Test {
         answer: String,
@@ -117,10 +128,26 @@ pub enum CaptchaGate {
 }
 
 impl CaptchaGate {
-    /// Accepts or refuses `answer` (`None` when the request carried none).
+    /// Accepts or refuses `answer`, asking the hosted service when there is one.
+    pub async fn judge(&self, answer: Option<CaptchaAnswer<'_>>) -> Result<(), CaptchaError> {
+        match self {
+            Self::Hosted(hosted) => {
+                let token = answer.ok_or(CaptchaError::Required)?.token;
+                if token.is_empty() || token.len() > 4096 {
+                    return Err(CaptchaError::Malformed);
+                }
+                hosted.judge(token).await
+            }
+            other => other.verify(answer),
+        }
+    }
+
+    /// Accepts or refuses `answer` (`None` when the request carried none); a hosted captcha needs
+    /// [`Self::judge`] and is refused here.
     pub fn verify(&self, answer: Option<CaptchaAnswer<'_>>) -> Result<(), CaptchaError> {
         match self {
             Self::Disabled => Ok(()),
+            Self::Hosted(_) => Err(CaptchaError::Unavailable),
             Self::Builtin(builtin) => builtin.verify(answer.ok_or(CaptchaError::Required)?),
             Self::Test { answer: expected } => {
                 let given = answer.ok_or(CaptchaError::Required)?;

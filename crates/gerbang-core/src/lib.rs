@@ -23,7 +23,9 @@ pub mod metrics;
 pub mod password;
 
 pub use accounts::{AccountError, AccountService, AccountSettings};
-pub use captcha::{BuiltinCaptcha, CaptchaAnswer, CaptchaChallenge, CaptchaError, CaptchaGate};
+pub use captcha::{
+    BuiltinCaptcha, CaptchaAnswer, CaptchaChallenge, CaptchaError, CaptchaGate, HostedCaptcha,
+};
 pub use delivery::{
     Courier, DeliveryWorker, DevInbox, HandOff, HandOffFailure, RetryPolicy, Route,
 };

@@ -46,6 +46,23 @@ fn captcha_gate(config: &Config, root: &[u8; 32]) -> anyhow::Result<gerbang_core
             )))
         }
         "off" => gerbang_core::CaptchaGate::Disabled,
+        "hosted" => {
+            let url: url::Url = captcha.hosted_url.parse().map_err(|e| {
+                anyhow::anyhow!(
+                    "accounts.captcha.hosted_url must be the service's siteverify URL: {e}"
+                )
+            })?;
+            let secret = captcha.hosted_secret.clone().ok_or_else(|| {
+                anyhow::anyhow!(
+                    "accounts.captcha.mode = \"hosted\" needs accounts.captcha.hosted_secret (GERBANG_ACCOUNTS__CAPTCHA__HOSTED_SECRET)"
+                )
+            })?;
+            gerbang_core::CaptchaGate::Hosted(Arc::new(crate::captcha::SiteVerify::new(
+                url,
+                secret,
+                Duration::from_millis(captcha.hosted_timeout_ms.clamp(100, 30_000)),
+            )?))
+        }
         "test" if config.profile == Profile::Production => anyhow::bail!(
             "accounts.captcha.mode = \"test\" accepts a fixed answer and is refused in the production profile"
         ),
@@ -61,7 +78,7 @@ fn captcha_gate(config: &Config, root: &[u8; 32]) -> anyhow::Result<gerbang_core
             }
         }
         other => anyhow::bail!(
-            "accounts.captcha.mode must be \"builtin\", \"off\" or \"test\", not {other:?}"
+            "accounts.captcha.mode must be \"builtin\", \"hosted\", \"off\" or \"test\", not {other:?}"
         ),
     })
 }

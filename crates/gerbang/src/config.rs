@@ -382,14 +382,20 @@ impl Default for AccountsConfig {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CaptchaConfig {
-    /// `builtin` (image challenges served at `/v1/captcha`), `off`, or `test` (accepts
-    /// `test_answer`; refused in the production profile).
+    /// `builtin` (image challenges served at `/v1/captcha`), `hosted` (a reCAPTCHA, hCaptcha or
+    /// Turnstile widget, judged at `hosted_url`), `off`, or `test` (accepts `test_answer`; refused
+    /// in the production profile).
     pub mode: String,
     pub on_registration: bool,
     pub on_recovery: bool,
     pub lifetime_seconds: u64,
     pub length: u32,
     pub test_answer: String,
+    /// For `hosted`: the service's siteverify URL and our secret for it.
+    pub hosted_url: String,
+    #[serde(deserialize_with = "empty_secret_is_none")]
+    pub hosted_secret: Option<SecretString>,
+    pub hosted_timeout_ms: u64,
 }
 
 impl Default for CaptchaConfig {
@@ -401,6 +407,9 @@ impl Default for CaptchaConfig {
             lifetime_seconds: 300,
             length: 5,
             test_answer: String::new(),
+            hosted_url: String::new(),
+            hosted_secret: None,
+            hosted_timeout_ms: 3000,
         }
     }
 }

@@ -6,10 +6,12 @@
 //! - [`keys`]: where the personal-data key comes from (configured, key file, or generated in development).
 //! - [`database`]: the one place the backend is chosen from the database URL.
 //! - [`app`]: [`Application`], the HTTP server with its store, and demo seeding.
+//! - [`captcha`]: the hosted captcha verifier (siteverify over HTTP).
 //! - [`cli`]: the `gerbang` commands.
 //! - [`telemetry`]: structured logs, human or JSON, to stderr.
 
 pub mod app;
+pub mod captcha;
 pub mod cli;
 pub mod config;
 pub mod database;

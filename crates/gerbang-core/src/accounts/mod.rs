@@ -385,7 +385,7 @@ impl<S: Store> AccountService<S> {
         captcha: Option<CaptchaAnswer<'_>>,
     ) -> Result<Identified, AccountError> {
         if self.settings.captcha_on_registration {
-            self.captcha.verify(captcha)?;
+            self.captcha.judge(captcha).await?;
         }
         let participant = match Identifier::parse(identifier)? {
             Identifier::Nik(nik) => {
@@ -804,7 +804,7 @@ impl<S: Store> AccountService<S> {
         captcha: Option<CaptchaAnswer<'_>>,
     ) -> Result<RecoveryOptions, AccountError> {
         if self.settings.captcha_on_recovery {
-            self.captcha.verify(captcha)?;
+            self.captcha.judge(captcha).await?;
         }
         let identifier = Identifier::parse(identifier)?;
         let stored = self

@@ -137,7 +137,10 @@ fn secret(value: String) -> SecretString {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CaptchaBody {
+    /// The built-in challenge's token, or a hosted widget's response token.
     token: String,
+    /// What the image shows (built-in captcha only).
+    #[serde(default)]
     answer: String,
 }
 
