@@ -66,6 +66,34 @@ enum Command {
     /// The participant registry.
     #[command(subcommand)]
     Participants(ParticipantsCommand),
+    /// Participant accounts, for branch officers.
+    #[command(subcommand)]
+    Accounts(AccountsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum AccountsCommand {
+    /// An account's lock state and audit trail (locks, unlocks, devices, contact and password
+    /// changes), contacts masked.
+    Show {
+        /// NIK (16 digits).
+        #[arg(long)]
+        nik: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Lift a lock (temporary or permanent) after checking the participant's identity in person
+    /// (KTP); the officer is recorded in the account's trail.
+    Unlock {
+        /// NIK (16 digits).
+        #[arg(long)]
+        nik: String,
+        /// Who checked the identity (staff id).
+        #[arg(long)]
+        officer: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -263,7 +291,146 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = load_config(cli.config.as_ref(), &overrides(&database, None))?;
             show_trail(&config, &nik, limit).await
         }
+        Command::Accounts(AccountsCommand::Show { nik, database }) => {
+            let config = load_config(cli.config.as_ref(), &overrides(&database, None))?;
+            account_command(&config, &nik, None).await
+        }
+        Command::Accounts(AccountsCommand::Unlock {
+            nik,
+            officer,
+            database,
+        }) => {
+            let config = load_config(cli.config.as_ref(), &overrides(&database, None))?;
+            account_command(&config, &nik, Some(&officer)).await
+        }
     }
+}
+
+/// `accounts show` (no officer) or `accounts unlock`.
+async fn account_command(
+    config: &Config,
+    nik: &str,
+    officer: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    let nik = Nik::parse(nik).map_err(|e| anyhow::anyhow!("--nik: {e}"))?;
+    if let Some(officer) = officer
+        && (officer.trim().is_empty() || officer.len() > 64)
+    {
+        anyhow::bail!(
+            "--officer: give the staff id of who checked the identity (at most 64 characters)"
+        );
+    }
+    let sealer = sealer(config)?;
+    let code_key = gerbang_domain::verification::code::CodeKey::new(sealer.code_key());
+    let settings = config.accounts.settings()?;
+    let hashing = std::sync::Arc::new(
+        gerbang_core::PasswordHashing::new(&config.accounts.hashing)
+            .map_err(|e| anyhow::anyhow!("accounts.hashing: {e}"))?,
+    );
+    let db = Database::open(config, sealer).await?;
+    let result = with_store!(&db, |store| {
+        let clock: std::sync::Arc<dyn Clock> = std::sync::Arc::new(SystemClock);
+        let engine = gerbang_core::VerificationEngine::new(
+            store.clone(),
+            clock.clone(),
+            code_key.clone(),
+            Default::default(),
+        );
+        let accounts = gerbang_core::AccountService::new(
+            engine,
+            hashing.clone(),
+            gerbang_core::CaptchaGate::Disabled,
+            clock,
+            settings.clone(),
+        );
+        account_report(&accounts, store, &nik, officer).await
+    });
+    db.close().await;
+    match result {
+        Ok(report) => {
+            print!("{report}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(gerbang_core::AccountError::AccountNotFound) => {
+            eprintln!("no account for that NIK");
+            Ok(ExitCode::from(NOT_FOUND))
+        }
+        Err(error) => Err(anyhow::anyhow!(
+            "cannot read or change the account: {error}"
+        )),
+    }
+}
+
+async fn account_report<S: Store>(
+    accounts: &gerbang_core::AccountService<S>,
+    store: &S,
+    nik: &Nik,
+    officer: Option<&str>,
+) -> Result<String, gerbang_core::AccountError> {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    if let Some(officer) = officer {
+        let lifted = accounts.lift_lock(nik, officer).await?;
+        let _ = writeln!(
+            out,
+            "{}",
+            if lifted {
+                "lock lifted"
+            } else {
+                "the account was not locked; nothing changed"
+            }
+        );
+    }
+    let stored = store
+        .find_account(gerbang_store::AccountKey::Nik(nik))
+        .await?
+        .ok_or(gerbang_core::AccountError::AccountNotFound)?;
+    let view = accounts.view(&stored);
+    let now = SystemClock.now();
+    let _ = writeln!(out, "account acct_{} for NIK {}", view.id, view.nik_masked);
+    let _ = writeln!(
+        out,
+        "  phone: {}",
+        view.phone_masked.as_deref().unwrap_or("none")
+    );
+    let _ = writeln!(
+        out,
+        "  email: {}",
+        view.email_masked.as_deref().unwrap_or("none")
+    );
+    let lock = match stored.account.guard.check(now) {
+        Ok(()) => "not locked".to_owned(),
+        Err(gerbang_domain::account::Locked::Temporarily { until }) => {
+            format!("locked until {}", time(until))
+        }
+        Err(gerbang_domain::account::Locked::Permanently) => {
+            "locked permanently (unlock after an identity check)".to_owned()
+        }
+    };
+    let _ = writeln!(out, "  lock: {lock}");
+    let _ = writeln!(
+        out,
+        "  trusted devices: {}",
+        stored.account.devices.list().len()
+    );
+    if let Some(until) = view.cooling_off_until {
+        let _ = writeln!(
+            out,
+            "  cooling off after a phone change until {}",
+            time(until)
+        );
+    }
+    let _ = writeln!(out, "events:");
+    for event in store.account_events(stored.id).await? {
+        let _ = writeln!(
+            out,
+            "  {}  {}  {}",
+            time(event.at),
+            event.kind,
+            printable(&event.detail)
+        );
+    }
+    Ok(out)
 }
 
 /// One verification and its delivery attempts, oldest attempt first.

@@ -1223,3 +1223,161 @@ async fn participants_trail_lists_a_nik_s_verifications_newest_first_with_their_
     );
     stop_in_process(stop, server).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_participant_registers_over_http_gets_locked_and_a_branch_officer_unlocks_with_the_cli() {
+    let db = TestDatabase::create().await;
+    let dir = db.data_dir();
+    let p = gerbang_testkit::participant(1);
+    match db.backend() {
+        Backend::Sqlite => seed_participant(db.sqlite_store().await, &p).await,
+        Backend::Postgres(_) => seed_participant(db.postgres_store().await, &p).await,
+    }
+    let vars = app_vars(
+        &db,
+        vec![
+            ("GERBANG_ACCOUNTS__CAPTCHA__MODE", "test".into()),
+            ("GERBANG_ACCOUNTS__CAPTCHA__TEST_ANSWER", "ok".into()),
+            ("GERBANG_ACCOUNTS__HASHING__MEMORY_KIB", "1024".into()),
+            ("GERBANG_ACCOUNTS__HASHING__ITERATIONS", "1".into()),
+        ],
+    );
+    let (address, stop, server) = serve_in_process(vars).await;
+    let http = reqwest::Client::new();
+    let post = |uri: &str, body: serde_json::Value| {
+        let request = http.post(format!("http://{address}{uri}")).json(&body);
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (
+                status,
+                response
+                    .json::<serde_json::Value>()
+                    .await
+                    .unwrap_or_default(),
+            )
+        }
+    };
+    let (status, identified) = post(
+        "/v1/accounts/registration",
+        serde_json::json!({"identifier": p.nik.as_str(), "birth_date": p.birth_date.to_string(),
+                           "captcha": {"token": "t", "answer": "ok"}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{identified}");
+    let password = "Kopi-Tubruk#2026";
+    let (status, sent) = post(
+        "/v1/accounts/registration/contact",
+        serde_json::json!({"flow": identified["flow"], "email": "peserta1@example.com",
+                           "password": password, "password_confirmation": password}),
+    )
+    .await;
+    assert_eq!(status, 202, "{sent}");
+    let id = sent["verification"]["id"].as_str().unwrap().to_owned();
+    let mut code = None;
+    for _ in 0..200 {
+        let inbox: serde_json::Value = http
+            .get(format!("http://{address}/dev/inbox.json"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if let Some(message) = inbox
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["verification"] == id.as_str())
+        {
+            let text = message["text"].as_str().unwrap();
+            code = text
+                .split(|c: char| !c.is_ascii_digit())
+                .find(|run| run.len() == 6)
+                .map(str::to_owned);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, created) = post(
+        "/v1/accounts/registration/confirm",
+        serde_json::json!({"flow": identified["flow"], "code": code.expect("the code reached the inbox")}),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let login = |password: &str| {
+        post(
+            "/v1/accounts/login",
+            serde_json::json!({"identifier": p.nik.as_str(), "password": password, "device": {"id": "hp-1"}}),
+        )
+    };
+    for _ in 0..5 {
+        assert_eq!(login("Salah-Sandi#1").await.0, 401);
+    }
+    let (status, locked) = login(password).await;
+    assert_eq!(
+        (status, locked["code"].as_str()),
+        (423, Some("account_locked_temporarily"))
+    );
+    let (status, doc) = {
+        let response = http
+            .get(format!("http://{address}/openapi.json"))
+            .send()
+            .await
+            .unwrap();
+        (
+            response.status().as_u16(),
+            response.json::<serde_json::Value>().await.unwrap(),
+        )
+    };
+    assert_eq!(status, 200);
+    assert!(doc["paths"]["/v1/accounts/login"].is_object());
+    stop_in_process(stop, server).await;
+
+    let cli = |args: &[&str]| {
+        run(gerbang(&dir)
+            .env("GERBANG_PRIVACY__KEY", gerbang_testkit::TEST_KEY)
+            .args(["accounts"])
+            .args(args)
+            .args(["--nik", p.nik.as_str()])
+            .arg("--data-dir")
+            .arg(&dir)
+            .args(database_args(&db)))
+    };
+    let shown = cli(&["show"]);
+    assert!(shown.status.success(), "{}", text(&shown.stderr));
+    let out = text(&shown.stdout);
+    assert!(out.contains("locked until"), "{out}");
+    assert!(out.contains("locked_temporarily"), "{out}");
+    assert!(!out.contains(p.nik.as_str()), "the NIK is masked: {out}");
+    let unlocked = cli(&["unlock", "--officer", "cabang-jaksel-07"]);
+    assert!(unlocked.status.success(), "{}", text(&unlocked.stderr));
+    let out = text(&unlocked.stdout);
+    assert!(out.starts_with("lock lifted"), "{out}");
+    assert!(out.contains("lock: not locked"), "{out}");
+    assert!(out.contains("lock_lifted  by cabang-jaksel-07"), "{out}");
+    let nobody = run(gerbang(&dir)
+        .env("GERBANG_PRIVACY__KEY", gerbang_testkit::TEST_KEY)
+        .args([
+            "accounts",
+            "show",
+            "--nik",
+            gerbang_testkit::participant(2).nik.as_str(),
+        ])
+        .arg("--data-dir")
+        .arg(&dir)
+        .args(database_args(&db)));
+    assert_eq!(nobody.status.code(), Some(1));
+}
+
+/// Loads one participant into the registry of `store`, then closes it.
+async fn seed_participant<S: gerbang_store::Store>(store: S, p: &gerbang_domain::Participant) {
+    use gerbang_store::ParticipantImport;
+    let mut import = store.begin_participant_import().await.unwrap();
+    import
+        .upsert_batch(std::slice::from_ref(p), chrono::Utc::now())
+        .await
+        .unwrap();
+    import.commit().await.unwrap();
+    store.close().await;
+}
