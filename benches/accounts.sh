@@ -5,7 +5,8 @@
 #
 # 1. Registration end to end, one participant after the other (identify, contact and password, the
 #    code read off the development inbox, confirm): p50/p99 per registration.
-# 2. Login throughput: wrk POSTs /v1/accounts/login with right passwords from trusted devices, so
+# 2. Login throughput: wrk POSTs /v1/accounts/login with right passwords from trusted devices (one
+#    per account: the engine allows 20 codes per device and hour), so
 #    each answer is one Argon2id verification plus a new session written durably.
 # 3. Raw Argon2id with the same parameters on as many threads as cores
 #    (cargo bench -p gerbang-core --bench password), and the ratio of the two.

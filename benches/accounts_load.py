@@ -75,7 +75,7 @@ def main():
           f"p99_ms={percentile(latencies, 99):.1f} max_ms={max(latencies):.1f}")
     for nik in niks:
         status, login = call(base, "POST", "/v1/accounts/login", {
-            "identifier": nik, "password": PASSWORD, "device": {"id": "bench-device"}})
+            "identifier": nik, "password": PASSWORD, "device": {"id": "bench-" + nik}})
         assert status == 202, login
         code = code_for(base, login["verification"]["id"])
         status, session = call(base, "POST", "/v1/accounts/login/confirm",

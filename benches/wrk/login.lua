@@ -1,5 +1,5 @@
 -- POST /v1/accounts/login with the right password from each account's trusted device, walking the
--- NIKs in $NIKS round robin: every answer is a new session (200) after one Argon2id verification.
+-- NIKs in $NIKS round robin (each account's device is bench-<NIK>): every answer is a new session (200) after one Argon2id verification.
 local list = {}
 for line in io.lines(os.getenv("NIKS")) do
   if #line > 0 then list[#list + 1] = line end
@@ -11,7 +11,7 @@ request = function()
   i = i + 1
   local nik = list[((i - 1) % #list) + 1]
   return wrk.format(nil, "/v1/accounts/login", nil,
-    '{"identifier":"' .. nik .. '","password":"Kopi-Tubruk#2026","device":{"id":"bench-device"}}')
+    '{"identifier":"' .. nik .. '","password":"Kopi-Tubruk#2026","device":{"id":"bench-' .. nik .. '"}}')
 end
 done = function(summary, latency, requests)
   io.write(string.format("p50_ms=%.2f p99_ms=%.2f requests=%d rps=%.1f non2xx=%d\n",

@@ -414,19 +414,18 @@ mod tests {
             ..settings(1024)
         })
         .unwrap();
-        let first = secret("first");
         let second = secret("second");
-        // The first call takes the only slot before its first await; the second finds none free
-        // and nobody may wait.
-        let (a, b) = tokio::join!(hashing.hash(&first), hashing.hash(&second));
-        assert!(a.is_ok());
-        let error = b.unwrap_err();
+        // The only slot is taken (as by a hash in progress) and nobody may wait.
+        let held = Arc::clone(&hashing.slots).try_acquire_owned().unwrap();
+        let error = hashing.hash(&second).await.unwrap_err();
         assert!(
             matches!(error, PasswordHashingError::Busy { .. }),
             "{error}"
         );
         assert_eq!(error.code(), "busy");
+        assert_eq!(hashing.computed(), 0, "a refused request costs no hash");
         // Once the slot is free again, requests are served.
+        drop(held);
         assert!(hashing.hash(&second).await.is_ok());
     }
 }

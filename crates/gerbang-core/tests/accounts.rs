@@ -119,6 +119,7 @@ store_test!(
     concurrent_confirmations_of_one_registration_make_one_account,
     concurrent_wrong_passwords_are_each_counted,
     concurrent_confirmations_of_one_new_device_login_make_one_session,
+    a_login_after_the_hashing_cost_changed_rehashes_the_password_transparently,
 );
 
 async fn concurrent_confirmations_of_one_registration_make_one_account<S: Store>(store: S) {
@@ -211,4 +212,57 @@ async fn concurrent_confirmations_of_one_new_device_login_make_one_session<S: St
         }
     }
     assert_eq!(sessions, 1);
+}
+
+async fn a_login_after_the_hashing_cost_changed_rehashes_the_password_transparently<S: Store>(
+    store: S,
+) {
+    let (accounts, clock) = service(store.clone()).await;
+    let (flow, code) = pending_registration(&accounts, &store, &clock).await;
+    accounts.confirm_registration(&flow, &code).await.unwrap();
+    let nik = participant(1).nik;
+    let before = store
+        .find_account(AccountKey::Nik(&nik))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(before.account.password_hash.contains("m=1024,t=1"));
+    // The operator raises the cost: the same store, a service with new parameters.
+    let stronger = AccountService::new(
+        VerificationEngine::new(
+            store.clone(),
+            Arc::new(clock.clone()),
+            CodeKey::new([1; 32]),
+            Default::default(),
+        ),
+        Arc::new(
+            PasswordHashing::new(&PasswordHashingSettings {
+                memory_kib: 2048,
+                iterations: 2,
+                ..Default::default()
+            })
+            .unwrap(),
+        ),
+        CaptchaGate::Disabled,
+        Arc::new(clock.clone()),
+        AccountSettings::default(),
+    );
+    let outcome = stronger.login(login(PASSWORD, "d1")).await.unwrap();
+    assert!(matches!(outcome, LoginOutcome::StepUp(_)));
+    let after = store
+        .find_account(AccountKey::Nik(&nik))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        after.account.password_hash.contains("m=2048,t=2"),
+        "{}",
+        after.account.password_hash
+    );
+    // The new hash still takes the same password, and only it.
+    assert!(stronger.login(login(PASSWORD, "d1")).await.is_ok());
+    assert!(matches!(
+        stronger.login(login("Salah-Sandi#1", "d1")).await,
+        Err(AccountError::InvalidCredentials)
+    ));
 }

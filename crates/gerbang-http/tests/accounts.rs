@@ -275,6 +275,7 @@ store_test!(
     codes_are_rate_limited,
     the_builtin_captcha_serves_a_png_and_refuses_a_wrong_answer,
     the_openapi_document_is_served_and_names_every_account_route,
+    an_email_change_is_authorised_by_the_old_email_and_needs_no_cool_off,
 );
 
 async fn registration_identifies_masks_the_name_sends_a_code_and_activates_the_account<S: Store>(
@@ -1303,4 +1304,69 @@ async fn the_openapi_document_is_served_and_names_every_account_route<S: Store>(
     let login = &doc["paths"]["/v1/accounts/login"]["post"];
     assert!(login["responses"]["200"].is_object());
     assert!(login["responses"]["4XX"].is_object());
+}
+
+async fn an_email_change_is_authorised_by_the_old_email_and_needs_no_cool_off<S: Store>(store: S) {
+    let app = App::new(store).await;
+    let nik = app.register(1).await;
+    let session = app.session(&nik, PASSWORD, DEVICE_A).await;
+    let (status, body) = app
+        .post_as(
+            &session,
+            "/v1/session/contact",
+            json!({"to": "budi.baru@example.com", "locale": "en"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let (code, to) = app.code(&body["verification"]["id"]).await;
+    assert_eq!(to, "peserta1@example.com", "the old email authorises");
+    let flow = body["flow"].clone();
+    // A wrong code at the first step changes nothing.
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let (status, _) = app
+        .post_as(
+            &session,
+            "/v1/session/contact/confirm",
+            json!({"flow": flow, "code": wrong}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, body) = app
+        .post_as(
+            &session,
+            "/v1/session/contact/confirm",
+            json!({"flow": flow, "code": code, "locale": "en"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let (code, to) = app.code(&body["verification"]["id"]).await;
+    assert_eq!(to, "budi.baru@example.com");
+    let (status, body) = app
+        .post_as(
+            &session,
+            "/v1/session/contact/confirm",
+            json!({"flow": flow, "code": code, "locale": "en"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["account"]["email"], "b***@example.com");
+    assert!(
+        body["account"].get("cooling_off_until").is_none(),
+        "only a phone change cools off"
+    );
+    // The old email and the phone were told, in English.
+    let inbox = app.inbox().await;
+    let mut told: Vec<&str> = inbox
+        .iter()
+        .filter(|m| m["text"].as_str().unwrap().contains("was changed"))
+        .map(|m| m["to"].as_str().unwrap())
+        .collect();
+    told.sort_unstable();
+    let phone = participant(1).phone.unwrap();
+    assert_eq!(told, vec![phone.e164(), "peserta1@example.com"]);
+    // The new email logs in.
+    let (status, _) = app.login("budi.baru@example.com", PASSWORD, DEVICE_A).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = app.login("peserta1@example.com", PASSWORD, DEVICE_A).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
 }

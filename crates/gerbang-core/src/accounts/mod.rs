@@ -46,6 +46,9 @@ pub const ACCOUNTS_CLIENT: &str = "gerbang-accounts";
 /// How often a compare-and-set is retried before answering `temporarily_unavailable`.
 const SAVE_ATTEMPTS: usize = 5;
 
+/// A trusted device's last-seen time is written at most this often.
+const LAST_SEEN_PRECISION: Duration = Duration::hours(1);
+
 /// A session's last use is written at most this often (a read on every request is enough).
 const TOUCH_EVERY: Duration = Duration::minutes(1);
 
@@ -619,8 +622,17 @@ impl<S: Store> AccountService<S> {
             PasswordCheck::Match { rehashed } => rehashed,
         };
         let trusted = stored.account.devices.is_trusted(&device);
+        // A trusted device's last-seen time is kept to the hour: writing the sealed account on
+        // every login would cost a durable write for a timestamp (docs/benchmarks.md).
+        let seen_long_ago = stored
+            .account
+            .devices
+            .list()
+            .into_iter()
+            .find(|d| d.digest == device)
+            .is_some_and(|d| now - d.last_seen_at >= LAST_SEEN_PRECISION);
         let needs_write =
-            rehashed.is_some() || stored.account.guard.consecutive_failures() > 0 || trusted;
+            rehashed.is_some() || stored.account.guard.consecutive_failures() > 0 || seen_long_ago;
         if needs_write {
             let policy = self.settings.lockout.clone();
             self.change(&mut stored, now, move |account| {

@@ -511,6 +511,8 @@ pub(crate) async fn confirm_registration<S: Store>(
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
+// Built once per request and moved straight into the response: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum LoginAnswer {
     Session {
         session: SessionBody,
@@ -806,6 +808,8 @@ pub(crate) async fn start_contact_change<S: Store>(
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
+// Built once per request and moved straight into the response: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum ContactChangeAnswer {
     ProveNew(FlowBody),
     Changed { account: AccountBody },
