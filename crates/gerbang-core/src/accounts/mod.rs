@@ -1130,17 +1130,7 @@ impl<S: Store> AccountService<S> {
         locale: Locale,
     ) -> Result<CodeSent, AccountError> {
         let (session, stored) = self.session(token).await?;
-        if matches!(
-            action,
-            SensitiveAction::BankAccountChange | SensitiveAction::BenefitClaim
-        ) {
-            self.settings
-                .cool_off
-                .check(stored.account.phone_changed_at, self.now())
-                .map_err(|cooling| {
-                    AccountError::CoolingOff(cooling.notice(stored.account.time_zone()))
-                })?;
-        }
+        self.hold_during_cool_off(action, &stored.account)?;
         let (channel, destination) = preferred_contact(&stored.account)?;
         let mut start = StartRequest::new(ACCOUNTS_CLIENT, Purpose::StepUp, channel, destination);
         start.action = Some(action);
@@ -1187,17 +1177,7 @@ impl<S: Store> AccountService<S> {
             return Err(AccountError::FlowMismatch);
         }
         // The cool-off may have begun since the code was sent.
-        if matches!(
-            action,
-            SensitiveAction::BankAccountChange | SensitiveAction::BenefitClaim
-        ) {
-            self.settings
-                .cool_off
-                .check(stored.account.phone_changed_at, self.now())
-                .map_err(|cooling| {
-                    AccountError::CoolingOff(cooling.notice(stored.account.time_zone()))
-                })?;
-        }
+        self.hold_during_cool_off(action, &stored.account)?;
         self.check_code(verification, code, Some((action, details)))
             .await?;
         let now = self.now();
@@ -1351,6 +1331,25 @@ impl<S: Store> AccountService<S> {
     }
 
     // ----- helpers -----
+
+    /// A bank-account change or benefit claim waits out the cool-off after a phone change (the
+    /// SIM-swap defence); other actions go ahead.
+    fn hold_during_cool_off(
+        &self,
+        action: SensitiveAction,
+        account: &Account,
+    ) -> Result<(), AccountError> {
+        if !matches!(
+            action,
+            SensitiveAction::BankAccountChange | SensitiveAction::BenefitClaim
+        ) {
+            return Ok(());
+        }
+        self.settings
+            .cool_off
+            .check(account.phone_changed_at, self.now())
+            .map_err(|cooling| AccountError::CoolingOff(cooling.notice(account.time_zone())))
+    }
 
     pub fn view(&self, stored: &StoredAccount) -> AccountView {
         let now = self.now();
