@@ -120,7 +120,40 @@ store_test!(
     concurrent_wrong_passwords_are_each_counted,
     concurrent_confirmations_of_one_new_device_login_make_one_session,
     a_login_after_the_hashing_cost_changed_rehashes_the_password_transparently,
+    participants_are_found_in_the_configured_registry_and_its_outage_is_told,
 );
+
+/// A registry outside the store: it knows participant 5 only, or is down.
+struct Membership {
+    down: bool,
+}
+
+impl gerbang_core::accounts::ParticipantLookup for Membership {
+    fn find<'a>(
+        &'a self,
+        key: gerbang_store::ParticipantKey<'a>,
+    ) -> std::pin::Pin<
+        Box<
+            dyn std::future::Future<
+                    Output = Result<Option<gerbang_domain::Participant>, AccountError>,
+                > + Send
+                + 'a,
+        >,
+    > {
+        Box::pin(async move {
+            if self.down {
+                return Err(AccountError::RegistryUnavailable(
+                    "connection refused".into(),
+                ));
+            }
+            let known = participant(5);
+            Ok(match key {
+                gerbang_store::ParticipantKey::Nik(nik) if *nik == known.nik => Some(known),
+                _ => None,
+            })
+        })
+    }
+}
 
 async fn concurrent_confirmations_of_one_registration_make_one_account<S: Store>(store: S) {
     let (accounts, clock) = service(store.clone()).await;
@@ -265,4 +298,41 @@ async fn a_login_after_the_hashing_cost_changed_rehashes_the_password_transparen
         stronger.login(login("Salah-Sandi#1", "d1")).await,
         Err(AccountError::InvalidCredentials)
     ));
+}
+
+async fn participants_are_found_in_the_configured_registry_and_its_outage_is_told<S: Store>(
+    store: S,
+) {
+    let (accounts, _) = service(store.clone()).await;
+    let captcha = || {
+        Some(CaptchaAnswer {
+            token: "t",
+            answer: "ok",
+        })
+    };
+    let up = accounts
+        .clone()
+        .with_registry(Arc::new(Membership { down: false }));
+    // Participant 5 is only in the membership registry; participant 1 only in the store's.
+    let five = participant(5);
+    assert!(
+        up.identify(five.nik.as_str(), five.birth_date, captcha())
+            .await
+            .is_ok()
+    );
+    let one = participant(1);
+    assert!(matches!(
+        up.identify(one.nik.as_str(), one.birth_date, captcha())
+            .await,
+        Err(AccountError::ParticipantNotFound)
+    ));
+    let down = accounts.with_registry(Arc::new(Membership { down: true }));
+    let error = down
+        .identify(five.nik.as_str(), five.birth_date, captcha())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        gerbang_domain::Explain::code(&error),
+        "registry_unavailable"
+    );
 }

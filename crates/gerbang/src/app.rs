@@ -32,6 +32,36 @@ use crate::keys::{KeyOrigin, personal_data_key};
 use crate::webhooks::{Hook, ProviderWebhooks};
 use crate::with_store;
 
+/// The configured registry as the account flows look participants up.
+struct RegistryLookup<S>(Registry<S>);
+
+impl<S: Store> gerbang_core::accounts::ParticipantLookup for RegistryLookup<S> {
+    fn find<'a>(
+        &'a self,
+        key: gerbang_store::ParticipantKey<'a>,
+    ) -> std::pin::Pin<
+        Box<
+            dyn Future<
+                    Output = Result<
+                        Option<gerbang_domain::Participant>,
+                        gerbang_core::AccountError,
+                    >,
+                > + Send
+                + 'a,
+        >,
+    > {
+        use gerbang_registry::ParticipantDirectory;
+        Box::pin(async move {
+            self.0.lookup(key).await.map_err(|error| match error {
+                gerbang_registry::DirectoryError::Store(store) => {
+                    gerbang_core::AccountError::Store(store)
+                }
+                other => gerbang_core::AccountError::RegistryUnavailable(other.to_string()),
+            })
+        })
+    }
+}
+
 /// The captcha of `accounts.captcha`; its challenge key derives from the code key, so every
 /// instance sharing the database's key accepts the others' challenges.
 fn captcha_gate(config: &Config, root: &[u8; 32]) -> anyhow::Result<gerbang_core::CaptchaGate> {
@@ -170,7 +200,8 @@ impl Application {
                 captcha.clone(),
                 Arc::new(SystemClock),
                 account_settings.clone(),
-            );
+            )
+            .with_registry(Arc::new(RegistryLookup(registry(config, store.clone())?)));
             let router = gerbang_http::router(HttpState {
                 store: store.clone(),
                 accounts: Some(accounts),

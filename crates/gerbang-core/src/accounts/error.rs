@@ -67,6 +67,9 @@ pub enum AccountError {
     Hashing(#[from] PasswordHashingError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The membership registry did not answer (or answered nonsense); the participant may retry.
+    #[error("registry unavailable: {0}")]
+    RegistryUnavailable(String),
     /// The account kept changing under concurrent requests; the caller may retry.
     #[error("account busy")]
     Contended,
@@ -98,6 +101,7 @@ impl Explain for AccountError {
             Self::Captcha(error) => error.code(),
             Self::Engine(error) => error.code(),
             Self::Hashing(error) => error.code(),
+            Self::RegistryUnavailable(_) => "registry_unavailable",
             Self::Store(_) | Self::Contended => "temporarily_unavailable",
         }
     }
@@ -147,6 +151,9 @@ impl Explain for AccountError {
             Self::Captcha(error) => error.message_id(),
             Self::Engine(error) => error.message_id(),
             Self::Hashing(error) => error.message_id(),
+            Self::RegistryUnavailable(_) => "Data kepesertaan sedang tidak dapat diperiksa. \
+                 Silakan coba lagi beberapa saat lagi."
+                .into(),
             Self::Store(_) | Self::Contended => {
                 "Layanan sedang sibuk. Silakan coba lagi sebentar lagi.".into()
             }
@@ -201,6 +208,9 @@ impl Explain for AccountError {
             Self::Captcha(error) => error.message_en(),
             Self::Engine(error) => error.message_en(),
             Self::Hashing(error) => error.message_en(),
+            Self::RegistryUnavailable(_) => {
+                "Membership data cannot be checked right now. Please try again in a moment.".into()
+            }
             Self::Store(_) | Self::Contended => {
                 "The service is busy. Please try again shortly.".into()
             }
@@ -232,6 +242,7 @@ mod tests {
             AccountError::ContactUnchanged,
             AccountError::SessionInvalid,
             AccountError::DeviceNotFound,
+            AccountError::RegistryUnavailable("timeout".into()),
             AccountError::Contended,
         ]
     }

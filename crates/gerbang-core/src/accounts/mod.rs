@@ -21,7 +21,9 @@ use gerbang_domain::account::{
 };
 use gerbang_domain::verification::purpose::{ActionDetails, Purpose, SensitiveAction};
 use gerbang_domain::verification::{Channel, Destination, Locale, VerificationId};
-use gerbang_domain::{Clock, Email, JknCardNumber, MobileNumber, Nik, ParticipantStatus};
+use gerbang_domain::{
+    Clock, Email, JknCardNumber, MobileNumber, Nik, Participant, ParticipantStatus,
+};
 use gerbang_store::{
     AccountEvent, AccountKey, AccountRefusal, AccountTaken, ParticipantKey, Store, StoredAccount,
     StoredFlow, StoredSession,
@@ -334,6 +336,21 @@ pub struct AccountService<S> {
     captcha: CaptchaGate,
     clock: Arc<dyn Clock>,
     settings: Arc<AccountSettings>,
+    /// Where participants are looked up; `None`: the store's own registry.
+    registry: Option<Arc<dyn ParticipantLookup>>,
+}
+
+/// The participant registry the flows identify people in (the embedded one, or the membership API
+/// behind `registry.source`), implemented by the binary over `gerbang-registry`.
+pub trait ParticipantLookup: Send + Sync {
+    fn find<'a>(
+        &'a self,
+        key: ParticipantKey<'a>,
+    ) -> std::pin::Pin<
+        Box<
+            dyn std::future::Future<Output = Result<Option<Participant>, AccountError>> + Send + 'a,
+        >,
+    >;
 }
 
 impl<S> std::fmt::Debug for AccountService<S> {
@@ -359,7 +376,14 @@ impl<S: Store> AccountService<S> {
             captcha,
             clock,
             settings: Arc::new(settings),
+            registry: None,
         }
+    }
+
+    /// Looks participants up in `registry` instead of the store's own.
+    pub fn with_registry(mut self, registry: Arc<dyn ParticipantLookup>) -> Self {
+        self.registry = Some(registry);
+        self
     }
 
     pub fn settings(&self) -> &AccountSettings {
@@ -391,19 +415,12 @@ impl<S: Store> AccountService<S> {
             self.captcha.judge(captcha).await?;
         }
         let participant = match Identifier::parse(identifier)? {
-            Identifier::Nik(nik) => {
-                self.store
-                    .find_participant(ParticipantKey::Nik(&nik))
-                    .await?
-            }
+            Identifier::Nik(nik) => self.participant(ParticipantKey::Nik(&nik)).await?,
             Identifier::CardNumber(card) => {
-                self.store
-                    .find_participant(ParticipantKey::CardNumber(&card))
-                    .await?
+                self.participant(ParticipantKey::CardNumber(&card)).await?
             }
             Identifier::Email(_) => return Err(AccountError::IdentifierInvalid),
         }
-        .map(|stored| stored.participant)
         // A wrong birth date reads like an unknown NIK: the NIK alone tells nothing.
         .filter(|participant| participant.birth_date == birth_date)
         .ok_or(AccountError::ParticipantNotFound)?;
@@ -907,10 +924,9 @@ impl<S: Store> AccountService<S> {
             return Err(AccountError::PasswordsDiffer);
         }
         let birth_date = self
-            .store
-            .find_participant(ParticipantKey::Nik(&stored.account.nik))
+            .participant(ParticipantKey::Nik(&stored.account.nik))
             .await?
-            .map(|p| p.participant.birth_date);
+            .map(|p| p.birth_date);
         self.settings
             .password
             .check(
@@ -1332,6 +1348,21 @@ impl<S: Store> AccountService<S> {
 
     // ----- helpers -----
 
+    /// A participant from the configured registry, or from the store's own when none is set.
+    async fn participant(
+        &self,
+        key: ParticipantKey<'_>,
+    ) -> Result<Option<Participant>, AccountError> {
+        match &self.registry {
+            Some(registry) => registry.find(key).await,
+            None => Ok(self
+                .store
+                .find_participant(key)
+                .await?
+                .map(|stored| stored.participant)),
+        }
+    }
+
     /// A bank-account change or benefit claim waits out the cool-off after a phone change (the
     /// SIM-swap defence); other actions go ahead.
     fn hold_during_cool_off(
@@ -1376,14 +1407,10 @@ impl<S: Store> AccountService<S> {
             Identifier::Nik(nik) => self.store.find_account(AccountKey::Nik(nik)).await?,
             Identifier::Email(email) => self.store.find_account(AccountKey::Email(email)).await?,
             Identifier::CardNumber(card) => {
-                match self
-                    .store
-                    .find_participant(ParticipantKey::CardNumber(card))
-                    .await?
-                {
-                    Some(stored) => {
+                match self.participant(ParticipantKey::CardNumber(card)).await? {
+                    Some(participant) => {
                         self.store
-                            .find_account(AccountKey::Nik(&stored.participant.nik))
+                            .find_account(AccountKey::Nik(&participant.nik))
                             .await?
                     }
                     None => None,

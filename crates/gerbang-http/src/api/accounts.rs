@@ -78,12 +78,16 @@ pub(crate) fn account_error(error: AccountError, now: DateTime<Utc>) -> ApiError
         AccountError::Locked(_) => StatusCode::LOCKED,
         AccountError::Captcha(gerbang_core::CaptchaError::Unavailable)
         | AccountError::Hashing(_)
+        | AccountError::RegistryUnavailable(_)
         | AccountError::Store(_)
         | AccountError::Contended => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::BAD_REQUEST,
     };
     if let AccountError::Store(cause) = &error {
         tracing::error!(error = %cause, "the store failed an account request");
+    }
+    if let AccountError::RegistryUnavailable(cause) = &error {
+        tracing::warn!(error = %cause, "the membership registry failed an account lookup");
     }
     if let AccountError::Hashing(cause) = &error {
         tracing::warn!(error = %cause, "password hashing refused or failed");
