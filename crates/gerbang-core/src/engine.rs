@@ -375,6 +375,36 @@ impl<S: Store> VerificationEngine<S> {
         Ok(self.view(&updated, now))
     }
 
+    /// Counts one attempt of something that is not a code (a registry lookup, a login) against
+    /// `rules` for each of `keys`, in the same rate-limit state as codes: refused, nothing is
+    /// counted. Keys should be namespaced (`lookup/…`) so they do not share counters with codes.
+    pub async fn count_attempt(
+        &self,
+        rules: Arc<Vec<RateRule>>,
+        keys: Vec<RateKey>,
+    ) -> Result<(), EngineError> {
+        if keys.is_empty() || rules.is_empty() {
+            return Ok(());
+        }
+        let now = self.clock.now();
+        let step_keys = keys.clone();
+        self.store
+            .transact(None, keys, move |snapshot| {
+                match admit(&rules, &step_keys, snapshot.rates, now) {
+                    Err(refusal) => (Changes::none(), Err(refusal)),
+                    Ok(rates) => (
+                        Changes {
+                            rates,
+                            ..Changes::none()
+                        },
+                        Ok(()),
+                    ),
+                }
+            })
+            .await?
+            .map_err(refused)
+    }
+
     /// Queues a notification (no code) to each destination, on behalf of verification `about` (the
     /// one whose completion it reports). Notifications go out after every waiting code.
     pub async fn notify(

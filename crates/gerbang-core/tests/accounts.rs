@@ -84,6 +84,7 @@ async fn pending_registration<S: Store>(
                 token: "t",
                 answer: "ok",
             }),
+            None,
         )
         .await
         .unwrap();
@@ -112,6 +113,7 @@ fn login(password: &str, device: &str) -> LoginRequest {
         device_id: device.into(),
         device_name: "test".into(),
         locale: Locale::Id,
+        ip: None,
     }
 }
 
@@ -316,19 +318,19 @@ async fn participants_are_found_in_the_configured_registry_and_its_outage_is_tol
     // Participant 5 is only in the membership registry; participant 1 only in the store's.
     let five = participant(5);
     assert!(
-        up.identify(five.nik.as_str(), five.birth_date, captcha())
+        up.identify(five.nik.as_str(), five.birth_date, captcha(), None)
             .await
             .is_ok()
     );
     let one = participant(1);
     assert!(matches!(
-        up.identify(one.nik.as_str(), one.birth_date, captcha())
+        up.identify(one.nik.as_str(), one.birth_date, captcha(), None)
             .await,
         Err(AccountError::ParticipantNotFound)
     ));
     let down = accounts.with_registry(Arc::new(Membership { down: true }));
     let error = down
-        .identify(five.nik.as_str(), five.birth_date, captcha())
+        .identify(five.nik.as_str(), five.birth_date, captcha(), None)
         .await
         .unwrap_err();
     assert_eq!(

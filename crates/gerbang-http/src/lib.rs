@@ -45,6 +45,9 @@ pub struct HttpState<S> {
     pub clients: ApiClients,
     /// Serve the development inbox at `/dev/inbox` (development profile only).
     pub dev_inbox: bool,
+    /// The caller's address is the first `X-Forwarded-For` entry (behind a load balancer), not
+    /// the TCP peer.
+    pub trust_forwarded_for: bool,
     /// The providers whose status callbacks `/v1/webhooks/{provider}` takes, with their signature
     /// checks and parsers (the binary knows them; this crate does not). `None`: every provider is
     /// unknown there (`404 webhook_unknown_provider`).

@@ -50,6 +50,22 @@ impl<S: Store> App<S> {
     }
 
     async fn with_captcha(store: S, captcha: CaptchaGate) -> Self {
+        Self::build(store, captcha, false).await
+    }
+
+    /// Behind a load balancer that sets X-Forwarded-For.
+    async fn behind_balancer(store: S) -> Self {
+        Self::build(
+            store,
+            CaptchaGate::Test {
+                answer: "ok".into(),
+            },
+            true,
+        )
+        .await
+    }
+
+    async fn build(store: S, captcha: CaptchaGate, trust_forwarded_for: bool) -> Self {
         let clock = ManualClock::new(t0());
         let engine = VerificationEngine::new(
             store.clone(),
@@ -77,6 +93,7 @@ impl<S: Store> App<S> {
             accounts: Some(accounts.clone()),
             clients: ApiClients::new(&[("claims".into(), "claims-token".into())], None),
             dev_inbox: true,
+            trust_forwarded_for,
             webhooks: None,
             webhook_counters: Default::default(),
             metrics: Default::default(),
@@ -276,6 +293,7 @@ store_test!(
     the_builtin_captcha_serves_a_png_and_refuses_a_wrong_answer,
     the_openapi_document_is_served_and_names_every_account_route,
     an_email_change_is_authorised_by_the_old_email_and_needs_no_cool_off,
+    a_birth_date_cannot_be_guessed_by_trying_and_an_address_is_limited,
 );
 
 async fn registration_identifies_masks_the_name_sends_a_code_and_activates_the_account<S: Store>(
@@ -1369,4 +1387,61 @@ async fn an_email_change_is_authorised_by_the_old_email_and_needs_no_cool_off<S:
     assert_eq!(status, StatusCode::OK);
     let (status, _) = app.login("peserta1@example.com", PASSWORD, DEVICE_A).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+async fn a_birth_date_cannot_be_guessed_by_trying_and_an_address_is_limited<S: Store>(store: S) {
+    let app = App::behind_balancer(store).await;
+    let p = participant(1);
+    let guess = |day: u32, from: &str| {
+        let body = json!({"identifier": p.nik.as_str(),
+                          "birth_date": format!("1950-01-{:02}", day % 28 + 1),
+                          "captcha": {"token": "t", "answer": "ok"}});
+        Request::builder()
+            .method("POST")
+            .uri("/v1/accounts/registration")
+            .header("content-type", "application/json")
+            .header("x-forwarded-for", format!("{from}, 10.0.0.1"))
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+    // Ten guesses for one NIK, each from another address: all "not found"; the eleventh is refused
+    // even with the right birth date.
+    for day in 0..10 {
+        let (status, _) = app.raw(guess(day, &format!("198.51.100.{day}"))).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+    let (status, body) = app.identify(&p).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(body["code"], "too_many_attempts");
+    assert!(body["retry_after"].as_u64().unwrap() > 0);
+    assert!(body["message"]["id"].as_str().unwrap().contains("WIB"));
+    // After the penalty the right birth date works.
+    app.clock.advance(Duration::hours(2));
+    let (status, _) = app.identify(&p).await;
+    assert_eq!(status, StatusCode::OK);
+    // One address: 120 lookups or logins an hour, whatever the identifiers.
+    for n in 0..120 {
+        let (status, body) = app
+            .raw({
+                let body = json!({"identifier": participant(1000 + n).nik.as_str(), "password": "x",
+                                  "device": {"id": "d"}});
+                Request::builder()
+                    .method("POST")
+                    .uri("/v1/accounts/login")
+                    .header("content-type", "application/json")
+                    .header("x-forwarded-for", "203.0.113.9")
+                    .body(Body::from(body.to_string()))
+                    .unwrap()
+            })
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{n}: {body}");
+    }
+    let (status, body) = app.raw(guess(3, "203.0.113.9")).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, Some("too_many_attempts"))
+    );
+    // Another address is not held back.
+    let (status, _) = app.raw(guess(3, "203.0.113.10")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }

@@ -38,6 +38,7 @@ fn state<S: Store>(store: S, clock: ManualClock) -> HttpState<S> {
             None,
         ),
         dev_inbox: true,
+        trust_forwarded_for: false,
         webhooks: None,
         webhook_counters: Default::default(),
         metrics: Default::default(),

@@ -164,6 +164,7 @@ impl<S: Store> App<S> {
             store: store.clone(),
             clients: ApiClients::new(&[("app".into(), "app-token".into())], None),
             dev_inbox: false,
+            trust_forwarded_for: false,
             webhooks,
             webhook_counters: counters.clone(),
             metrics: Default::default(),

@@ -208,6 +208,7 @@ impl Application {
                 engine,
                 clients: clients.clone(),
                 dev_inbox: config.profile == Profile::Development,
+                trust_forwarded_for: config.server.trust_forwarded_for,
                 webhooks: webhooks.clone(),
                 webhook_counters: Default::default(),
                 metrics: metrics.clone(),
@@ -246,9 +247,13 @@ impl Application {
             tracing::info!("shutting down: finishing requests in flight");
             let _ = fired.send(());
         };
-        let server = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(signal)
-            .into_future();
+        let server = axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(signal)
+        .into_future();
         let grace = self.grace;
         let deadline = async move {
             match grace_starts.await {

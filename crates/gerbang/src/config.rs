@@ -360,6 +360,9 @@ pub struct AccountsConfig {
     pub sessions: gerbang_domain::account::SessionPolicy,
     pub cool_off: gerbang_domain::account::CoolOffPolicy,
     pub captcha: CaptchaConfig,
+    /// Limits on registry lookups and logins: key `nik` (the NIK or card number looked up) or
+    /// `ip` (the caller's address).
+    pub lookup_limits: Vec<RateLimitConfig>,
 }
 
 impl Default for AccountsConfig {
@@ -374,6 +377,15 @@ impl Default for AccountsConfig {
             sessions: Default::default(),
             cool_off: Default::default(),
             captcha: CaptchaConfig::default(),
+            lookup_limits: gerbang_core::accounts::default_lookup_rules()
+                .into_iter()
+                .map(|rule| RateLimitConfig {
+                    key: rule.key.as_str().into(),
+                    limit: rule.limit,
+                    window_seconds: rule.window.num_seconds().unsigned_abs(),
+                    penalty_seconds: rule.penalty.num_seconds().unsigned_abs(),
+                })
+                .collect(),
         }
     }
 }
@@ -435,7 +447,31 @@ impl AccountsConfig {
                 "accounts.password.min_length must be at least 8 (NIST 800-63B) and at most max_length".into(),
             ));
         }
+        let mut lookup_rules = Vec::with_capacity(self.lookup_limits.len());
+        for rule in &self.lookup_limits {
+            let key = KeyKind::parse(&rule.key)
+                .filter(|kind| matches!(kind, KeyKind::Nik | KeyKind::Ip))
+                .ok_or_else(|| {
+                    ConfigError::Invalid(format!(
+                        "accounts.lookup_limits: unknown key {:?}; use nik or ip",
+                        rule.key
+                    ))
+                })?;
+            if rule.limit == 0 || rule.window_seconds == 0 {
+                return Err(ConfigError::Invalid(format!(
+                    "accounts.lookup_limits: a {} rule needs limit and window_seconds of at least 1",
+                    rule.key
+                )));
+            }
+            lookup_rules.push(RateRule::new(
+                key,
+                rule.limit,
+                chrono::Duration::seconds(rule.window_seconds.min(i64::MAX as u64 / 2000) as i64),
+                chrono::Duration::seconds(rule.penalty_seconds.min(i64::MAX as u64 / 2000) as i64),
+            ));
+        }
         Ok(gerbang_core::AccountSettings {
+            lookup_rules: std::sync::Arc::new(lookup_rules),
             password: self.password.clone(),
             lockout: self.lockout.clone(),
             sessions: self.sessions.clone(),
@@ -611,6 +647,9 @@ pub enum Profile {
 pub struct ServerConfig {
     pub listen: SocketAddr,
     pub shutdown_grace_seconds: u64,
+    /// Take the caller's address from the first `X-Forwarded-For` entry (behind a load balancer
+    /// that sets it) instead of the TCP peer.
+    pub trust_forwarded_for: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -695,6 +734,7 @@ impl Default for ServerConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             shutdown_grace_seconds: 20,
+            trust_forwarded_for: false,
         }
     }
 }

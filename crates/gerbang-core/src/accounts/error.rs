@@ -2,6 +2,7 @@
 
 use gerbang_domain::Explain;
 use gerbang_domain::account::{CoolOffNotice, DeviceError, LockNotice, WeakPassword};
+use gerbang_domain::identity::IndonesianTimeZone;
 use gerbang_store::StoreError;
 
 use crate::captcha::CaptchaError;
@@ -67,6 +68,11 @@ pub enum AccountError {
     Hashing(#[from] PasswordHashingError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Too many lookups or logins from this address, or for this identifier; try again at `until`.
+    #[error("too many attempts until {until}")]
+    TooManyAttempts {
+        until: chrono::DateTime<chrono::Utc>,
+    },
     /// The membership registry did not answer (or answered nonsense); the participant may retry.
     #[error("registry unavailable: {0}")]
     RegistryUnavailable(String),
@@ -101,6 +107,7 @@ impl Explain for AccountError {
             Self::Captcha(error) => error.code(),
             Self::Engine(error) => error.code(),
             Self::Hashing(error) => error.code(),
+            Self::TooManyAttempts { .. } => "too_many_attempts",
             Self::RegistryUnavailable(_) => "registry_unavailable",
             Self::Store(_) | Self::Contended => "temporarily_unavailable",
         }
@@ -151,6 +158,11 @@ impl Explain for AccountError {
             Self::Captcha(error) => error.message_id(),
             Self::Engine(error) => error.message_id(),
             Self::Hashing(error) => error.message_id(),
+            Self::TooManyAttempts { until } => format!(
+                "Terlalu banyak percobaan dari perangkat atau untuk data ini. Coba lagi setelah \
+                 pukul {}.",
+                IndonesianTimeZone::Wib.format(*until, false)
+            ),
             Self::RegistryUnavailable(_) => "Data kepesertaan sedang tidak dapat diperiksa. \
                  Silakan coba lagi beberapa saat lagi."
                 .into(),
@@ -208,6 +220,10 @@ impl Explain for AccountError {
             Self::Captcha(error) => error.message_en(),
             Self::Engine(error) => error.message_en(),
             Self::Hashing(error) => error.message_en(),
+            Self::TooManyAttempts { until } => format!(
+                "Too many attempts from this device or for these details. Try again after {}.",
+                IndonesianTimeZone::Wib.format(*until, true)
+            ),
             Self::RegistryUnavailable(_) => {
                 "Membership data cannot be checked right now. Please try again in a moment.".into()
             }
@@ -243,6 +259,11 @@ mod tests {
             AccountError::SessionInvalid,
             AccountError::DeviceNotFound,
             AccountError::RegistryUnavailable("timeout".into()),
+            AccountError::TooManyAttempts {
+                until: chrono::DateTime::parse_from_rfc3339("2026-12-01T01:30:00Z")
+                    .map(|at| at.to_utc())
+                    .unwrap_or_default(),
+            },
             AccountError::Contended,
         ]
     }

@@ -11,6 +11,7 @@
 mod error;
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -20,13 +21,14 @@ use gerbang_domain::account::{
     TrustedDevices,
 };
 use gerbang_domain::verification::purpose::{ActionDetails, Purpose, SensitiveAction};
+use gerbang_domain::verification::rate::{KeyKind, RateRule};
 use gerbang_domain::verification::{Channel, Destination, Locale, VerificationId};
 use gerbang_domain::{
     Clock, Email, JknCardNumber, MobileNumber, Nik, Participant, ParticipantStatus,
 };
 use gerbang_store::{
-    AccountEvent, AccountKey, AccountRefusal, AccountTaken, ParticipantKey, Store, StoredAccount,
-    StoredFlow, StoredSession,
+    AccountEvent, AccountKey, AccountRefusal, AccountTaken, ParticipantKey, RateKey, Store,
+    StoredAccount, StoredFlow, StoredSession,
 };
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
@@ -40,6 +42,7 @@ use crate::engine::{
     CheckRequest, Origin, ResendRequest, StartRequest, Subject, VerificationEngine,
     VerificationView,
 };
+use crate::error::EngineError;
 use crate::password::{PasswordCheck, PasswordHashing};
 
 /// The engine client every account flow's verifications belong to.
@@ -70,6 +73,20 @@ pub struct AccountSettings {
     /// Which flows need a captcha.
     pub captcha_on_registration: bool,
     pub captcha_on_recovery: bool,
+    /// Limits on registry lookups (registration step 1, recovery step 1) and logins, by the
+    /// caller's IP address (`ip` rules) and by the identifier looked up (`nik` rules; a NIK or card
+    /// number). Codes have their own limits in the engine.
+    pub lookup_rules: Arc<Vec<RateRule>>,
+}
+
+/// The default lookup limits: a NIK (or card number) looked up at most 10 times an hour (a birth
+/// date cannot be guessed by trying), an address at most 120 lookups or logins an hour (generous:
+/// many participants share one carrier-grade NAT address).
+pub fn default_lookup_rules() -> Vec<RateRule> {
+    vec![
+        RateRule::new(KeyKind::Nik, 10, Duration::hours(1), Duration::hours(1)),
+        RateRule::new(KeyKind::Ip, 120, Duration::hours(1), Duration::hours(1)),
+    ]
 }
 
 impl Default for AccountSettings {
@@ -84,6 +101,7 @@ impl Default for AccountSettings {
             step_up_window: Duration::minutes(10),
             captcha_on_registration: true,
             captcha_on_recovery: true,
+            lookup_rules: Arc::new(default_lookup_rules()),
         }
     }
 }
@@ -169,6 +187,8 @@ pub struct LoginRequest {
     pub device_id: String,
     pub device_name: String,
     pub locale: Locale,
+    /// The caller's address, when known: logins count against the address's lookup limit.
+    pub ip: Option<IpAddr>,
 }
 
 /// A new session; the token is shown once.
@@ -410,11 +430,14 @@ impl<S: Store> AccountService<S> {
         identifier: &str,
         birth_date: NaiveDate,
         captcha: Option<CaptchaAnswer<'_>>,
+        ip: Option<IpAddr>,
     ) -> Result<Identified, AccountError> {
         if self.settings.captcha_on_registration {
             self.captcha.judge(captcha).await?;
         }
-        let participant = match Identifier::parse(identifier)? {
+        let identifier = Identifier::parse(identifier)?;
+        self.count_lookup(ip, Some(&identifier)).await?;
+        let participant = match identifier {
             Identifier::Nik(nik) => self.participant(ParticipantKey::Nik(&nik)).await?,
             Identifier::CardNumber(card) => {
                 self.participant(ParticipantKey::CardNumber(&card)).await?
@@ -603,6 +626,9 @@ impl<S: Store> AccountService<S> {
     /// and gets the same answer; a lock is told only to a caller who typed the right password.
     pub async fn login(&self, request: LoginRequest) -> Result<LoginOutcome, AccountError> {
         let device = DeviceDigest::of(&request.device_id).map_err(AccountError::Device)?;
+        // By address only: a limit per identifier would let anyone lock a participant out, which
+        // the lockout already weighs against guessing.
+        self.count_lookup(request.ip, None).await?;
         let stored = match Identifier::parse(&request.identifier) {
             Ok(identifier) => self.account_by(&identifier).await?,
             Err(_) => None,
@@ -831,11 +857,13 @@ impl<S: Store> AccountService<S> {
         &self,
         identifier: &str,
         captcha: Option<CaptchaAnswer<'_>>,
+        ip: Option<IpAddr>,
     ) -> Result<RecoveryOptions, AccountError> {
         if self.settings.captcha_on_recovery {
             self.captcha.judge(captcha).await?;
         }
         let identifier = Identifier::parse(identifier)?;
+        self.count_lookup(ip, Some(&identifier)).await?;
         let stored = self
             .account_by(&identifier)
             .await?
@@ -1347,6 +1375,36 @@ impl<S: Store> AccountService<S> {
     }
 
     // ----- helpers -----
+
+    /// Counts a lookup against `lookup_rules` by address and identifier.
+    async fn count_lookup(
+        &self,
+        ip: Option<IpAddr>,
+        identifier: Option<&Identifier>,
+    ) -> Result<(), AccountError> {
+        let mut keys = Vec::new();
+        if let Some(ip) = ip {
+            keys.push(RateKey::new(KeyKind::Ip, format!("lookup/{ip}")));
+        }
+        match identifier {
+            Some(Identifier::Nik(nik)) => keys.push(RateKey::new(
+                KeyKind::Nik,
+                format!("lookup/{}", nik.as_str()),
+            )),
+            Some(Identifier::CardNumber(card)) => keys.push(RateKey::new(
+                KeyKind::Nik,
+                format!("lookup/card/{}", card.as_str()),
+            )),
+            Some(Identifier::Email(_)) | None => {}
+        }
+        self.engine
+            .count_attempt(self.settings.lookup_rules.clone(), keys)
+            .await
+            .map_err(|error| match error {
+                EngineError::RateLimited { until, .. } => AccountError::TooManyAttempts { until },
+                other => AccountError::Engine(other),
+            })
+    }
 
     /// A participant from the configured registry, or from the store's own when none is set.
     async fn participant(

@@ -76,6 +76,7 @@ pub(crate) fn account_error(error: AccountError, now: DateTime<Utc>) -> ApiError
         AccountError::ParticipantInactive | AccountError::CoolingOff(_) => StatusCode::FORBIDDEN,
         AccountError::InvalidCredentials | AccountError::SessionInvalid => StatusCode::UNAUTHORIZED,
         AccountError::Locked(_) => StatusCode::LOCKED,
+        AccountError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
         AccountError::Captcha(gerbang_core::CaptchaError::Unavailable)
         | AccountError::Hashing(_)
         | AccountError::RegistryUnavailable(_)
@@ -106,6 +107,10 @@ pub(crate) fn account_error(error: AccountError, now: DateTime<Utc>) -> ApiError
         AccountError::CoolingOff(notice) => {
             api.retry_after = Some(seconds_until(notice.until, now).max(1));
             api.retry_at = Some(rfc3339(notice.until));
+        }
+        AccountError::TooManyAttempts { until } => {
+            api.retry_after = Some(seconds_until(*until, now).max(1));
+            api.retry_at = Some(rfc3339(*until));
         }
         _ => {}
     }
@@ -372,6 +377,38 @@ impl<S: Send + Sync> FromRequestParts<S> for SessionBearer {
     }
 }
 
+/// The caller's address: the TCP peer, or the first `X-Forwarded-For` entry when the deployment
+/// says a load balancer sets it (`server.trust_forwarded_for`). `None` when neither is known
+/// (requests driven without a socket).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub Option<std::net::IpAddr>);
+
+impl<S: Store> FromRequestParts<HttpState<S>> for ClientIp {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &HttpState<S>,
+    ) -> Result<Self, Self::Rejection> {
+        if state.trust_forwarded_for
+            && let Some(first) = parts
+                .headers
+                .get("x-forwarded-for")
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| value.split(',').next())
+                .and_then(|first| first.trim().parse().ok())
+        {
+            return Ok(Self(Some(first)));
+        }
+        Ok(Self(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|info| info.0.ip()),
+        ))
+    }
+}
+
 // ----- handlers -----
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -429,6 +466,7 @@ pub struct IdentifiedBody {
     responses((status = 200, body = IdentifiedBody), (status = "4XX", body = crate::error::ErrorBody)))]
 pub(crate) async fn identify<S: Store>(
     State(state): State<HttpState<S>>,
+    ClientIp(ip): ClientIp,
     ApiJson(request): ApiJson<IdentifyBody>,
 ) -> Result<Json<IdentifiedBody>, ApiError> {
     let accounts = service(&state)?;
@@ -445,6 +483,7 @@ pub(crate) async fn identify<S: Store>(
             &request.identifier,
             birth_date,
             captcha_answer(&request.captcha),
+            ip,
         )
         .await
         .map_err(|e| account_error(e, now))?;
@@ -531,6 +570,7 @@ pub enum LoginAnswer {
 #[utoipa::path(post, path = "/v1/accounts/login", tag = "accounts", request_body = LoginBody, responses((status = 200, body = LoginAnswer, description = "a session (trusted device), or 202 with step_up_required, flow and verification (new device)"), (status = "4XX", body = crate::error::ErrorBody), (status = "5XX", body = crate::error::ErrorBody)))]
 pub(crate) async fn login<S: Store>(
     State(state): State<HttpState<S>>,
+    ClientIp(ip): ClientIp,
     ApiJson(request): ApiJson<LoginBody>,
 ) -> Result<(StatusCode, Json<LoginAnswer>), ApiError> {
     let accounts = service(&state)?;
@@ -540,6 +580,7 @@ pub(crate) async fn login<S: Store>(
         device_id: request.device.id,
         device_name: request.device.name.unwrap_or_default(),
         locale: locale(request.locale.as_deref())?,
+        ip,
     };
     let outcome = accounts.login(login).await;
     let now = accounts.now();
@@ -619,12 +660,13 @@ pub struct RecoveryOptionsBody {
 #[utoipa::path(post, path = "/v1/accounts/recovery", tag = "accounts", request_body = RecoveryBody, responses((status = 200, body = RecoveryOptionsBody), (status = "4XX", body = crate::error::ErrorBody), (status = "5XX", body = crate::error::ErrorBody)))]
 pub(crate) async fn start_recovery<S: Store>(
     State(state): State<HttpState<S>>,
+    ClientIp(ip): ClientIp,
     ApiJson(request): ApiJson<RecoveryBody>,
 ) -> Result<Json<RecoveryOptionsBody>, ApiError> {
     let accounts = service(&state)?;
     let now = accounts.now();
     let options = accounts
-        .start_recovery(&request.identifier, captcha_answer(&request.captcha))
+        .start_recovery(&request.identifier, captcha_answer(&request.captcha), ip)
         .await
         .map_err(|e| account_error(e, now))?;
     Ok(Json(RecoveryOptionsBody {
