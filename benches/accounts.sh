@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The account API under load, on loopback, against raw Argon2id on the same machine:
 #
-#   BACKENDS="sqlite postgres" ACCOUNTS=200 LOGIN_DURATION=20 CONNECTIONS=8 bash benches/accounts.sh
+#   BACKENDS="sqlite postgres" ACCOUNTS=200 LOGIN_DURATION=20 CONNECTIONS=8 ROUNDS=3 bash benches/accounts.sh
 #
 # 1. Registration end to end, one participant after the other (identify, contact and password, the
 #    code read off the development inbox, confirm): p50/p99 per registration.
@@ -9,13 +9,14 @@
 #    per account: the engine allows 20 codes per device and hour), so
 #    each answer is one Argon2id verification plus a new session written durably.
 # 3. Raw Argon2id with the same parameters on as many threads as cores
-#    (cargo bench -p gerbang-core --bench password), and the ratio of the two.
+#    (cargo bench -p gerbang-core --bench password), alternating with the login runs.
 # Argon2id runs at the configured defaults (m = 19 MiB, t = 2, p = 1); captcha in test mode.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BACKENDS=${BACKENDS:-sqlite}
 ACCOUNTS=${ACCOUNTS:-200}
 LOGIN_DURATION=${LOGIN_DURATION:-20}
+ROUNDS=${ROUNDS:-3}
 CONNECTIONS=${CONNECTIONS:-8}
 PORT=${PORT:-18081}
 PG=${PG:-postgres://postgres@127.0.0.1:5432}
@@ -58,12 +59,16 @@ for backend in $BACKENDS; do
   for _ in $(seq 100); do curl -fs "127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.1; done
   echo "== $backend: $ACCOUNTS registrations, one after the other"
   python3 benches/accounts_load.py "http://127.0.0.1:$PORT" "$work/participants.csv" "$work/niks" "$ACCOUNTS"
-  echo "== $backend: login, ${LOGIN_DURATION}s, $CONNECTIONS connections"
-  NIKS="$work/niks" wrk -t1 -c"$CONNECTIONS" -d"${LOGIN_DURATION}s" -s benches/wrk/login.lua "http://127.0.0.1:$PORT" | tail -1
+  # Login and raw Argon2id alternate, ROUNDS times: on a shared machine each ratio then compares
+  # neighbouring moments.
+  for round in $(seq "$ROUNDS"); do
+    echo "== $backend: login, ${LOGIN_DURATION}s, $CONNECTIONS connections (round $round)"
+    NIKS="$work/niks" wrk -t1 -c"$CONNECTIONS" -d"${LOGIN_DURATION}s" -s benches/wrk/login.lua "http://127.0.0.1:$PORT" | tail -1
+    echo "== raw Argon2id on this machine, same parameters, while the server idles (round $round)"
+    cargo bench -p gerbang-core --bench password 2>/dev/null | grep -E 'raw'
+  done
   kill "$server"; wait "$server" 2>/dev/null || true; server=""
   if grep -E ' (ERROR|WARN) ' "$work/server.log" | grep -v 'personal-data key\|api.clients\|DEVELOPMENT\|test mode' | head -5; then :; fi
   if [ "$backend" = postgres ]; then dropdb -h 127.0.0.1 -U postgres "$pgdb"; pgdb=""; fi
   unset GERBANG_STORAGE__DATABASE_URL
 done
-echo "== raw Argon2id on this machine (same parameters)"
-cargo bench -p gerbang-core --bench password 2>/dev/null | grep -E 'raw|pool|ratio'
