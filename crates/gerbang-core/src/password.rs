@@ -13,8 +13,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use gerbang_domain::Explain;
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
@@ -178,10 +178,13 @@ impl PasswordHashing {
                 .transpose()
                 .map_err(|error| PasswordHashingError::Corrupt(error.to_string()))?
                 .unwrap_or_default();
-            let hasher = Argon2::new(algorithm, version, stored_params.clone());
-            let right = hasher
-                .verify_password(password.expose_secret().as_bytes(), &parsed)
-                .is_ok();
+            let right = matches_with_reused_memory(
+                &parsed,
+                algorithm,
+                version,
+                &stored_params,
+                password.expose_secret().as_bytes(),
+            )?;
             if !(right && exists) {
                 return Ok(PasswordCheck::Mismatch);
             }
@@ -252,6 +255,54 @@ impl Drop for Waiting<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::SeqCst);
     }
+}
+
+thread_local! {
+    /// Argon2 working memory of this blocking thread, kept between verifications: allocating 19 MiB
+    /// per login cost the server ~12 % of its CPU in zeroing and page faults (docs/benchmarks.md).
+    /// Every block is overwritten by each hash before it is read.
+    static MEMORY: std::cell::RefCell<Vec<Block>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Whether `password` hashes to the stored hash, computed in this thread's reused memory and
+/// compared in constant time.
+fn matches_with_reused_memory(
+    parsed: &PasswordHash<'_>,
+    algorithm: Algorithm,
+    version: Version,
+    stored: &Params,
+    password: &[u8],
+) -> Result<bool, PasswordHashingError> {
+    let corrupt = |what: &str| PasswordHashingError::Corrupt(what.to_owned());
+    let expected = parsed.hash.ok_or_else(|| corrupt("no hash"))?;
+    let salt = parsed.salt.ok_or_else(|| corrupt("no salt"))?;
+    let mut salt_bytes = [0u8; argon2::password_hash::Salt::MAX_LENGTH];
+    let salt = salt
+        .decode_b64(&mut salt_bytes)
+        .map_err(|error| PasswordHashingError::Corrupt(error.to_string()))?;
+    let params = Params::new(
+        stored.m_cost(),
+        stored.t_cost(),
+        stored.p_cost(),
+        Some(expected.len()),
+    )
+    .map_err(|error| PasswordHashingError::Corrupt(error.to_string()))?;
+    let hasher = Argon2::new(algorithm, version, params.clone());
+    let mut out = vec![0u8; expected.len()];
+    MEMORY.with(|memory| {
+        let mut memory = memory.borrow_mut();
+        let blocks = params.block_count();
+        if memory.len() < blocks {
+            memory.resize(blocks, Block::default());
+        }
+        hasher
+            .hash_password_into_with_memory(password, salt, &mut out, &mut memory[..blocks])
+            .map_err(|error| PasswordHashingError::Corrupt(error.to_string()))
+    })?;
+    let computed = argon2::password_hash::Output::new(&out)
+        .map_err(|error| PasswordHashingError::Corrupt(error.to_string()))?;
+    // `Output`'s equality is constant-time.
+    Ok(computed == expected)
 }
 
 fn same_cost(a: &Params, b: &Params) -> bool {
