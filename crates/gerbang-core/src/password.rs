@@ -136,7 +136,7 @@ impl PasswordHashing {
         };
         let mut random = [0u8; 32];
         rand::rng().fill_bytes(&mut random);
-        let dummy = hash_with(&params, &hex(&random))?;
+        let dummy = hash_with(&params, &gerbang_domain::account::hex(&random))?;
         Ok(Self {
             params,
             slots: Arc::new(Semaphore::new(slots)),
@@ -318,10 +318,6 @@ fn hash_with(params: &Params, password: &str) -> Result<String, PasswordHashingE
         .hash_password(password.as_bytes(), &salt)
         .map(|hash| hash.to_string())
         .map_err(|error| PasswordHashingError::Parameters(error.to_string()))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 #[cfg(test)]

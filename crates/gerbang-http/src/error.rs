@@ -134,6 +134,12 @@ impl IntoResponse for ApiError {
 }
 
 pub(crate) async fn not_found() -> ApiError {
+    nothing_here()
+}
+
+/// The answer for an address gerbang does not serve (also: the account routes when accounts are
+/// not configured).
+pub(crate) fn nothing_here() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         "not_found",

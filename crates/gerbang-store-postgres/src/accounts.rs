@@ -15,16 +15,8 @@ use gerbang_store::{
 };
 use sqlx::{AssertSqlSafe, PgConnection, Row};
 
+use crate::verifications::{from_ms, ms};
 use crate::{PostgresStore, store_error};
-
-fn ms(at: DateTime<Utc>) -> i64 {
-    at.timestamp_millis()
-}
-
-fn from_ms(value: i64) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::from_timestamp_millis(value)
-        .ok_or_else(|| StoreError::Corrupt(format!("timestamp {value} out of range")))
-}
 
 /// The clash behind a unique-index violation, if that is what `error` is.
 fn taken_of(error: &sqlx::Error) -> Option<AccountTaken> {

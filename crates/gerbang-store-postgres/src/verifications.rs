@@ -22,11 +22,11 @@ use sqlx::{AssertSqlSafe, PgConnection, Row};
 
 use crate::{PostgresStore, store_error};
 
-fn ms(at: DateTime<Utc>) -> i64 {
+pub(crate) fn ms(at: DateTime<Utc>) -> i64 {
     at.timestamp_millis()
 }
 
-fn from_ms(value: i64) -> Result<DateTime<Utc>, StoreError> {
+pub(crate) fn from_ms(value: i64) -> Result<DateTime<Utc>, StoreError> {
     DateTime::from_timestamp_millis(value)
         .ok_or_else(|| StoreError::Corrupt(format!("timestamp {value} out of range")))
 }

@@ -334,17 +334,13 @@ struct PendingRegistration {
 fn new_flow_token() -> (String, [u8; 32]) {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
-    let token = format!("gbf_{}", hex(&bytes));
+    let token = format!("gbf_{}", gerbang_domain::account::hex(&bytes));
     let digest = flow_digest(&token);
     (token, digest)
 }
 
 fn flow_digest(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The participant-facing account service; cheap to clone.
@@ -657,7 +653,7 @@ impl<S: Store> AccountService<S> {
                 let policy = self.settings.lockout.clone();
                 self.change(&mut stored, now, move |account| {
                     let event = account.guard.record_failure(now, &policy);
-                    Ok(event.map(|e| lock_event(e, now)).into_iter().collect())
+                    event.map(|e| lock_event(e, now)).into_iter().collect()
                 })
                 .await?;
                 return Err(AccountError::InvalidCredentials);
@@ -684,7 +680,7 @@ impl<S: Store> AccountService<S> {
                     account.password_hash = hash.clone();
                 }
                 account.devices.seen(&device, now);
-                Ok(Vec::new())
+                Vec::new()
             })
             .await?;
         }
@@ -704,7 +700,7 @@ impl<S: Store> AccountService<S> {
         start.subject = subject_of(&stored);
         start.origin = Origin {
             ip: None,
-            device: Some(hex(&device.as_bytes()[..8])),
+            device: Some(device.short()),
         };
         let verification = self.engine.start(start).await?;
         let (flow, digest) = new_flow_token();
@@ -743,11 +739,7 @@ impl<S: Store> AccountService<S> {
         let now = self.now();
         self.change(&mut stored, now, move |account| {
             account.devices.trust(device, &device_name, now);
-            Ok(vec![AccountEvent::new(
-                now,
-                "device_trusted",
-                hex(&device.as_bytes()[..8]),
-            )])
+            vec![AccountEvent::new(now, "device_trusted", device.short())]
         })
         .await?;
         self.store.delete_flow(&digest).await?;
@@ -771,7 +763,11 @@ impl<S: Store> AccountService<S> {
             .life
             .touch(now, &self.settings.sessions)
             .map_err(|_| AccountError::SessionInvalid)?;
-        let stored = self.account(session.account).await?;
+        let stored = self
+            .store
+            .find_account(AccountKey::Id(session.account))
+            .await?
+            .ok_or(AccountError::SessionInvalid)?;
         // A device revoked from the list ends its sessions too.
         if !stored.account.devices.is_trusted(&session.device) {
             return Err(AccountError::SessionInvalid);
@@ -814,7 +810,7 @@ impl<S: Store> AccountService<S> {
             .list()
             .into_iter()
             .map(|device| DeviceView {
-                key: hex(device.digest.as_bytes()),
+                key: device.digest.key(),
                 name: device.name.clone(),
                 trusted_at: device.trusted_at,
                 last_seen_at: device.last_seen_at,
@@ -832,16 +828,12 @@ impl<S: Store> AccountService<S> {
             .list()
             .into_iter()
             .map(|device| device.digest)
-            .find(|digest| hex(digest.as_bytes()) == key)
+            .find(|digest| digest.key() == key)
             .ok_or(AccountError::DeviceNotFound)?;
         let now = self.now();
         self.change(&mut stored, now, move |account| {
             account.devices.revoke(&digest);
-            Ok(vec![AccountEvent::new(
-                now,
-                "device_revoked",
-                hex(&digest.as_bytes()[..8]),
-            )])
+            vec![AccountEvent::new(now, "device_revoked", digest.short())]
         })
         .await?;
         Ok(self
@@ -974,7 +966,7 @@ impl<S: Store> AccountService<S> {
             account.password_hash = hash.clone();
             account.guard.recovered();
             devices_revoked = account.devices.revoke_all();
-            Ok(vec![AccountEvent::new(now, "password_reset", "")])
+            vec![AccountEvent::new(now, "password_reset", "")]
         })
         .await?;
         let sessions_revoked = self.store.revoke_sessions(stored.id, None, now).await?;
@@ -1104,18 +1096,16 @@ impl<S: Store> AccountService<S> {
         let old_phone = stored.account.phone.clone();
         let old_email = stored.account.email.clone();
         let new = to.clone();
-        self.change(&mut stored, now, move |account| {
-            Ok(match &new {
-                Destination::Phone(phone) => {
-                    account.phone = Some(phone.clone());
-                    account.phone_changed_at = Some(now);
-                    vec![AccountEvent::new(now, "phone_changed", phone.masked())]
-                }
-                Destination::Email(email) => {
-                    account.email = Some(email.clone());
-                    vec![AccountEvent::new(now, "email_changed", email.masked())]
-                }
-            })
+        self.change(&mut stored, now, move |account| match &new {
+            Destination::Phone(phone) => {
+                account.phone = Some(phone.clone());
+                account.phone_changed_at = Some(now);
+                vec![AccountEvent::new(now, "phone_changed", phone.masked())]
+            }
+            Destination::Email(email) => {
+                account.email = Some(email.clone());
+                vec![AccountEvent::new(now, "email_changed", email.masked())]
+            }
         })
         .await?;
         self.store.delete_flow(&digest).await?;
@@ -1350,7 +1340,7 @@ impl<S: Store> AccountService<S> {
         let officer = officer.to_owned();
         self.change(&mut stored, now, |account| {
             lifted = account.guard.lift().is_some();
-            Ok(if lifted {
+            if lifted {
                 vec![AccountEvent::new(
                     now,
                     "lock_lifted",
@@ -1358,7 +1348,7 @@ impl<S: Store> AccountService<S> {
                 )]
             } else {
                 Vec::new()
-            })
+            }
         })
         .await?;
         Ok(lifted)
@@ -1493,11 +1483,11 @@ impl<S: Store> AccountService<S> {
         mut edit: F,
     ) -> Result<(), AccountError>
     where
-        F: FnMut(&mut Account) -> Result<Vec<AccountEvent>, AccountError>,
+        F: FnMut(&mut Account) -> Vec<AccountEvent>,
     {
         for _ in 0..SAVE_ATTEMPTS {
             let mut account = stored.account.clone();
-            let events = edit(&mut account)?;
+            let events = edit(&mut account);
             match self
                 .store
                 .save_account(stored.id, stored.version, now, &account, events)

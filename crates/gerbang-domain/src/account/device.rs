@@ -96,6 +96,16 @@ impl DeviceDigest {
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }
+
+    /// The device's key as the device list shows it and revoking names it (64 hex digits).
+    pub fn key(&self) -> String {
+        super::hex(&self.0)
+    }
+
+    /// The first 8 bytes in hex: enough to tell devices apart in logs, rate keys and the trail.
+    pub fn short(&self) -> String {
+        super::hex(&self.0[..8])
+    }
 }
 
 /// A device the participant has proven with an OTP.

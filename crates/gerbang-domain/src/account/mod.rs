@@ -45,6 +45,16 @@ impl Account {
     }
 }
 
+/// Lowercase hex of `bytes`: how tokens, digests and device keys are written.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut text = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        let _ = write!(text, "{byte:02x}");
+    }
+    text
+}
+
 /// Asserts that `docs/accounts.md` has the row `| `code` | Indonesian | English |` of `error`, word
 /// for word, so the document cannot drift from the messages.
 #[cfg(test)]

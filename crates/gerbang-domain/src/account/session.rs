@@ -45,8 +45,7 @@ impl SessionToken {
     pub fn generate() -> Self {
         let mut bytes = [0u8; TOKEN_BYTES];
         rand::rng().fill_bytes(&mut bytes);
-        let text: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
-        Self(format!("{PREFIX}{text}"))
+        Self(format!("{PREFIX}{}", super::hex(&bytes)))
     }
 
     /// Reads a token sent by a client; `None` for anything that cannot be one (so a malformed

@@ -29,7 +29,7 @@ use gerbang_core::accounts::{
 use gerbang_core::{AccountError, AccountService, CaptchaAnswer, CaptchaGate};
 use gerbang_domain::account::Locked;
 use gerbang_domain::verification::purpose::SensitiveAction;
-use gerbang_domain::verification::{Channel, Destination, Locale};
+use gerbang_domain::verification::{Destination, Locale};
 use gerbang_domain::{Email, MobileNumber};
 use gerbang_store::Store;
 use secrecy::SecretString;
@@ -38,8 +38,8 @@ use serde::{Deserialize, Serialize};
 use super::ApiJson;
 use super::clients::CallingClient;
 use super::verifications::{
-    VerificationBody, action, bad_request, body, details, engine_error, explained, rfc3339,
-    seconds_until,
+    VerificationBody, action, bad_request, body, channel, details, engine_error, explained,
+    rfc3339, seconds_until,
 };
 use crate::HttpState;
 use crate::error::ApiError;
@@ -48,14 +48,10 @@ use crate::error::ApiError;
 pub const BODY_LIMIT: usize = 16 * 1024;
 
 fn service<S: Store>(state: &HttpState<S>) -> Result<&AccountService<S>, ApiError> {
-    state.accounts.as_ref().ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "Alamat ini tidak ada di gerbang.",
-            "There is nothing at this address.",
-        )
-    })
+    state
+        .accounts
+        .as_ref()
+        .ok_or_else(crate::error::nothing_here)
 }
 
 /// The one place an account refusal becomes an HTTP answer.
@@ -131,10 +127,6 @@ fn locale(input: Option<&str>) -> Result<Locale, ApiError> {
             )
         }),
     }
-}
-
-fn channel_of(input: &str) -> Result<Channel, ApiError> {
-    super::verifications::channel(input)
 }
 
 fn secret(value: String) -> SecretString {
@@ -341,7 +333,7 @@ pub struct SessionInfoBody {
 fn session_info(view: &SessionView) -> SessionInfoBody {
     SessionInfoBody {
         account: account_body(&view.account),
-        device: hex(view.device.as_bytes()),
+        device: view.device.key(),
         started_at: rfc3339(view.started_at),
         expires_at: rfc3339(view.expires_at),
         step_ups: view
@@ -350,10 +342,6 @@ fn session_info(view: &SessionView) -> SessionInfoBody {
             .map(|(action, at)| (action.clone(), rfc3339(*at)))
             .collect(),
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The session token of `Authorization: Bearer gbs_…`.
@@ -518,7 +506,7 @@ pub(crate) async fn register_contact<S: Store>(
         phone,
         password: secret(request.password),
         confirmation: secret(request.password_confirmation),
-        channel: request.channel.as_deref().map(channel_of).transpose()?,
+        channel: request.channel.as_deref().map(channel).transpose()?,
         locale: locale(request.locale.as_deref())?,
     };
     let sent = accounts
@@ -635,7 +623,7 @@ pub(crate) async fn resend<S: Store>(
 ) -> Result<Json<ResentBody>, ApiError> {
     let accounts = service(&state)?;
     let now = accounts.now();
-    let channel = request.channel.as_deref().map(channel_of).transpose()?;
+    let channel = request.channel.as_deref().map(channel).transpose()?;
     let view = accounts
         .resend(&request.flow, channel)
         .await
@@ -689,7 +677,7 @@ pub(crate) async fn send_recovery<S: Store>(
 ) -> Result<(StatusCode, Json<FlowBody>), ApiError> {
     let accounts = service(&state)?;
     let now = accounts.now();
-    let channel = channel_of(&request.channel)?;
+    let channel = channel(&request.channel)?;
     let sent = accounts
         .send_recovery(&request.flow, channel, locale(request.locale.as_deref())?)
         .await
