@@ -2,24 +2,26 @@
 //! reveal whether a NIK is a participant sits behind it and behind the rate limits.
 //!
 //! [`CaptchaGate`] is what a flow asks; it is one of:
-//! - [`BuiltinCaptcha`]: image challenges drawn by the `captcha` crate. A challenge is stateless:
-//!   its token carries a random nonce, the expiry and an HMAC over both and the answer, so any
-//!   instance holding the key can check it. Each token is accepted once per instance (a short-lived
-//!   set of consumed nonces); across instances a solved token could be replayed until it expires
-//!   (two minutes by default), which the rate limits behind the captcha still bound.
+//! - [`BuiltinCaptcha`]: image challenges drawn by the `captcha` crate. A challenge's token carries
+//!   a random nonce, the expiry, an HMAC over both (the token is ours) and an HMAC over both and the
+//!   answer, so any instance holding the key can check it. A genuine, unexpired token is judged
+//!   once: its nonce is marked spent in the store before the answer is compared, so neither a
+//!   right answer (replay) nor a wrong one (trying several readings of one image) can be given
+//!   twice, on any instance, across restarts. Forged tokens are refused before the store is
+//!   touched, so they cannot fill it.
 //! - `Test`: accepts one fixed answer, only when configured so explicitly (end-to-end tests, demos).
 //! - `Disabled`: no captcha for that flow.
 //!
 //! Hosted captcha services (Turnstile, hCaptcha, reCAPTCHA) verify over HTTP; they come with the
 //! flows that wire the gate to configuration.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Duration, Utc};
 use gerbang_domain::{Clock, Explain};
+use gerbang_store::AccountStore;
 use hmac::digest::KeyInit;
 use hmac::{Hmac, Mac};
 use rand::RngCore;
@@ -33,8 +35,10 @@ const ALPHABET: &[char] = &[
 ];
 
 const NONCE_LEN: usize = 16;
+/// The HMAC over nonce and expiry that shows the token is ours, truncated.
+const SEAL_LEN: usize = 16;
 const TAG_LEN: usize = 32;
-const TOKEN_LEN: usize = NONCE_LEN + 8 + TAG_LEN;
+const TOKEN_LEN: usize = NONCE_LEN + 8 + SEAL_LEN + TAG_LEN;
 
 /// A challenge to show: the token to send back with the answer, and the image.
 #[derive(Debug, Clone)]
@@ -128,8 +132,14 @@ pub enum CaptchaGate {
 }
 
 impl CaptchaGate {
-    /// Accepts or refuses `answer`, asking the hosted service when there is one.
-    pub async fn judge(&self, answer: Option<CaptchaAnswer<'_>>) -> Result<(), CaptchaError> {
+    /// Accepts or refuses `answer` (`None` when the request carried none), asking the hosted
+    /// service when there is one; a built-in challenge is marked spent in `store` whatever the
+    /// answer.
+    pub async fn judge<S: AccountStore>(
+        &self,
+        answer: Option<CaptchaAnswer<'_>>,
+        store: &S,
+    ) -> Result<(), CaptchaError> {
         match self {
             Self::Hosted(hosted) => {
                 let token = answer.ok_or(CaptchaError::Required)?.token;
@@ -138,17 +148,34 @@ impl CaptchaGate {
                 }
                 hosted.judge(token).await
             }
+            Self::Builtin(builtin) => {
+                let opened = builtin.open(answer.ok_or(CaptchaError::Required)?)?;
+                let first = store
+                    .spend_captcha(opened.nonce, opened.expires_at, builtin.clock.now())
+                    .await
+                    .map_err(|error| {
+                        tracing::warn!(%error, "the store could not mark a captcha spent");
+                        CaptchaError::Unavailable
+                    })?;
+                if !first {
+                    return Err(CaptchaError::Used);
+                }
+                if opened.right {
+                    Ok(())
+                } else {
+                    Err(CaptchaError::Wrong)
+                }
+            }
             other => other.verify(answer),
         }
     }
 
-    /// Accepts or refuses `answer` (`None` when the request carried none); a hosted captcha needs
-    /// [`Self::judge`] and is refused here.
+    /// Accepts or refuses `answer` for the gates that need no store (disabled, test); a built-in
+    /// or hosted captcha needs [`Self::judge`] and is refused here.
     pub fn verify(&self, answer: Option<CaptchaAnswer<'_>>) -> Result<(), CaptchaError> {
         match self {
             Self::Disabled => Ok(()),
-            Self::Hosted(_) => Err(CaptchaError::Unavailable),
-            Self::Builtin(builtin) => builtin.verify(answer.ok_or(CaptchaError::Required)?),
+            Self::Hosted(_) | Self::Builtin(_) => Err(CaptchaError::Unavailable),
             Self::Test { answer: expected } => {
                 let given = answer.ok_or(CaptchaError::Required)?;
                 if normalise(given.answer) == normalise(expected) {
@@ -161,14 +188,20 @@ impl CaptchaGate {
     }
 }
 
-/// Image challenges checked without storage.
+/// Image challenges, checked by any instance holding the key; spent in the store.
 pub struct BuiltinCaptcha {
     key: Hmac<Sha256>,
     clock: Arc<dyn Clock>,
     lifetime: Duration,
     length: u32,
-    /// Nonces accepted already, with their expiry; pruned as new ones are added.
-    consumed: Mutex<HashMap<[u8; NONCE_LEN], DateTime<Utc>>>,
+}
+
+/// A genuine, unexpired challenge token and whether its answer is right.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Opened {
+    nonce: [u8; NONCE_LEN],
+    expires_at: DateTime<Utc>,
+    right: bool,
 }
 
 impl std::fmt::Debug for BuiltinCaptcha {
@@ -202,13 +235,18 @@ impl BuiltinCaptcha {
             clock,
             lifetime,
             length: length.clamp(4, 8),
-            consumed: Mutex::new(HashMap::new()),
         }
     }
 
     /// Draws a new challenge (CPU-bound, ~1 ms: call it from a blocking context under load).
     pub fn challenge(&self) -> Result<CaptchaChallenge, CaptchaError> {
         self.issue().map(|(challenge, _)| challenge)
+    }
+
+    /// A challenge with its answer, for tests that play the participant reading the image.
+    #[doc(hidden)]
+    pub fn challenge_with_answer(&self) -> Result<(CaptchaChallenge, String), CaptchaError> {
+        self.issue()
     }
 
     /// A challenge and its answer (the answer never leaves this type outside tests).
@@ -227,10 +265,12 @@ impl BuiltinCaptcha {
         rand::rng().fill_bytes(&mut nonce);
         let expires_at = self.clock.now() + self.lifetime;
         let expires = expires_at.timestamp_millis().to_be_bytes();
+        let seal = self.seal(&nonce, &expires).finalize().into_bytes();
         let tag = self.tag(&nonce, &expires, &answer);
         let mut token = Vec::with_capacity(TOKEN_LEN);
         token.extend_from_slice(&nonce);
         token.extend_from_slice(&expires);
+        token.extend_from_slice(&seal[..SEAL_LEN]);
         token.extend_from_slice(&tag);
         let challenge = CaptchaChallenge {
             token: URL_SAFE_NO_PAD.encode(token),
@@ -240,7 +280,9 @@ impl BuiltinCaptcha {
         Ok((challenge, answer))
     }
 
-    fn verify(&self, given: CaptchaAnswer<'_>) -> Result<(), CaptchaError> {
+    /// Reads a token: refused when it is not ours or has expired; otherwise its nonce and whether
+    /// the answer is right (the caller spends the nonce either way).
+    fn open(&self, given: CaptchaAnswer<'_>) -> Result<Opened, CaptchaError> {
         let bytes = URL_SAFE_NO_PAD
             .decode(given.token.trim())
             .map_err(|_| CaptchaError::Malformed)?;
@@ -248,33 +290,41 @@ impl BuiltinCaptcha {
             return Err(CaptchaError::Malformed);
         }
         let (nonce, rest) = bytes.split_at(NONCE_LEN);
-        let (expires, tag) = rest.split_at(8);
+        let (expires, rest) = rest.split_at(8);
+        let (seal, tag) = rest.split_at(SEAL_LEN);
         let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| CaptchaError::Malformed)?;
         let expires_bytes: [u8; 8] = expires.try_into().map_err(|_| CaptchaError::Malformed)?;
+        if self
+            .seal(&nonce, &expires_bytes)
+            .verify_truncated_left(seal)
+            .is_err()
+        {
+            return Err(CaptchaError::Malformed);
+        }
         let expires_at = DateTime::from_timestamp_millis(i64::from_be_bytes(expires_bytes))
             .ok_or(CaptchaError::Malformed)?;
-        let now = self.clock.now();
-        if now >= expires_at {
+        if self.clock.now() >= expires_at {
             return Err(CaptchaError::Expired);
         }
         let mac = self.mac(&nonce, &expires_bytes, &normalise(given.answer));
-        if mac.verify_slice(tag).is_err() {
-            return Err(CaptchaError::Wrong);
-        }
-        let mut consumed = self
-            .consumed
-            .lock()
-            .map_err(|_| CaptchaError::Unavailable)?;
-        consumed.retain(|_, until| *until > now);
-        if consumed.insert(nonce, expires_at).is_some() {
-            return Err(CaptchaError::Used);
-        }
-        Ok(())
+        Ok(Opened {
+            nonce,
+            expires_at,
+            right: mac.verify_slice(tag).is_ok(),
+        })
+    }
+
+    fn seal(&self, nonce: &[u8], expires: &[u8]) -> Hmac<Sha256> {
+        let mut mac = self.key.clone();
+        mac.update(b"gerbang captcha token v2\0");
+        mac.update(nonce);
+        mac.update(expires);
+        mac
     }
 
     fn mac(&self, nonce: &[u8], expires: &[u8], answer: &str) -> Hmac<Sha256> {
         let mut mac = self.key.clone();
-        mac.update(b"gerbang captcha v1\0");
+        mac.update(b"gerbang captcha answer v2\0");
         mac.update(nonce);
         mac.update(expires);
         mac.update(answer.as_bytes());
@@ -340,27 +390,32 @@ mod tests {
     }
 
     #[test]
-    fn the_right_answer_passes_once() {
+    fn a_genuine_token_opens_with_its_answer_judged_and_a_nonce_to_spend() {
         let (_, captcha) = builtin();
         let (challenge, answer) = captcha.issue().unwrap();
-        let gate = CaptchaGate::Builtin(Arc::new(captcha));
-        let given = CaptchaAnswer {
-            token: &challenge.token,
-            answer: &answer.to_lowercase(),
-        };
-        assert_eq!(gate.verify(Some(given)), Ok(()));
-        assert_eq!(gate.verify(Some(given)), Err(CaptchaError::Used));
+        let right = captcha
+            .open(CaptchaAnswer {
+                token: &challenge.token,
+                answer: &answer.to_lowercase(),
+            })
+            .unwrap();
+        assert!(right.right);
+        assert_eq!(right.expires_at, challenge.expires_at);
+        let wrong = captcha
+            .open(CaptchaAnswer {
+                token: &challenge.token,
+                answer: "AAAAA",
+            })
+            .unwrap();
+        // A wrong answer still names the nonce, so the caller spends it.
+        assert!(!wrong.right);
+        assert_eq!(wrong.nonce, right.nonce);
     }
 
     #[test]
-    fn wrong_expired_missing_and_forged_answers_are_refused() {
+    fn forged_malformed_expired_and_missing_tokens_are_refused_before_the_store() {
         let (clock, captcha) = builtin();
         let (challenge, answer) = captcha.issue().unwrap();
-        let wrong = CaptchaAnswer {
-            token: &challenge.token,
-            answer: "AAAAA",
-        };
-        assert_eq!(captcha.verify(wrong), Err(CaptchaError::Wrong));
         let mut forged = URL_SAFE_NO_PAD.decode(&challenge.token).unwrap();
         forged[NONCE_LEN + 7] ^= 1; // a later expiry
         let forged = URL_SAFE_NO_PAD.encode(forged);
@@ -368,23 +423,31 @@ mod tests {
             token: &forged,
             answer: &answer,
         };
-        assert_eq!(captcha.verify(forged), Err(CaptchaError::Wrong));
+        assert_eq!(captcha.open(forged), Err(CaptchaError::Malformed));
+        let mut random = vec![0u8; TOKEN_LEN];
+        rand::rng().fill_bytes(&mut random);
+        let random = URL_SAFE_NO_PAD.encode(random);
+        let random = CaptchaAnswer {
+            token: &random,
+            answer: &answer,
+        };
+        assert_eq!(captcha.open(random), Err(CaptchaError::Malformed));
         for token in ["", "not base64!", "AAAA"] {
             let malformed = CaptchaAnswer {
                 token,
                 answer: &answer,
             };
-            assert_eq!(captcha.verify(malformed), Err(CaptchaError::Malformed));
+            assert_eq!(captcha.open(malformed), Err(CaptchaError::Malformed));
         }
         clock.advance(Duration::minutes(2));
         let late = CaptchaAnswer {
             token: &challenge.token,
             answer: &answer,
         };
-        assert_eq!(captcha.verify(late), Err(CaptchaError::Expired));
+        assert_eq!(captcha.open(late), Err(CaptchaError::Expired));
         assert_eq!(
             CaptchaGate::Builtin(Arc::new(captcha)).verify(None),
-            Err(CaptchaError::Required)
+            Err(CaptchaError::Unavailable)
         );
     }
 
@@ -397,7 +460,7 @@ mod tests {
             token: &challenge.token,
             answer: &answer,
         };
-        assert_eq!(other.verify(given), Err(CaptchaError::Wrong));
+        assert_eq!(other.open(given), Err(CaptchaError::Malformed));
     }
 
     #[test]

@@ -294,6 +294,13 @@ store_test!(
     the_openapi_document_is_served_and_names_every_account_route,
     an_email_change_is_authorised_by_the_old_email_and_needs_no_cool_off,
     a_birth_date_cannot_be_guessed_by_trying_and_an_address_is_limited,
+    recovery_tells_someone_who_knows_only_an_identifier_nothing,
+    an_email_is_looked_up_for_recovery_at_most_ten_times_an_hour,
+    a_kpj_number_registers_logs_in_and_recovers_like_a_card_number,
+    a_malformed_identifier_is_refused_by_the_rule_it_breaks_with_what_the_step_accepts,
+    account_ids_in_answers_are_opaque,
+    a_builtin_captcha_is_judged_once_across_instances_even_when_answered_wrongly,
+    a_step_up_made_before_a_phone_change_is_not_fresh_during_the_cool_off,
 );
 
 async fn registration_identifies_masks_the_name_sends_a_code_and_activates_the_account<S: Store>(
@@ -441,7 +448,7 @@ async fn registration_refusals_each_have_their_own_answer_and_create_nothing<S: 
         .await;
     assert_eq!(
         (status, body["code"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("identifier_invalid"))
+        (StatusCode::BAD_REQUEST, Some("identifier_length"))
     );
 
     app.register(1).await;
@@ -818,7 +825,8 @@ async fn recovery_by_email_revokes_every_session_and_device<S: Store>(store: S) 
     let (status, body) = app
         .post(
             "/v1/accounts/recovery",
-            json!({"identifier": nik, "captcha": {"token": "t", "answer": "ok"}}),
+            json!({"identifier": nik, "birth_date": participant(1).birth_date.to_string(),
+                   "captcha": {"token": "t", "answer": "ok"}}),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -864,13 +872,14 @@ async fn recovery_by_email_revokes_every_session_and_device<S: Store>(store: S) 
         StatusCode::ACCEPTED,
         "the device must be proven again"
     );
-    // Unknown account.
+    // A participant without an account.
     let (status, body) = app
-        .post("/v1/accounts/recovery", json!({"identifier": participant(2).nik.as_str(), "captcha": {"token": "t", "answer": "ok"}}))
+        .post("/v1/accounts/recovery", json!({"identifier": participant(2).nik.as_str(),
+              "birth_date": participant(2).birth_date.to_string(), "captcha": {"token": "t", "answer": "ok"}}))
         .await;
     assert_eq!(
         (status, body["code"].as_str()),
-        (StatusCode::NOT_FOUND, Some("account_not_found"))
+        (StatusCode::NOT_FOUND, Some("recovery_unmatched"))
     );
 }
 
@@ -886,7 +895,8 @@ async fn recovery_by_sms_also_lifts_a_temporary_lock<S: Store>(store: S) {
     let (_, body) = app
         .post(
             "/v1/accounts/recovery",
-            json!({"identifier": card, "captcha": {"token": "t", "answer": "ok"}}),
+            json!({"identifier": card, "birth_date": participant(1).birth_date.to_string(),
+                   "captcha": {"token": "t", "answer": "ok"}}),
         )
         .await;
     let flow = body["flow"].clone();
@@ -912,10 +922,15 @@ async fn recovery_by_sms_also_lifts_a_temporary_lock<S: Store>(store: S) {
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
 }
 
-/// Changes participant 1's phone through both codes; returns the session.
+/// Registers participant 1 and changes its phone through both codes; returns the session.
 async fn change_phone<S: Store>(app: &App<S>, new_phone: &str) -> String {
     let nik = app.register(1).await;
     let session = app.session(&nik, PASSWORD, DEVICE_A).await;
+    change_phone_in(app, session, new_phone).await
+}
+
+/// Changes participant 1's phone in `session` through both codes; returns the session.
+async fn change_phone_in<S: Store>(app: &App<S>, session: String, new_phone: &str) -> String {
     let old_phone = participant(1).phone.unwrap().e164().to_owned();
     let (status, body) = app
         .post_as(&session, "/v1/session/contact", json!({"to": new_phone}))
@@ -972,6 +987,12 @@ async fn a_phone_change_is_authorised_by_the_old_number_told_to_old_contacts_and
         .iter()
         .filter(|m| m["text"].as_str().unwrap().contains("diganti"))
         .collect();
+    for notice in &notices {
+        assert!(
+            notice["text"].as_str().unwrap().starts_with("gerbang: "),
+            "the notice names who sends it: {notice}"
+        );
+    }
     let mut told: Vec<&str> = notices.iter().map(|m| m["to"].as_str().unwrap()).collect();
     told.sort_unstable();
     assert_eq!(
@@ -1444,4 +1465,322 @@ async fn a_birth_date_cannot_be_guessed_by_trying_and_an_address_is_limited<S: S
     // Another address is not held back.
     let (status, _) = app.raw(guess(3, "203.0.113.10")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+async fn recover(app: &App<impl Store>, identifier: &str, birth_date: &str) -> (StatusCode, Value) {
+    app.post(
+        "/v1/accounts/recovery",
+        json!({"identifier": identifier, "birth_date": birth_date,
+               "captcha": {"token": "t", "answer": "ok"}}),
+    )
+    .await
+}
+
+fn without_request_id(mut body: Value) -> Value {
+    if let Some(object) = body.as_object_mut() {
+        object.remove("request_id");
+    }
+    body
+}
+
+fn median(mut samples: Vec<std::time::Duration>) -> std::time::Duration {
+    samples.sort_unstable();
+    samples[samples.len() / 2]
+}
+
+async fn recovery_tells_someone_who_knows_only_an_identifier_nothing<S: Store>(store: S) {
+    let app = App::new(store).await;
+    let nik = app.register(1).await;
+    let one = participant(1);
+    let wrong_date = (one.birth_date + Duration::days(1)).to_string();
+    let email = one.email.as_ref().unwrap().as_str().to_owned();
+    let unknown = participant(5);
+    // Known account, wrong birth date; unknown NIK; participant without an account (right birth
+    // date); the account's email with a wrong birth date; an email nobody has.
+    let cases: Vec<(String, String)> = vec![
+        (nik.clone(), wrong_date.clone()),
+        (
+            unknown.nik.as_str().to_owned(),
+            unknown.birth_date.to_string(),
+        ),
+        (
+            participant(2).nik.as_str().to_owned(),
+            participant(2).birth_date.to_string(),
+        ),
+        (email.clone(), wrong_date.clone()),
+        ("nobody@example.com".into(), wrong_date.clone()),
+    ];
+    let mut answers = Vec::new();
+    for (identifier, date) in &cases {
+        let (status, body) = recover(&app, identifier, date).await;
+        answers.push((status, without_request_id(body)));
+    }
+    assert_eq!(answers[0].0, StatusCode::NOT_FOUND, "{:?}", answers[0]);
+    assert_eq!(answers[0].1["code"], "recovery_unmatched");
+    assert!(
+        answers.windows(2).all(|w| w[0] == w[1]),
+        "distinguishable: {answers:#?}"
+    );
+    assert!(
+        !answers[0].1.to_string().contains("****"),
+        "nothing masked is shown: {}",
+        answers[0].1
+    );
+    // The right birth date shows the channels.
+    let (status, body) = recover(&app, &email, &one.birth_date.to_string()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["channels"].as_array().unwrap().len(), 2);
+
+    // Timing: the three kinds of refusal, interleaved so that the machine's noise hits each
+    // alike, take the same time (the medians within a factor of two; before, an unknown NIK
+    // answered without the account's registry lookup and a known one wrote a flow).
+    let timed = [&cases[0], &cases[1], &cases[2]];
+    let mut times: Vec<Vec<std::time::Duration>> = vec![Vec::new(); timed.len()];
+    for _ in 0..40 {
+        // Past the per-identifier lookup limit's window, so that no try meets a 429.
+        app.clock.advance(Duration::minutes(61));
+        for (i, (identifier, date)) in timed.iter().enumerate() {
+            let started = std::time::Instant::now();
+            let (status, _) = recover(&app, identifier, date).await;
+            times[i].push(started.elapsed());
+            assert_eq!(status, StatusCode::NOT_FOUND);
+        }
+    }
+    let medians: Vec<_> = times.into_iter().map(median).collect();
+    let (fastest, slowest) = (
+        medians.iter().min().copied().unwrap(),
+        medians.iter().max().copied().unwrap(),
+    );
+    assert!(
+        slowest < fastest * 2,
+        "refusals take different times: {medians:?}"
+    );
+}
+
+async fn an_email_is_looked_up_for_recovery_at_most_ten_times_an_hour<S: Store>(store: S) {
+    let app = App::new(store).await;
+    app.register(1).await;
+    let email = participant(1).email.unwrap().as_str().to_owned();
+    let wrong_date = "1999-01-01";
+    let mut statuses = Vec::new();
+    for _ in 0..12 {
+        statuses.push(recover(&app, &email, wrong_date).await.0);
+    }
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|s| **s == StatusCode::NOT_FOUND)
+            .count(),
+        10,
+        "{statuses:?}"
+    );
+    assert_eq!(statuses[11], StatusCode::TOO_MANY_REQUESTS);
+    // The same address in other letters is the same identifier.
+    let (status, _) = recover(&app, &email.to_uppercase(), wrong_date).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+}
+
+async fn a_kpj_number_registers_logs_in_and_recovers_like_a_card_number<S: Store>(store: S) {
+    let app = App::new(store).await;
+    let p = participant(1);
+    let kpj = p
+        .kpj_number
+        .as_ref()
+        .expect("participant 1 has a KPJ number")
+        .as_str()
+        .to_owned();
+    let (status, body) = app
+        .post(
+            "/v1/accounts/registration",
+            json!({"identifier": kpj, "birth_date": p.birth_date.to_string(),
+                   "captcha": {"token": "t", "answer": "ok"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["name"].as_str().unwrap().contains('*'));
+    app.register(1).await;
+    let (status, body) = app.login(&kpj, PASSWORD, DEVICE_A).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let (status, body) = recover(&app, &kpj, &p.birth_date.to_string()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // Spaced as printed on the card.
+    let spaced = format!("{} {} {}", &kpj[..3], &kpj[3..7], &kpj[7..]);
+    let (status, body) = app.login(&spaced, PASSWORD, DEVICE_A).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+}
+
+async fn a_malformed_identifier_is_refused_by_the_rule_it_breaks_with_what_the_step_accepts<
+    S: Store,
+>(
+    store: S,
+) {
+    let app = App::new(store).await;
+    let register = |identifier: &'static str| {
+        app.post(
+            "/v1/accounts/registration",
+            json!({"identifier": identifier, "birth_date": "1980-08-17",
+                   "captcha": {"token": "t", "answer": "ok"}}),
+        )
+    };
+    // Province 99, a 32nd day, sequence 0000, 15 digits, letters, an email.
+    let cases = [
+        ("9971011708800001", "nik_province"),
+        ("3171013208800001", "nik_date"),
+        ("3171011708800000", "nik_sequence"),
+        ("317101170880000", "identifier_length"),
+        ("nik saya", "identifier_invalid"),
+        ("budi@example.com", "identifier_invalid"),
+    ];
+    for (identifier, code) in cases {
+        let (status, body) = register(identifier).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{identifier}: {body}");
+        assert_eq!(body["code"], code, "{identifier}: {body}");
+        // Registration does not take an email, so its answer never offers one.
+        let words = body["message"].to_string().to_lowercase();
+        assert!(!words.contains("email"), "{identifier}: {body}");
+    }
+    let (_, body) = register("317101170880000").await;
+    assert!(
+        body["message"]["en"].as_str().unwrap().contains("15"),
+        "{body}"
+    );
+    assert!(
+        body["message"]["id"].as_str().unwrap().contains("15"),
+        "{body}"
+    );
+    // Recovery takes an email, and says so.
+    let (status, body) = recover(&app, "12345", "1980-08-17").await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("identifier_length"))
+    );
+    assert!(
+        body["message"]["en"].as_str().unwrap().contains("email"),
+        "{body}"
+    );
+    let (status, body) = recover(&app, "budi@", "1980-08-17").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["code"].as_str().unwrap().starts_with("email_"),
+        "{body}"
+    );
+}
+
+async fn account_ids_in_answers_are_opaque<S: Store>(store: S) {
+    let app = App::new(store).await;
+    let first = app.register(1).await;
+    let second = app.register(2).await;
+    let mut ids = Vec::new();
+    for nik in [&first, &second] {
+        let token = app.session(nik, PASSWORD, DEVICE_A).await;
+        let (status, body) = app.call("GET", "/v1/session", Some(&token), None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let id = body["account"]["id"].as_str().unwrap().to_owned();
+        assert_eq!(app.introspect(&token, None).await["sub"], id.as_str());
+        ids.push(id);
+    }
+    for id in &ids {
+        let hex = id.strip_prefix("acct_").unwrap();
+        assert_eq!(hex.len(), 24, "{id}");
+        assert!(hex.chars().all(|c| c.is_ascii_hexdigit()), "{id}");
+    }
+    assert_ne!(ids[0], ids[1]);
+    assert!(!ids.contains(&"acct_1".to_owned()) && !ids.contains(&"acct_2".to_owned()));
+}
+
+async fn a_builtin_captcha_is_judged_once_across_instances_even_when_answered_wrongly<S: Store>(
+    store: S,
+) {
+    // Two instances sharing the store and the key, as behind a load balancer.
+    let builtin = || {
+        Arc::new(gerbang_core::BuiltinCaptcha::new(
+            [3; 32],
+            Arc::new(ManualClock::new(t0())),
+            Duration::minutes(5),
+            5,
+        ))
+    };
+    let (one, other) = (builtin(), builtin());
+    let first = App::with_captcha(store.clone(), CaptchaGate::Builtin(one.clone())).await;
+    let second = App::with_captcha(store, CaptchaGate::Builtin(other)).await;
+    let identify = |app: &'static str, token: String, answer: String| {
+        let app = if app == "first" { &first } else { &second };
+        let p = participant(1);
+        async move {
+            app.post(
+                "/v1/accounts/registration",
+                json!({"identifier": p.nik.as_str(), "birth_date": p.birth_date.to_string(),
+                       "captcha": {"token": token, "answer": answer}}),
+            )
+            .await
+        }
+    };
+    // Solved once: accepted on one instance, refused as used on the other (and on the first).
+    let (challenge, answer) = one.challenge_with_answer().unwrap();
+    let (status, body) = identify("first", challenge.token.clone(), answer.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    for app in ["second", "first"] {
+        let (status, body) = identify(app, challenge.token.clone(), answer.clone()).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("captcha_used")),
+            "{app}"
+        );
+    }
+    // A wrong reading spends the challenge: the right one afterwards is refused too.
+    let (challenge, answer) = one.challenge_with_answer().unwrap();
+    let (_, body) = identify("second", challenge.token.clone(), "AAAAA".into()).await;
+    assert_eq!(body["code"], "captcha_wrong");
+    let (_, body) = identify("first", challenge.token.clone(), answer.clone()).await;
+    assert_eq!(body["code"], "captcha_used");
+    // Eight concurrent answers of one solved challenge: exactly one passes.
+    let (challenge, answer) = one.challenge_with_answer().unwrap();
+    let tries = (0..8).map(|i| {
+        identify(
+            if i % 2 == 0 { "first" } else { "second" },
+            challenge.token.clone(),
+            answer.clone(),
+        )
+    });
+    let answers = futures::future::join_all(tries).await;
+    let passed = answers
+        .iter()
+        .filter(|(status, _)| *status == StatusCode::OK)
+        .count();
+    assert_eq!(passed, 1, "{answers:?}");
+}
+
+async fn a_step_up_made_before_a_phone_change_is_not_fresh_during_the_cool_off<S: Store>(store: S) {
+    let app = App::new(store).await;
+    let nik = app.register(1).await;
+    let token = app.session(&nik, PASSWORD, DEVICE_A).await;
+    let details = json!({"bank_account": "1234567890"});
+    let (status, body) = app
+        .post_as(
+            &token,
+            "/v1/session/step-up",
+            json!({"action": "bank_account_change", "details": details, "action_hint": "7890"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let (code, _) = app.code(&body["verification"]["id"]).await;
+    let (status, body) = app
+        .post_as(
+            &token,
+            "/v1/session/step-up/confirm",
+            json!({"flow": body["flow"], "code": code, "details": details}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        app.introspect(&token, Some("bank_account_change")).await["step_up_fresh"],
+        true
+    );
+    // Then the phone changes, a minute later: well within the step-up window.
+    app.clock.advance(Duration::minutes(1));
+    let token = change_phone_in(&app, token, "081355550123").await;
+    let answer = app.introspect(&token, Some("bank_account_change")).await;
+    assert_eq!(answer["active"], true, "{answer}");
+    assert_eq!(answer["step_up_fresh"], false, "{answer}");
+    assert!(answer["cooling_off_until"].is_string(), "{answer}");
 }

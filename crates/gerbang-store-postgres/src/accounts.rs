@@ -6,8 +6,8 @@
 use chrono::{DateTime, Utc};
 use gerbang_domain::account::{Account, DeviceDigest, SessionLife, TokenDigest};
 use gerbang_store::accounts::{
-    SealedAccount, account_lookup, decode_step_ups, digest32, encode_step_ups, open_account,
-    open_flow, seal_flow,
+    SealedAccount, account_lookup, decode_step_ups, digest32, encode_step_ups, new_public_id,
+    open_account, open_flow, seal_flow,
 };
 use gerbang_store::{
     AccountEvent, AccountKey, AccountRefusal, AccountStore, AccountTaken, StoreError,
@@ -74,16 +74,18 @@ impl AccountStore for PostgresStore {
     ) -> Result<Result<StoredAccount, AccountTaken>, StoreError> {
         let sealed = SealedAccount::seal(account, &self.sealer)?;
         let now = ms(account.created_at);
+        let public_id = new_public_id();
         let mut tx = self.pool.begin().await.map_err(store_error)?;
         let inserted = sqlx::query_scalar::<_, i64>(
-            "INSERT INTO accounts (version, nik_digest, email_digest, phone_digest, sealed, created_at, updated_at) \
-             VALUES (1, $1, $2, $3, $4, $5, $5) RETURNING id",
+            "INSERT INTO accounts (version, public_id, nik_digest, email_digest, phone_digest, sealed, created_at, updated_at) \
+             VALUES (1, $6, $1, $2, $3, $4, $5, $5) RETURNING id",
         )
         .bind(sealed.nik_digest)
         .bind(sealed.email_digest)
         .bind(sealed.phone_digest)
         .bind(sealed.sealed)
         .bind(now)
+        .bind(public_id.as_str())
         .fetch_one(&mut *tx)
         .await;
         let id = match inserted {
@@ -99,6 +101,7 @@ impl AccountStore for PostgresStore {
         tx.commit().await.map_err(store_error)?;
         Ok(Ok(StoredAccount {
             id,
+            public_id,
             version: 1,
             account: account.clone(),
         }))
@@ -107,14 +110,14 @@ impl AccountStore for PostgresStore {
     async fn find_account(&self, key: AccountKey<'_>) -> Result<Option<StoredAccount>, StoreError> {
         let row = match (key, account_lookup(key, &self.sealer)) {
             (AccountKey::Id(id), _) => {
-                sqlx::query("SELECT id, version, nik_digest, sealed FROM accounts WHERE id = $1")
+                sqlx::query("SELECT id, public_id, version, nik_digest, sealed FROM accounts WHERE id = $1")
                     .bind(id)
                     .fetch_optional(&self.pool)
                     .await
             }
             (_, Some((column, digest))) => {
                 sqlx::query(AssertSqlSafe(format!(
-                    "SELECT id, version, nik_digest, sealed FROM accounts WHERE {column} = $1"
+                    "SELECT id, public_id, version, nik_digest, sealed FROM accounts WHERE {column} = $1"
                 )))
                 .bind(digest)
                 .fetch_optional(&self.pool)
@@ -128,6 +131,7 @@ impl AccountStore for PostgresStore {
         let sealed: Vec<u8> = row.try_get("sealed").map_err(store_error)?;
         Ok(Some(StoredAccount {
             id: row.try_get("id").map_err(store_error)?,
+            public_id: row.try_get("public_id").map_err(store_error)?,
             version: row.try_get("version").map_err(store_error)?,
             account: open_account(&sealed, &nik_digest, &self.sealer)?,
         }))
@@ -143,9 +147,10 @@ impl AccountStore for PostgresStore {
     ) -> Result<Result<StoredAccount, AccountRefusal>, StoreError> {
         let sealed = SealedAccount::seal(account, &self.sealer)?;
         let mut tx = self.pool.begin().await.map_err(store_error)?;
-        let written = sqlx::query(
+        let written = sqlx::query_scalar::<_, String>(
             "UPDATE accounts SET version = version + 1, nik_digest = $1, email_digest = $2, \
-             phone_digest = $3, sealed = $4, updated_at = $5 WHERE id = $6 AND version = $7",
+             phone_digest = $3, sealed = $4, updated_at = $5 WHERE id = $6 AND version = $7 \
+             RETURNING public_id",
         )
         .bind(sealed.nik_digest)
         .bind(sealed.email_digest)
@@ -154,22 +159,23 @@ impl AccountStore for PostgresStore {
         .bind(ms(at))
         .bind(id)
         .bind(version)
-        .execute(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await;
-        match written {
-            Ok(done) if done.rows_affected() == 1 => {}
-            Ok(_) => return Ok(Err(AccountRefusal::Stale)),
+        let public_id = match written {
+            Ok(Some(public_id)) => public_id,
+            Ok(None) => return Ok(Err(AccountRefusal::Stale)),
             Err(error) => {
                 return match taken_of(&error) {
                     Some(taken) => Ok(Err(AccountRefusal::Taken(taken))),
                     None => Err(store_error(error)),
                 };
             }
-        }
+        };
         insert_events(&mut tx, id, &events).await?;
         tx.commit().await.map_err(store_error)?;
         Ok(Ok(StoredAccount {
             id,
+            public_id,
             version: version + 1,
             account: account.clone(),
         }))
@@ -308,6 +314,33 @@ impl AccountStore for PostgresStore {
             .execute(&self.pool)
             .await
             .map_err(store_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn spend_captcha(
+        &self,
+        nonce: [u8; 16],
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        // A bounded sweep per new mark keeps the table at about the marks still alive.
+        sqlx::query(
+            "DELETE FROM captcha_nonces WHERE nonce IN \
+             (SELECT nonce FROM captcha_nonces WHERE expires_at <= $1 LIMIT 64 FOR UPDATE SKIP LOCKED)",
+        )
+        .bind(ms(now))
+        .execute(&self.pool)
+        .await
+        .map_err(store_error)?;
+        let done = sqlx::query(
+            "INSERT INTO captcha_nonces (nonce, expires_at) VALUES ($1, $2) \
+             ON CONFLICT (nonce) DO NOTHING",
+        )
+        .bind(nonce.as_slice())
+        .bind(ms(expires_at))
+        .execute(&self.pool)
+        .await
+        .map_err(store_error)?;
         Ok(done.rows_affected() == 1)
     }
 }

@@ -7,8 +7,8 @@
 use chrono::{DateTime, Utc};
 use gerbang_domain::account::{Account, DeviceDigest, SessionLife, TokenDigest};
 use gerbang_store::accounts::{
-    SealedAccount, account_lookup, decode_step_ups, digest32, encode_step_ups, open_account,
-    open_flow, seal_flow,
+    SealedAccount, account_lookup, decode_step_ups, digest32, encode_step_ups, new_public_id,
+    open_account, open_flow, seal_flow,
 };
 use gerbang_store::{
     AccountEvent, AccountKey, AccountRefusal, AccountStore, AccountTaken, StoreError,
@@ -76,13 +76,15 @@ impl AccountStore for SqliteStore {
         let sealed = SealedAccount::seal(account, &self.sealer)?;
         let now = ms(account.created_at);
         let stored = account.clone();
+        let public_id = new_public_id();
         self.writer
             .raw(move |connection| {
                 Box::pin(async move {
                     let inserted = sqlx::query_scalar::<_, i64>(
-                        "INSERT INTO accounts (version, nik_digest, email_digest, phone_digest, sealed, created_at, updated_at) \
-                         VALUES (1, ?, ?, ?, ?, ?, ?) RETURNING id",
+                        "INSERT INTO accounts (version, public_id, nik_digest, email_digest, phone_digest, sealed, created_at, updated_at) \
+                         VALUES (1, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                     )
+                    .bind(public_id.as_str())
                     .bind(sealed.nik_digest)
                     .bind(sealed.email_digest)
                     .bind(sealed.phone_digest)
@@ -103,6 +105,7 @@ impl AccountStore for SqliteStore {
                     insert_events(connection, id, &events).await?;
                     Ok(Ok(StoredAccount {
                         id,
+                        public_id,
                         version: 1,
                         account: stored,
                     }))
@@ -114,19 +117,19 @@ impl AccountStore for SqliteStore {
     async fn find_account(&self, key: AccountKey<'_>) -> Result<Option<StoredAccount>, StoreError> {
         let row = match (key, account_lookup(key, &self.sealer)) {
             (AccountKey::Id(id), _) => {
-                sqlx::query("SELECT id, version, nik_digest, sealed FROM accounts WHERE id = ?")
-                    .bind(id)
-                    .fetch_optional(&self.pool)
-                    .await
-            }
-            (_, Some((column, digest))) => {
-                sqlx::query(AssertSqlSafe(format!(
-                    "SELECT id, version, nik_digest, sealed FROM accounts WHERE {column} = ?"
-                )))
-                .bind(digest)
+                sqlx::query(
+                    "SELECT id, public_id, version, nik_digest, sealed FROM accounts WHERE id = ?",
+                )
+                .bind(id)
                 .fetch_optional(&self.pool)
                 .await
             }
+            (_, Some((column, digest))) => sqlx::query(AssertSqlSafe(format!(
+                "SELECT id, public_id, version, nik_digest, sealed FROM accounts WHERE {column} = ?"
+            )))
+            .bind(digest)
+            .fetch_optional(&self.pool)
+            .await,
             (_, None) => return Ok(None),
         }
         .map_err(store_error)?;
@@ -135,6 +138,7 @@ impl AccountStore for SqliteStore {
         let sealed: Vec<u8> = row.try_get("sealed").map_err(store_error)?;
         Ok(Some(StoredAccount {
             id: row.try_get("id").map_err(store_error)?,
+            public_id: row.try_get("public_id").map_err(store_error)?,
             version: row.try_get("version").map_err(store_error)?,
             account: open_account(&sealed, &nik_digest, &self.sealer)?,
         }))
@@ -154,9 +158,10 @@ impl AccountStore for SqliteStore {
         self.writer
             .raw(move |connection| {
                 Box::pin(async move {
-                    let written = sqlx::query(
+                    let written = sqlx::query_scalar::<_, String>(
                         "UPDATE accounts SET version = version + 1, nik_digest = ?, email_digest = ?, \
-                         phone_digest = ?, sealed = ?, updated_at = ? WHERE id = ? AND version = ?",
+                         phone_digest = ?, sealed = ?, updated_at = ? WHERE id = ? AND version = ? \
+                         RETURNING public_id",
                     )
                     .bind(sealed.nik_digest)
                     .bind(sealed.email_digest)
@@ -165,21 +170,22 @@ impl AccountStore for SqliteStore {
                     .bind(now)
                     .bind(id)
                     .bind(version)
-                    .execute(&mut *connection)
+                    .fetch_optional(&mut *connection)
                     .await;
-                    match written {
-                        Ok(done) if done.rows_affected() == 1 => {}
-                        Ok(_) => return Ok(Err(AccountRefusal::Stale)),
+                    let public_id = match written {
+                        Ok(Some(public_id)) => public_id,
+                        Ok(None) => return Ok(Err(AccountRefusal::Stale)),
                         Err(error) => {
                             return match taken_of(&error) {
                                 Some(taken) => Ok(Err(AccountRefusal::Taken(taken))),
                                 None => Err(store_error(error)),
                             };
                         }
-                    }
+                    };
                     insert_events(connection, id, &events).await?;
                     Ok(Ok(StoredAccount {
                         id,
+                        public_id,
                         version: version + 1,
                         account: stored,
                     }))
@@ -366,6 +372,40 @@ impl AccountStore for SqliteStore {
                         .execute(&mut *connection)
                         .await
                         .map_err(store_error)?;
+                    Ok(done.rows_affected() == 1)
+                })
+            })
+            .await
+    }
+
+    async fn spend_captcha(
+        &self,
+        nonce: [u8; 16],
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let (expires_at, now) = (ms(expires_at), ms(now));
+        self.writer
+            .raw(move |connection| {
+                Box::pin(async move {
+                    // A bounded sweep per new mark keeps the table at about the marks still alive.
+                    sqlx::query(
+                        "DELETE FROM captcha_nonces WHERE nonce IN \
+                         (SELECT nonce FROM captcha_nonces WHERE expires_at <= ? LIMIT 64)",
+                    )
+                    .bind(now)
+                    .execute(&mut *connection)
+                    .await
+                    .map_err(store_error)?;
+                    let done = sqlx::query(
+                        "INSERT INTO captcha_nonces (nonce, expires_at) VALUES (?, ?) \
+                         ON CONFLICT (nonce) DO NOTHING",
+                    )
+                    .bind(nonce.as_slice())
+                    .bind(expires_at)
+                    .execute(&mut *connection)
+                    .await
+                    .map_err(store_error)?;
                     Ok(done.rows_affected() == 1)
                 })
             })

@@ -32,7 +32,10 @@ pub enum AccountKey<'a> {
 /// An account as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredAccount {
+    /// The row id: internal, never shown (it would tell how many accounts exist).
     pub id: i64,
+    /// What answers name the account by: `acct_` and 24 random hex digits.
+    pub public_id: String,
     /// Bumped by every write; a write that names an older version is refused as stale.
     pub version: i64,
     pub account: Account,
@@ -180,6 +183,22 @@ pub trait AccountStore {
         &self,
         token: &[u8; 32],
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Marks a built-in captcha challenge as judged until it expires; `true` the first time,
+    /// `false` when any instance judged it before. Expired marks are swept as new ones come.
+    fn spend_captcha(
+        &self,
+        nonce: [u8; 16],
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// A new account's public id: `acct_` and 24 random hex digits.
+pub fn new_public_id() -> String {
+    let mut bytes = [0u8; 12];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
+    format!("acct_{}", gerbang_domain::account::hex(&bytes))
 }
 
 /// An account ready to be written: the sealed envelope and its lookup digests.

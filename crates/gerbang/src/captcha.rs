@@ -177,7 +177,10 @@ mod tests {
             token: "tok",
             answer: "",
         };
-        assert_eq!(gate.judge(Some(given)).await, Ok(()));
-        assert_eq!(gate.judge(None).await, Err(CaptchaError::Required));
+        // A hosted captcha keeps no marks of its own; the store is only asked for built-in ones.
+        let db = gerbang_testkit::TestDatabase::create().await;
+        let store = db.sqlite_store().await;
+        assert_eq!(gate.judge(Some(given), &store).await, Ok(()));
+        assert_eq!(gate.judge(None, &store).await, Err(CaptchaError::Required));
     }
 }

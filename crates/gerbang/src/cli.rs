@@ -387,7 +387,7 @@ async fn account_report<S: Store>(
         .ok_or(gerbang_core::AccountError::AccountNotFound)?;
     let view = accounts.view(&stored);
     let now = SystemClock.now();
-    let _ = writeln!(out, "account acct_{} for NIK {}", view.id, view.nik_masked);
+    let _ = writeln!(out, "account {} for NIK {}", view.id, view.nik_masked);
     let _ = writeln!(
         out,
         "  phone: {}",

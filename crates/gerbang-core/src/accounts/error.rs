@@ -2,7 +2,7 @@
 
 use gerbang_domain::Explain;
 use gerbang_domain::account::{CoolOffNotice, DeviceError, LockNotice, WeakPassword};
-use gerbang_domain::identity::IndonesianTimeZone;
+use gerbang_domain::identity::{EmailError, IndonesianTimeZone, NikError};
 use gerbang_store::StoreError;
 
 use crate::captcha::CaptchaError;
@@ -12,9 +12,21 @@ use crate::password::PasswordHashingError;
 /// Why an account flow refused or failed a request.
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
-    /// Neither a 16-digit NIK, a 13-digit card number nor an email address.
+    /// Neither a NIK, a card number, a KPJ number nor (where accepted) an email address.
     #[error("identifier invalid")]
-    IdentifierInvalid,
+    IdentifierInvalid { email_accepted: bool },
+    /// Digits only, but as many as no identifier has.
+    #[error("identifier of {found} digits")]
+    IdentifierLength { found: usize, email_accepted: bool },
+    /// Sixteen digits that break a NIK rule (province, birth date, sequence).
+    #[error(transparent)]
+    NikInvalid(NikError),
+    #[error(transparent)]
+    EmailInvalid(EmailError),
+    /// Recovery: the identifier and birth date match no account. The same answer whether the
+    /// identifier is unknown, the birth date wrong or the participant has no account.
+    #[error("no account matches these details")]
+    RecoveryUnmatched,
     /// No participant has this NIK (or card number) with this birth date.
     #[error("participant not found")]
     ParticipantNotFound,
@@ -84,7 +96,11 @@ pub enum AccountError {
 impl Explain for AccountError {
     fn code(&self) -> &'static str {
         match self {
-            Self::IdentifierInvalid => "identifier_invalid",
+            Self::IdentifierInvalid { .. } => "identifier_invalid",
+            Self::IdentifierLength { .. } => "identifier_length",
+            Self::NikInvalid(error) => error.code(),
+            Self::EmailInvalid(error) => error.code(),
+            Self::RecoveryUnmatched => "recovery_unmatched",
             Self::ParticipantNotFound => "participant_not_found",
             Self::AlreadyRegistered => "already_registered",
             Self::ParticipantInactive => "participant_inactive",
@@ -115,9 +131,33 @@ impl Explain for AccountError {
 
     fn message_id(&self) -> String {
         match self {
-            Self::IdentifierInvalid => {
-                "Masukkan NIK (16 angka), nomor kartu JKN (13 angka) atau alamat email.".into()
-            }
+            Self::IdentifierInvalid {
+                email_accepted: false,
+            } => "Masukkan NIK (16 angka), nomor kartu JKN (13 angka) atau nomor KPJ (11 angka)."
+                .into(),
+            Self::IdentifierInvalid {
+                email_accepted: true,
+            } => "Masukkan NIK (16 angka), nomor kartu JKN (13 angka), nomor KPJ (11 angka) atau \
+                 alamat email."
+                .into(),
+            Self::IdentifierLength {
+                found,
+                email_accepted,
+            } => format!(
+                "NIK terdiri dari 16 angka, nomor kartu JKN 13 angka dan nomor KPJ 11 angka; yang \
+                 dimasukkan {found} angka.{}",
+                if *email_accepted {
+                    " Anda juga dapat memakai alamat email akun Anda."
+                } else {
+                    ""
+                }
+            ),
+            Self::NikInvalid(error) => error.message_id(),
+            Self::EmailInvalid(error) => error.message_id(),
+            Self::RecoveryUnmatched => "Data yang dimasukkan tidak cocok dengan akun mana pun. \
+                 Periksa kembali NIK, nomor kartu, nomor KPJ atau email dan tanggal lahir Anda. \
+                 Bila Anda belum punya akun, silakan daftar."
+                .into(),
             Self::ParticipantNotFound => "Data peserta tidak ditemukan. Periksa kembali NIK atau \
                  nomor kartu dan tanggal lahir Anda. Bila sudah benar, data Anda mungkin belum \
                  sinkron dengan Dukcapil: perbarui data melalui layanan PANDAWA atau di kantor \
@@ -174,9 +214,34 @@ impl Explain for AccountError {
 
     fn message_en(&self) -> String {
         match self {
-            Self::IdentifierInvalid => {
-                "Enter a NIK (16 digits), a JKN card number (13 digits) or an email address.".into()
-            }
+            Self::IdentifierInvalid {
+                email_accepted: false,
+            } => "Enter a NIK (16 digits), a JKN card number (13 digits) or a KPJ number (11 \
+                 digits)."
+                .into(),
+            Self::IdentifierInvalid {
+                email_accepted: true,
+            } => "Enter a NIK (16 digits), a JKN card number (13 digits), a KPJ number (11 \
+                 digits) or an email address."
+                .into(),
+            Self::IdentifierLength {
+                found,
+                email_accepted,
+            } => format!(
+                "A NIK has 16 digits, a JKN card number 13 and a KPJ number 11; this one has \
+                 {found}.{}",
+                if *email_accepted {
+                    " You can also use your account's email address."
+                } else {
+                    ""
+                }
+            ),
+            Self::NikInvalid(error) => capitalise_first(&error.message_en()),
+            Self::EmailInvalid(error) => error.message_en(),
+            Self::RecoveryUnmatched => "These details match no account. Check your NIK, card \
+                 number, KPJ number or email and your date of birth. If you have no account yet, \
+                 register first."
+                .into(),
             Self::ParticipantNotFound => "No participant was found. Check your NIK or card number \
                  and date of birth. If they are right, your data may not be synchronised with \
                  Dukcapil yet: update it through PANDAWA or at the nearest branch office."
@@ -234,6 +299,15 @@ impl Explain for AccountError {
     }
 }
 
+/// The sentence's first letter upper-cased (the identity types' English texts start lower-case).
+fn capitalise_first(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -242,7 +316,21 @@ mod tests {
     /// own tests check).
     fn own() -> Vec<AccountError> {
         vec![
-            AccountError::IdentifierInvalid,
+            AccountError::IdentifierInvalid {
+                email_accepted: false,
+            },
+            AccountError::IdentifierInvalid {
+                email_accepted: true,
+            },
+            AccountError::IdentifierLength {
+                found: 15,
+                email_accepted: false,
+            },
+            AccountError::IdentifierLength {
+                found: 12,
+                email_accepted: true,
+            },
+            AccountError::RecoveryUnmatched,
             AccountError::ParticipantNotFound,
             AccountError::AlreadyRegistered,
             AccountError::ParticipantInactive,
@@ -292,7 +380,22 @@ mod tests {
 
     #[test]
     fn codes_are_distinct_except_the_shared_unavailable() {
-        let mut codes: Vec<&str> = own().iter().map(Explain::code).collect();
+        // The identifier refusals come in two wordings (with and without email) under one code.
+        let mut codes: Vec<&str> = own()
+            .iter()
+            .filter(|error| {
+                !matches!(
+                    error,
+                    AccountError::IdentifierInvalid {
+                        email_accepted: true
+                    } | AccountError::IdentifierLength {
+                        email_accepted: true,
+                        ..
+                    }
+                )
+            })
+            .map(Explain::code)
+            .collect();
         codes.sort_unstable();
         let before = codes.len();
         codes.dedup();

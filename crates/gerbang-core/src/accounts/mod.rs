@@ -24,7 +24,7 @@ use gerbang_domain::verification::purpose::{ActionDetails, Purpose, SensitiveAct
 use gerbang_domain::verification::rate::{KeyKind, RateRule};
 use gerbang_domain::verification::{Channel, Destination, Locale, VerificationId};
 use gerbang_domain::{
-    Clock, Email, JknCardNumber, MobileNumber, Nik, Participant, ParticipantStatus,
+    Clock, Email, JknCardNumber, KpjNumber, MobileNumber, Nik, Participant, ParticipantStatus,
 };
 use gerbang_store::{
     AccountEvent, AccountKey, AccountRefusal, AccountTaken, ParticipantKey, RateKey, Store,
@@ -53,6 +53,10 @@ const SAVE_ATTEMPTS: usize = 5;
 
 /// A trusted device's last-seen time is written at most this often.
 const LAST_SEEN_PRECISION: Duration = Duration::hours(1);
+
+/// A well-formed NIK no participant has (sequence 0001 of a birth date in 1900): looked up in
+/// place of a missing one so that every recovery answer costs the same lookups.
+const STAND_IN_NIK: &str = "3171010101000001";
 
 /// A session's last use is written at most this often (a read on every request is enough).
 const TOUCH_EVERY: Duration = Duration::minutes(1);
@@ -111,31 +115,62 @@ impl Default for AccountSettings {
 pub enum Identifier {
     Nik(Nik),
     CardNumber(JknCardNumber),
+    /// The BPJS Ketenagakerjaan membership number JMO participants know their account by.
+    Kpj(KpjNumber),
     Email(Email),
 }
 
+/// Which identifiers a step accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accepted {
+    /// The registry's numbers only: NIK, JKN card number, KPJ number (registration).
+    Numbers,
+    /// Those or the account's email address (login, recovery).
+    NumbersOrEmail,
+}
+
+impl Accepted {
+    pub fn email(self) -> bool {
+        self == Self::NumbersOrEmail
+    }
+}
+
 impl Identifier {
-    /// A 16-digit NIK, a 13-digit card number or an email address; spaces and dashes in numbers
-    /// are ignored.
-    pub fn parse(input: &str) -> Result<Self, AccountError> {
+    /// A 16-digit NIK, a 13-digit JKN card number, an 11-digit KPJ number or (where `accepted`
+    /// allows) an email address; spaces, dots and dashes in numbers are ignored. A refusal names
+    /// the rule that failed and offers only what the step accepts.
+    pub fn parse(input: &str, accepted: Accepted) -> Result<Self, AccountError> {
         let input = input.trim();
+        let email_accepted = accepted.email();
         if input.contains('@') {
+            if !email_accepted {
+                return Err(AccountError::IdentifierInvalid { email_accepted });
+            }
             return Email::parse(input)
                 .map(Self::Email)
-                .map_err(|_| AccountError::IdentifierInvalid);
+                .map_err(AccountError::EmailInvalid);
         }
         let digits: String = input
             .chars()
             .filter(|c| !matches!(c, ' ' | '-' | '.'))
             .collect();
+        if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
+            return Err(AccountError::IdentifierInvalid { email_accepted });
+        }
         match digits.len() {
             16 => Nik::parse(&digits)
                 .map(Self::Nik)
-                .map_err(|_| AccountError::IdentifierInvalid),
-            13 => JknCardNumber::parse(&digits)
+                .map_err(AccountError::NikInvalid),
+            JknCardNumber::LENGTH => JknCardNumber::parse(&digits)
                 .map(Self::CardNumber)
-                .map_err(|_| AccountError::IdentifierInvalid),
-            _ => Err(AccountError::IdentifierInvalid),
+                .map_err(|_| AccountError::IdentifierInvalid { email_accepted }),
+            KpjNumber::LENGTH => KpjNumber::parse(&digits)
+                .map(Self::Kpj)
+                .map_err(|_| AccountError::IdentifierInvalid { email_accepted }),
+            found => Err(AccountError::IdentifierLength {
+                found,
+                email_accepted,
+            }),
         }
     }
 }
@@ -169,7 +204,8 @@ pub struct ContactAndPassword {
 /// An account as its owner may see it: contacts masked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountView {
-    pub id: i64,
+    /// The public id (`acct_…`), never the row id.
+    pub id: String,
     pub nik_masked: String,
     pub email_masked: Option<String>,
     pub phone_masked: Option<String>,
@@ -429,16 +465,21 @@ impl<S: Store> AccountService<S> {
         ip: Option<IpAddr>,
     ) -> Result<Identified, AccountError> {
         if self.settings.captcha_on_registration {
-            self.captcha.judge(captcha).await?;
+            self.captcha.judge(captcha, &self.store).await?;
         }
-        let identifier = Identifier::parse(identifier)?;
+        let identifier = Identifier::parse(identifier, Accepted::Numbers)?;
         self.count_lookup(ip, Some(&identifier)).await?;
         let participant = match identifier {
             Identifier::Nik(nik) => self.participant(ParticipantKey::Nik(&nik)).await?,
             Identifier::CardNumber(card) => {
                 self.participant(ParticipantKey::CardNumber(&card)).await?
             }
-            Identifier::Email(_) => return Err(AccountError::IdentifierInvalid),
+            Identifier::Kpj(kpj) => self.participant(ParticipantKey::KpjNumber(&kpj)).await?,
+            Identifier::Email(_) => {
+                return Err(AccountError::IdentifierInvalid {
+                    email_accepted: false,
+                });
+            }
         }
         // A wrong birth date reads like an unknown NIK: the NIK alone tells nothing.
         .filter(|participant| participant.birth_date == birth_date)
@@ -625,7 +666,7 @@ impl<S: Store> AccountService<S> {
         // By address only: a limit per identifier would let anyone lock a participant out, which
         // the lockout already weighs against guessing.
         self.count_lookup(request.ip, None).await?;
-        let stored = match Identifier::parse(&request.identifier) {
+        let stored = match Identifier::parse(&request.identifier, Accepted::NumbersOrEmail) {
             Ok(identifier) => self.account_by(&identifier).await?,
             Err(_) => None,
         };
@@ -844,22 +885,32 @@ impl<S: Store> AccountService<S> {
 
     // ----- recovery -----
 
-    /// Recovery step 1: NIK or card number (and captcha) → the channels on file, masked.
+    /// Recovery step 1: NIK, card number, KPJ number or email, the birth date and the captcha →
+    /// the channels on file, masked. Someone who knows only an identifier learns nothing: an
+    /// unknown identifier, a wrong birth date and a participant without an account get the same
+    /// answer after the same work (one account lookup and one registry lookup each).
     pub async fn start_recovery(
         &self,
         identifier: &str,
+        birth_date: NaiveDate,
         captcha: Option<CaptchaAnswer<'_>>,
         ip: Option<IpAddr>,
     ) -> Result<RecoveryOptions, AccountError> {
         if self.settings.captcha_on_recovery {
-            self.captcha.judge(captcha).await?;
+            self.captcha.judge(captcha, &self.store).await?;
         }
-        let identifier = Identifier::parse(identifier)?;
+        let identifier = Identifier::parse(identifier, Accepted::NumbersOrEmail)?;
         self.count_lookup(ip, Some(&identifier)).await?;
-        let stored = self
-            .account_by(&identifier)
-            .await?
-            .ok_or(AccountError::AccountNotFound)?;
+        let (participant, stored) = self.recovery_candidate(&identifier).await?;
+        let stored = match (participant, stored) {
+            (Some(participant), Some(stored))
+                if participant.birth_date == birth_date
+                    && participant.nik == stored.account.nik =>
+            {
+                stored
+            }
+            _ => return Err(AccountError::RecoveryUnmatched),
+        };
         let mut channels = Vec::new();
         if let Some(phone) = &stored.account.phone {
             channels.push(RecoveryChannel {
@@ -1120,9 +1171,9 @@ impl<S: Store> AccountService<S> {
                     notify.push((Channel::Email, Destination::Email(email)));
                 }
                 notice_text(
+                    &self.engine.settings().brand.name,
                     locale,
-                    "nomor HP",
-                    "mobile number",
+                    ("nomor HP", "mobile number"),
                     &phone.masked(),
                     &stored.account,
                     now,
@@ -1137,9 +1188,9 @@ impl<S: Store> AccountService<S> {
                     notify.push((Channel::Sms, Destination::Phone(phone)));
                 }
                 notice_text(
+                    &self.engine.settings().brand.name,
                     locale,
-                    "email",
-                    "email",
+                    ("email", "email"),
                     &email.masked(),
                     &stored.account,
                     now,
@@ -1259,7 +1310,19 @@ impl<S: Store> AccountService<S> {
             return Ok(inactive);
         }
         let within = max_age.unwrap_or(self.settings.step_up_window);
-        let step_up_fresh = action.map(|action| session.life.stepped_up(action, now, within));
+        // A step-up proved the phone on file then; after a phone change it proves nothing about
+        // the new one, and an action held during the cool-off is not fresh until it ends.
+        let step_up_fresh = action.map(|action| {
+            let before_phone_change = session.life.step_ups.get(action).is_some_and(|at| {
+                stored
+                    .account
+                    .phone_changed_at
+                    .is_some_and(|changed| *at <= changed)
+            });
+            let held = SensitiveAction::parse(action)
+                .is_ok_and(|action| self.hold_during_cool_off(action, &stored.account).is_err());
+            !before_phone_change && !held && session.life.stepped_up(action, now, within)
+        });
         Ok(Introspection {
             active: true,
             nik: Some(stored.account.nik.clone()),
@@ -1385,7 +1448,16 @@ impl<S: Store> AccountService<S> {
                 KeyKind::Nik,
                 format!("lookup/card/{}", card.as_str()),
             )),
-            Some(Identifier::Email(_)) | None => {}
+            Some(Identifier::Kpj(kpj)) => keys.push(RateKey::new(
+                KeyKind::Nik,
+                format!("lookup/kpj/{}", kpj.as_str()),
+            )),
+            // Stored as a keyed digest, like every rate key.
+            Some(Identifier::Email(email)) => keys.push(RateKey::new(
+                KeyKind::Nik,
+                format!("lookup/email/{}", email.as_str().to_lowercase()),
+            )),
+            None => {}
         }
         self.engine
             .count_attempt(self.settings.lookup_rules.clone(), keys)
@@ -1433,7 +1505,7 @@ impl<S: Store> AccountService<S> {
     pub fn view(&self, stored: &StoredAccount) -> AccountView {
         let now = self.now();
         AccountView {
-            id: stored.id,
+            id: stored.public_id.clone(),
             nik_masked: stored.account.nik.masked(),
             email_masked: stored.account.email.as_ref().map(Email::masked),
             phone_masked: stored.account.phone.as_ref().map(MobileNumber::masked),
@@ -1451,18 +1523,69 @@ impl<S: Store> AccountService<S> {
         &self,
         identifier: &Identifier,
     ) -> Result<Option<StoredAccount>, AccountError> {
+        let by_number = |participant: Option<Participant>| async move {
+            match participant {
+                Some(participant) => {
+                    self.store
+                        .find_account(AccountKey::Nik(&participant.nik))
+                        .await
+                }
+                None => Ok(None),
+            }
+        };
         Ok(match identifier {
             Identifier::Nik(nik) => self.store.find_account(AccountKey::Nik(nik)).await?,
             Identifier::Email(email) => self.store.find_account(AccountKey::Email(email)).await?,
             Identifier::CardNumber(card) => {
-                match self.participant(ParticipantKey::CardNumber(card)).await? {
-                    Some(participant) => {
-                        self.store
-                            .find_account(AccountKey::Nik(&participant.nik))
-                            .await?
-                    }
+                by_number(self.participant(ParticipantKey::CardNumber(card)).await?).await?
+            }
+            Identifier::Kpj(kpj) => {
+                by_number(self.participant(ParticipantKey::KpjNumber(kpj)).await?).await?
+            }
+        })
+    }
+
+    /// The participant and the account an identifier names, each looked up exactly once whether
+    /// or not the other exists (a stand-in NIK takes the missing one's place), so that the time
+    /// an answer takes does not tell which of the two exists.
+    async fn recovery_candidate(
+        &self,
+        identifier: &Identifier,
+    ) -> Result<(Option<Participant>, Option<StoredAccount>), AccountError> {
+        let stand_in = Nik::parse(STAND_IN_NIK).ok();
+        let account_of = |nik: Option<Nik>| async move {
+            match nik.or(stand_in) {
+                Some(nik) => self.store.find_account(AccountKey::Nik(&nik)).await,
+                None => Ok(None),
+            }
+        };
+        Ok(match identifier {
+            Identifier::Nik(nik) => {
+                let participant = self.participant(ParticipantKey::Nik(nik)).await?;
+                let stored = self.store.find_account(AccountKey::Nik(nik)).await?;
+                (participant, stored)
+            }
+            Identifier::CardNumber(card) => {
+                let participant = self.participant(ParticipantKey::CardNumber(card)).await?;
+                let stored = account_of(participant.as_ref().map(|p| p.nik.clone())).await?;
+                (participant, stored)
+            }
+            Identifier::Kpj(kpj) => {
+                let participant = self.participant(ParticipantKey::KpjNumber(kpj)).await?;
+                let stored = account_of(participant.as_ref().map(|p| p.nik.clone())).await?;
+                (participant, stored)
+            }
+            Identifier::Email(email) => {
+                let stored = self.store.find_account(AccountKey::Email(email)).await?;
+                let nik = stored
+                    .as_ref()
+                    .map(|s| s.account.nik.clone())
+                    .or_else(|| Nik::parse(STAND_IN_NIK).ok());
+                let participant = match nik {
+                    Some(nik) => self.participant(ParticipantKey::Nik(&nik)).await?,
                     None => None,
-                }
+                };
+                (participant, stored)
             }
         })
     }
@@ -1639,10 +1762,12 @@ fn subject_of(stored: &StoredAccount) -> Subject {
 }
 
 /// The notice to old contacts after a change.
+/// The notice to the old contacts after a contact change, signed with the deployment's brand
+/// (SPEC §5: every message names who sends it).
 fn notice_text(
+    brand: &str,
     locale: Locale,
-    noun_id: &str,
-    noun_en: &str,
+    (noun_id, noun_en): (&str, &str),
     masked: &str,
     account: &Account,
     now: DateTime<Utc>,
@@ -1652,11 +1777,11 @@ fn notice_text(
     let at = zone.format(now, locale == Locale::En);
     match locale {
         Locale::En => format!(
-            "Your {noun_en} was changed to {masked} at {at}. Bank-account changes and claims are held for {} hours. If this was not you, visit a branch office now.",
+            "{brand}: your {noun_en} was changed to {masked} at {at}. Bank-account changes and claims are held for {} hours. If this was not you, visit a branch office now.",
             cool_off.hours
         ),
         _ => format!(
-            "{} akun Anda diganti menjadi {masked} pada {at}. Perubahan rekening dan klaim ditahan {} jam. Bila bukan Anda, segera datang ke kantor cabang.",
+            "{brand}: {} akun Anda diganti menjadi {masked} pada {at}. Perubahan rekening dan klaim ditahan {} jam. Bila bukan Anda, segera datang ke kantor cabang.",
             capitalise(noun_id),
             cool_off.hours
         ),

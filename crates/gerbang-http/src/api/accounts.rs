@@ -62,6 +62,7 @@ pub(crate) fn account_error(error: AccountError, now: DateTime<Utc>) -> ApiError
     };
     let status = match &error {
         AccountError::ParticipantNotFound
+        | AccountError::RecoveryUnmatched
         | AccountError::AccountNotFound
         | AccountError::FlowNotFound
         | AccountError::DeviceNotFound => StatusCode::NOT_FOUND,
@@ -129,6 +130,16 @@ fn locale(input: Option<&str>) -> Result<Locale, ApiError> {
     }
 }
 
+fn birth_date(input: &str) -> Result<NaiveDate, ApiError> {
+    NaiveDate::parse_from_str(input.trim(), "%Y-%m-%d").map_err(|_| {
+        bad_request(
+            "birth_date_invalid",
+            "Tanggal lahir harus berformat TTTT-BB-HH, mis. 1980-08-17.",
+            "The date of birth must be YYYY-MM-DD, e.g. 1980-08-17.",
+        )
+    })
+}
+
 fn secret(value: String) -> SecretString {
     SecretString::from(value)
 }
@@ -155,7 +166,7 @@ fn captcha_answer(body: &Option<CaptchaBody>) -> Option<CaptchaAnswer<'_>> {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IdentifyBody {
-    /// NIK (16 digits) or JKN card number (13 digits).
+    /// NIK (16 digits), JKN card number (13 digits) or KPJ number (11 digits).
     identifier: String,
     /// `YYYY-MM-DD`.
     birth_date: String,
@@ -211,7 +222,10 @@ pub struct ResendBody {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecoveryBody {
+    /// NIK (16 digits), JKN card number (13), KPJ number (11) or the account's email.
     identifier: String,
+    /// `YYYY-MM-DD`: asked before anything about the account is shown.
+    birth_date: String,
     captcha: Option<CaptchaBody>,
 }
 
@@ -284,7 +298,7 @@ pub struct AccountBody {
 
 fn account_body(view: &AccountView) -> AccountBody {
     AccountBody {
-        id: format!("acct_{}", view.id),
+        id: view.id.clone(),
         nik: view.nik_masked.clone(),
         email: view.email_masked.clone(),
         phone: view.phone_masked.clone(),
@@ -459,13 +473,7 @@ pub(crate) async fn identify<S: Store>(
 ) -> Result<Json<IdentifiedBody>, ApiError> {
     let accounts = service(&state)?;
     let now = accounts.now();
-    let birth_date = NaiveDate::parse_from_str(&request.birth_date, "%Y-%m-%d").map_err(|_| {
-        bad_request(
-            "birth_date_invalid",
-            "Tanggal lahir harus berformat TTTT-BB-HH, mis. 1980-08-17.",
-            "The date of birth must be YYYY-MM-DD, e.g. 1980-08-17.",
-        )
-    })?;
+    let birth_date = birth_date(&request.birth_date)?;
     let identified = accounts
         .identify(
             &request.identifier,
@@ -653,8 +661,14 @@ pub(crate) async fn start_recovery<S: Store>(
 ) -> Result<Json<RecoveryOptionsBody>, ApiError> {
     let accounts = service(&state)?;
     let now = accounts.now();
+    let birth_date = birth_date(&request.birth_date)?;
     let options = accounts
-        .start_recovery(&request.identifier, captcha_answer(&request.captcha), ip)
+        .start_recovery(
+            &request.identifier,
+            birth_date,
+            captcha_answer(&request.captcha),
+            ip,
+        )
         .await
         .map_err(|e| account_error(e, now))?;
     Ok(Json(RecoveryOptionsBody {
