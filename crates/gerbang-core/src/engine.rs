@@ -160,6 +160,9 @@ pub struct VerificationView {
     pub expires_at: DateTime<Utc>,
     /// When a resend is allowed (the countdown's end).
     pub resend_at: DateTime<Utc>,
+    /// The instant this view describes (the engine's "now" when it was made): waits shown with
+    /// it are counted from here, not from a caller's earlier reading of the clock.
+    pub as_of: DateTime<Utc>,
     pub sends: usize,
     pub attempts_left: u8,
     pub verified_at: Option<DateTime<Utc>>,
@@ -268,7 +271,18 @@ impl<S: Store> VerificationEngine<S> {
             wrong_attempts: 0,
             outcome: None,
         };
-        let message = self.message(&verification, 0, &code, now);
+        self.open(verification, &code, keys, now).await
+    }
+
+    /// Writes a new verification and queues its first code, if every rule admits it.
+    async fn open(
+        &self,
+        verification: Verification,
+        code: &OtpCode,
+        keys: Vec<RateKey>,
+        now: DateTime<Utc>,
+    ) -> Result<VerificationView, EngineError> {
+        let message = self.message(&verification, 0, code, now);
         let settings = self.settings.clone();
         let step_keys = keys.clone();
         let written = verification.clone();
@@ -290,6 +304,62 @@ impl<S: Store> VerificationEngine<S> {
             .map_err(refused)?;
         self.queued.notify_one();
         Ok(self.view(&verification, now))
+    }
+
+    /// A fresh verification in place of one whose code died of wrong entries ("ask for a new
+    /// code"), for the in-process account flows: the same purpose, action binding, subject and
+    /// flow — so the flow's resend cap and every other limit still count — once the spent one's
+    /// countdown has passed. Anything not exhausted is resent as usual.
+    pub async fn renew(&self, request: ResendRequest) -> Result<VerificationView, EngineError> {
+        let current = self.owned(&request.client, request.id).await?;
+        let now = self.clock.now();
+        if current.status(&self.settings.policy, now) != Status::Exhausted {
+            return self.resend(request).await;
+        }
+        let last = current
+            .latest()
+            .ok_or(EngineError::Verification(VerificationError::NotFound))?;
+        let channel = request.channel.unwrap_or(last.channel);
+        let destination = match request.destination {
+            Some(destination) => destination,
+            None if channel.reaches(&last.destination) => last.destination.clone(),
+            None => return Err(VerificationError::ChannelMismatch.into()),
+        };
+        if !channel.reaches(&destination) {
+            return Err(VerificationError::ChannelMismatch.into());
+        }
+        let until = self.next_resend_at(&current);
+        if now < until {
+            return Err(VerificationError::ResendCountdown { until }.into());
+        }
+        let subject = Subject {
+            account: current.account.clone(),
+            nik: current.nik.clone(),
+        };
+        let keys = rate_keys(&destination, &subject, &request.origin, &current.flow);
+        let (id, code) = {
+            let mut rng = rand::rng();
+            (
+                VerificationId::new(now, &mut rng),
+                OtpCode::generate(self.settings.policy.code_length, &mut rng),
+            )
+        };
+        let send = CodeSend {
+            channel,
+            destination,
+            issued_at: now,
+            handed_off_at: None,
+            digest: self.key.digest(id.as_bytes(), &current.binding, &code),
+        };
+        let verification = Verification {
+            id,
+            created_at: now,
+            sends: vec![send],
+            wrong_attempts: 0,
+            outcome: None,
+            ..current
+        };
+        self.open(verification, &code, keys, now).await
     }
 
     /// Sends a new code for a pending (or expired) verification, if the countdown and every rule
@@ -654,7 +724,8 @@ impl<S: Store> VerificationEngine<S> {
                 .unwrap_or_default(),
             created_at: verification.created_at,
             expires_at: verification.expires_at(policy),
-            resend_at: verification.next_resend_at(policy),
+            resend_at: self.next_resend_at(verification),
+            as_of: now,
             sends: verification.sends.len(),
             attempts_left: policy
                 .max_wrong_attempts
@@ -664,6 +735,32 @@ impl<S: Store> VerificationEngine<S> {
                 _ => None,
             },
         }
+    }
+}
+
+impl<S: Store> VerificationEngine<S> {
+    /// When a resend will really be accepted: after the countdown, and — once the flow has sent as
+    /// many codes as its cap allows — after the cap's wait (seed 003: "tunggu 30 menit"), not
+    /// just after the last step of the countdown ladder.
+    fn next_resend_at(&self, verification: &Verification) -> DateTime<Utc> {
+        let countdown = verification.next_resend_at(&self.settings.policy);
+        let sends: Vec<DateTime<Utc>> = verification.sends.iter().map(|s| s.issued_at).collect();
+        self.settings
+            .rules
+            .iter()
+            .filter(|rule| rule.key == KeyKind::Flow)
+            .filter_map(|rule| {
+                let limit = usize::try_from(rule.limit).ok()?;
+                let last = *sends.last()?;
+                let at_last = sends.iter().filter(|at| **at > last - rule.window).count();
+                if limit == 0 || at_last < limit {
+                    return None;
+                }
+                // The oldest send that must leave the window, or the penalty the cap set.
+                let leaving = sends[sends.len() - limit] + rule.window;
+                Some(leaving.max(last + rule.penalty))
+            })
+            .fold(countdown, DateTime::max)
     }
 }
 

@@ -51,6 +51,8 @@ impl EngineError {
 /// `14:05 WIB`: Western Indonesian Time, where most participants live; the API also returns the
 /// absolute instant for apps that know the participant's zone.
 fn wib(at: DateTime<Utc>) -> String {
+    // Rounded up: someone told "after 14:05" is never still refused at 14:05.
+    let at = gerbang_domain::round_up(at, chrono::Duration::minutes(1));
     let offset = FixedOffset::east_opt(7 * 3600).map(|zone| at.with_timezone(&zone));
     offset.map_or_else(
         || at.format("%H:%M UTC").to_string(),

@@ -20,7 +20,7 @@ pub mod identity;
 pub mod participant;
 pub mod verification;
 
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{Clock, ManualClock, SystemClock, round_up};
 pub use explain::Explain;
 pub use identity::{
     Email, EmailError, FamilyCardNumber, JknCardNumber, KpjNumber, MobileNumber, Nik, NikError,

@@ -301,6 +301,7 @@ store_test!(
     account_ids_in_answers_are_opaque,
     a_builtin_captcha_is_judged_once_across_instances_even_when_answered_wrongly,
     a_step_up_made_before_a_phone_change_is_not_fresh_during_the_cool_off,
+    after_five_wrong_codes_the_flow_resends_a_fresh_code_without_starting_over,
 );
 
 async fn registration_identifies_masks_the_name_sends_a_code_and_activates_the_account<S: Store>(
@@ -1783,4 +1784,68 @@ async fn a_step_up_made_before_a_phone_change_is_not_fresh_during_the_cool_off<S
     assert_eq!(answer["active"], true, "{answer}");
     assert_eq!(answer["step_up_fresh"], false, "{answer}");
     assert!(answer["cooling_off_until"].is_string(), "{answer}");
+}
+
+async fn after_five_wrong_codes_the_flow_resends_a_fresh_code_without_starting_over<S: Store>(
+    store: S,
+) {
+    let app = App::new(store).await;
+    let p = participant(1);
+    let (_, body) = app.identify(&p).await;
+    let flow = body["flow"].clone();
+    let (status, body) = app
+        .post(
+            "/v1/accounts/registration/contact",
+            json!({"flow": flow, "phone": "081234567001", "channel": "sms", "password": PASSWORD, "password_confirmation": PASSWORD}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let spent = body["verification"]["id"].clone();
+    let (code, _) = app.code(&spent).await;
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let mut last = (StatusCode::OK, Value::Null);
+    for _ in 0..5 {
+        last = app
+            .post(
+                "/v1/accounts/registration/confirm",
+                json!({"flow": flow, "code": wrong}),
+            )
+            .await;
+    }
+    assert_eq!(last.0, StatusCode::GONE, "{}", last.1);
+    // The old code is dead, even typed right.
+    let (status, _) = app
+        .post(
+            "/v1/accounts/registration/confirm",
+            json!({"flow": flow, "code": code}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::GONE);
+    // "Ask for a new code": still under the countdown...
+    let (status, body) = app
+        .post("/v1/accounts/flows/resend", json!({"flow": flow}))
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, Some("resend_countdown")),
+        "{body}"
+    );
+    // ...then a fresh code on the same flow, without the captcha or the password again.
+    app.clock.advance(Duration::seconds(60));
+    let (status, body) = app
+        .post("/v1/accounts/flows/resend", json!({"flow": flow}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let fresh = body["verification"]["id"].clone();
+    assert_ne!(fresh, spent);
+    assert_eq!(body["verification"]["attempts_left"], 5, "{body}");
+    let (code, to) = app.code(&fresh).await;
+    assert_eq!(to, "+6281234567001");
+    let (status, body) = app
+        .post(
+            "/v1/accounts/registration/confirm",
+            json!({"flow": flow, "code": code}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
 }

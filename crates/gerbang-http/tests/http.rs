@@ -174,6 +174,7 @@ store_test!(
     readyz_is_ready_while_the_database_answers_and_503_with_retry_after_once_it_does_not,
     unknown_routes_and_methods_answer_in_the_error_shape,
     a_well_formed_request_id_is_echoed_and_a_bad_one_replaced,
+    a_resend_at_the_instant_shown_goes_through_and_the_cap_wait_is_told,
 );
 
 async fn healthz_answers_ok<S: Store>(store: S) {
@@ -469,4 +470,54 @@ async fn a_verification_is_invisible_to_another_client_and_to_strangers<S: Store
             (StatusCode::UNAUTHORIZED, "unauthorized")
         );
     }
+}
+
+/// Instants are shown rounded up and waits counted from the engine's clock: a resend made at the
+/// `resend_at` shown, or at a refusal's `retry_at`, is never early; after the last resend the
+/// answer tells the cap's wait (30 minutes), not the ladder's last step.
+async fn a_resend_at_the_instant_shown_goes_through_and_the_cap_wait_is_told<S: Store>(store: S) {
+    let api = Api::new(store);
+    // Between whole seconds, as real requests are.
+    api.clock.advance(chrono::Duration::milliseconds(700));
+    let (status, body) = api
+        .post(
+            "/v1/verifications",
+            r#"{"purpose":"registration","channel":"sms","to":"081234567890"}"#,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["resend_after"], 60, "{body}");
+    let id = body["id"].as_str().unwrap().to_owned();
+    let resend = format!("/v1/verifications/{id}/resend");
+    let mut shown = body["resend_at"].as_str().unwrap().to_owned();
+    // The ladder: 60, 120, 300 s; each time pressed exactly at the instant shown.
+    for (round, countdown) in [120, 300].into_iter().enumerate() {
+        let at: DateTime<Utc> = shown.parse().unwrap();
+        assert_eq!(at.timestamp_subsec_millis(), 0, "{shown}");
+        // A second early is refused, with a retry_at no earlier than the real end.
+        api.clock.set(at - chrono::Duration::seconds(1));
+        let (status, early) = api.post(&resend, "{}").await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{early}");
+        let retry_at: DateTime<Utc> = early["retry_at"].as_str().unwrap().parse().unwrap();
+        assert!(retry_at > at - chrono::Duration::seconds(1), "{early}");
+        api.clock.set(retry_at);
+        let (status, body) = api.post(&resend, "{}").await;
+        assert_eq!(status, StatusCode::OK, "round {round}: {body}");
+        assert_eq!(body["resend_after"], countdown, "{body}");
+        shown = body["resend_at"].as_str().unwrap().to_owned();
+    }
+    // The third resend: now the flow's cap (4 codes) is reached, so the next is 30 minutes away.
+    api.clock.set(shown.parse().unwrap());
+    let (status, body) = api.post(&resend, "{}").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["resend_after"], 30 * 60, "{body}");
+    let at: DateTime<Utc> = body["resend_at"].as_str().unwrap().parse().unwrap();
+    api.clock.set(at - chrono::Duration::seconds(1));
+    let (status, refused) = api.post(&resend, "{}").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{refused}");
+    let retry_at: DateTime<Utc> = refused["retry_at"].as_str().unwrap().parse().unwrap();
+    assert!(retry_at <= at, "told {at}, refused until {retry_at}");
+    api.clock.set(at);
+    let (status, body) = api.post(&resend, "{}").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }

@@ -201,7 +201,7 @@ impl Explain for AccountError {
             Self::TooManyAttempts { until } => format!(
                 "Terlalu banyak percobaan dari perangkat atau untuk data ini. Coba lagi setelah \
                  pukul {}.",
-                IndonesianTimeZone::Wib.format(*until, false)
+                IndonesianTimeZone::Wib.format_until(*until, false)
             ),
             Self::RegistryUnavailable(_) => "Data kepesertaan sedang tidak dapat diperiksa. \
                  Silakan coba lagi beberapa saat lagi."
@@ -287,7 +287,7 @@ impl Explain for AccountError {
             Self::Hashing(error) => error.message_en(),
             Self::TooManyAttempts { until } => format!(
                 "Too many attempts from this device or for these details. Try again after {}.",
-                IndonesianTimeZone::Wib.format(*until, true)
+                IndonesianTimeZone::Wib.format_until(*until, true)
             ),
             Self::RegistryUnavailable(_) => {
                 "Membership data cannot be checked right now. Please try again in a moment.".into()

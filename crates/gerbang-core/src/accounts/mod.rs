@@ -347,6 +347,22 @@ enum FlowState {
 }
 
 impl FlowState {
+    /// The same flow continuing with another verification (a fresh code after a spent one).
+    fn continued_with(mut self, id: VerificationId) -> Self {
+        match &mut self {
+            Self::Registration {
+                pending: Some(pending),
+                ..
+            } => pending.verification = id,
+            Self::Registration { pending: None, .. } => {}
+            Self::Recovery { verification, .. } => *verification = Some(id),
+            Self::Login { verification, .. }
+            | Self::ContactChange { verification, .. }
+            | Self::StepUp { verification, .. } => *verification = id,
+        }
+        self
+    }
+
     fn verification(&self) -> Option<VerificationId> {
         match self {
             Self::Registration { pending, .. } => pending.as_ref().map(|p| p.verification),
@@ -1332,12 +1348,14 @@ impl<S: Store> AccountService<S> {
     }
 
     /// A flow's current code again (or over another channel), under the countdown and limits.
+    /// When wrong entries spent the code, a fresh one continues the same flow (still under the
+    /// countdown and the flow's cap), so the participant is not sent back to the captcha.
     pub async fn resend(
         &self,
         flow: &str,
         channel: Option<Channel>,
     ) -> Result<VerificationView, AccountError> {
-        let (_, state, _) = self.flow(flow).await?;
+        let (digest, state, expires_at) = self.flow(flow).await?;
         let id = state.verification().ok_or(AccountError::FlowMismatch)?;
         // Another channel reaches the same participant: their other contact on file.
         let destination = match (&state, channel) {
@@ -1379,16 +1397,21 @@ impl<S: Store> AccountService<S> {
             }
             (FlowState::Registration { .. }, Some(_)) => None,
         };
-        Ok(self
+        let view = self
             .engine
-            .resend(ResendRequest {
+            .renew(ResendRequest {
                 client: ACCOUNTS_CLIENT.into(),
                 id,
                 channel,
                 destination,
                 origin: Origin::default(),
             })
-            .await?)
+            .await?;
+        if view.id != id {
+            self.put_flow(digest, &state.continued_with(view.id), expires_at)
+                .await?;
+        }
+        Ok(view)
     }
 
     /// A branch officer lifts a lock after checking the participant's identity.

@@ -235,7 +235,7 @@ impl Explain for CoolOffNotice {
         format!(
             "Demi keamanan, transaksi penting ditunda setelah nomor HP diganti. Anda dapat \
              melakukannya lagi setelah pukul {}.",
-            self.zone.format(self.until, false)
+            self.zone.format_until(self.until, false)
         )
     }
 
@@ -243,7 +243,7 @@ impl Explain for CoolOffNotice {
         format!(
             "For your security, sensitive actions are held after a phone number change. You can \
              do this again after {}.",
-            self.zone.format(self.until, true)
+            self.zone.format_until(self.until, true)
         )
     }
 }

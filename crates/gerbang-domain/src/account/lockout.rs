@@ -91,7 +91,7 @@ impl Explain for LockNotice {
             Locked::Temporarily { until } => format!(
                 "Akun Anda terkunci sementara karena kata sandi salah dimasukkan berkali-kali. \
                  Coba lagi setelah pukul {}, atau pulihkan kata sandi Anda.",
-                self.zone.format(until, false)
+                self.zone.format_until(until, false)
             ),
             Locked::Permanently => "Akun Anda terblokir karena kata sandi berulang kali salah. \
                  Datanglah ke kantor cabang terdekat dengan membawa KTP untuk verifikasi identitas \
@@ -105,7 +105,7 @@ impl Explain for LockNotice {
             Locked::Temporarily { until } => format!(
                 "Your account is temporarily locked after too many wrong passwords. Try again \
                  after {}, or recover your password.",
-                self.zone.format(until, true)
+                self.zone.format_until(until, true)
             ),
             Locked::Permanently => "Your account is blocked after repeated wrong passwords. \
                  Visit the nearest branch office with your KTP to verify your identity and have \

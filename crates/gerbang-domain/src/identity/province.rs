@@ -141,6 +141,15 @@ impl IndonesianTimeZone {
         )
     }
 
+    /// An instant the participant waits for, as [`Self::format`] writes it, rounded up to the
+    /// minute: someone told "after 09.44" is never still refused at 09.44.
+    pub fn format_until(self, at: chrono::DateTime<chrono::Utc>, english: bool) -> String {
+        self.format(
+            crate::clock::round_up(at, chrono::Duration::minutes(1)),
+            english,
+        )
+    }
+
     pub fn abbreviation(self) -> &'static str {
         match self {
             Self::Wib => "WIB",
@@ -166,6 +175,35 @@ mod tests {
         assert_eq!(province_name(99), None);
         assert_eq!(province_name(20), None);
         assert_eq!(province_codes().count(), 39);
+    }
+
+    #[test]
+    fn a_time_to_wait_for_is_told_rounded_up_to_the_minute() {
+        // 02:43:30 UTC is 09.43:30 WIB: "after 09.43" would still be refused at 09.43.
+        let at = chrono::DateTime::parse_from_rfc3339("2026-12-01T02:43:30Z")
+            .unwrap()
+            .to_utc();
+        assert!(
+            IndonesianTimeZone::Wib
+                .format(at, false)
+                .starts_with("09.43 ")
+        );
+        assert!(
+            IndonesianTimeZone::Wib
+                .format_until(at, false)
+                .starts_with("09.44 WIB")
+        );
+        assert!(
+            IndonesianTimeZone::Wita
+                .format_until(at, true)
+                .starts_with("10:44 WITA")
+        );
+        let whole = at - chrono::Duration::seconds(30);
+        assert!(
+            IndonesianTimeZone::Wib
+                .format_until(whole, false)
+                .starts_with("09.43 ")
+        );
     }
 
     #[test]

@@ -39,7 +39,7 @@ use super::ApiJson;
 use super::clients::CallingClient;
 use super::verifications::{
     VerificationBody, action, bad_request, body, channel, details, engine_error, explained,
-    rfc3339, seconds_until,
+    not_before, rfc3339, seconds_until,
 };
 use crate::HttpState;
 use crate::error::ApiError;
@@ -98,16 +98,16 @@ pub(crate) fn account_error(error: AccountError, now: DateTime<Utc>) -> ApiError
         AccountError::Locked(notice) => {
             if let Locked::Temporarily { until } = notice.locked {
                 api.retry_after = Some(seconds_until(until, now).max(1));
-                api.retry_at = Some(rfc3339(until));
+                api.retry_at = Some(not_before(until));
             }
         }
         AccountError::CoolingOff(notice) => {
             api.retry_after = Some(seconds_until(notice.until, now).max(1));
-            api.retry_at = Some(rfc3339(notice.until));
+            api.retry_at = Some(not_before(notice.until));
         }
         AccountError::TooManyAttempts { until } => {
             api.retry_after = Some(seconds_until(*until, now).max(1));
-            api.retry_at = Some(rfc3339(*until));
+            api.retry_at = Some(not_before(*until));
         }
         _ => {}
     }
@@ -303,7 +303,7 @@ fn account_body(view: &AccountView) -> AccountBody {
         email: view.email_masked.clone(),
         phone: view.phone_masked.clone(),
         created_at: rfc3339(view.created_at),
-        cooling_off_until: view.cooling_off_until.map(rfc3339),
+        cooling_off_until: view.cooling_off_until.map(not_before),
     }
 }
 

@@ -247,6 +247,12 @@ pub(crate) fn rfc3339(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
+/// An instant the caller waits for (a resend, a retry, the end of a lock or cool-off), rounded up
+/// to the second: a request made at the instant shown is never early.
+pub(crate) fn not_before(at: DateTime<Utc>) -> String {
+    rfc3339(gerbang_domain::round_up(at, chrono::Duration::seconds(1)))
+}
+
 /// Whole seconds from `now` until `at`, rounded up, so waiting that long is always enough.
 pub(crate) fn seconds_until(at: DateTime<Utc>, now: DateTime<Utc>) -> u64 {
     let millis = (at - now).num_milliseconds().max(0);
@@ -254,6 +260,9 @@ pub(crate) fn seconds_until(at: DateTime<Utc>, now: DateTime<Utc>) -> u64 {
 }
 
 pub(crate) fn body(view: &VerificationView, now: DateTime<Utc>) -> VerificationBody {
+    // Waits count from the engine's reading of the clock when it made the view, which is later
+    // than the handler's: counted from the earlier one, a 60 s countdown would read 61.
+    let now = now.max(view.as_of);
     VerificationBody {
         id: view.id.to_string(),
         status: view.status.as_str(),
@@ -263,7 +272,7 @@ pub(crate) fn body(view: &VerificationView, now: DateTime<Utc>) -> VerificationB
         to: view.destination_masked.clone(),
         created_at: rfc3339(view.created_at),
         expires_at: rfc3339(view.expires_at),
-        resend_at: rfc3339(view.resend_at),
+        resend_at: not_before(view.resend_at),
         resend_after: seconds_until(view.resend_at, now),
         sends: view.sends,
         attempts_left: view.attempts_left,
@@ -302,7 +311,7 @@ pub(crate) fn engine_error(error: EngineError, now: DateTime<Utc>) -> ApiError {
     let mut api = explained(status, &error);
     if let Some(at) = error.retry_at() {
         api.retry_after = Some(seconds_until(at, now).max(1));
-        api.retry_at = Some(rfc3339(at));
+        api.retry_at = Some(not_before(at));
     }
     if status == StatusCode::SERVICE_UNAVAILABLE {
         api.retry_after = Some(1);
