@@ -316,18 +316,7 @@ impl<S: Store> VerificationEngine<S> {
         if current.status(&self.settings.policy, now) != Status::Exhausted {
             return self.resend(request).await;
         }
-        let last = current
-            .latest()
-            .ok_or(EngineError::Verification(VerificationError::NotFound))?;
-        let channel = request.channel.unwrap_or(last.channel);
-        let destination = match request.destination {
-            Some(destination) => destination,
-            None if channel.reaches(&last.destination) => last.destination.clone(),
-            None => return Err(VerificationError::ChannelMismatch.into()),
-        };
-        if !channel.reaches(&destination) {
-            return Err(VerificationError::ChannelMismatch.into());
-        }
+        let (channel, destination) = resend_target(&current, &request)?;
         let until = self.next_resend_at(&current);
         if now < until {
             return Err(VerificationError::ResendCountdown { until }.into());
@@ -369,16 +358,7 @@ impl<S: Store> VerificationEngine<S> {
         let last = current
             .latest()
             .ok_or(EngineError::Verification(VerificationError::NotFound))?;
-        let channel = request.channel.unwrap_or(last.channel);
-        let destination = match request.destination {
-            Some(destination) => destination,
-            None if channel.reaches(&last.destination) => last.destination.clone(),
-            // Switching between phone and email needs the other destination.
-            None => return Err(VerificationError::ChannelMismatch.into()),
-        };
-        if !channel.reaches(&destination) {
-            return Err(VerificationError::ChannelMismatch.into());
-        }
+        let (channel, destination) = resend_target(&current, &request)?;
         let now = self.clock.now();
         // Switching to a channel the fallback offers skips the countdown: the message did not
         // arrive, so waiting for it helps nobody. The rate limits still apply.
@@ -762,6 +742,28 @@ impl<S: Store> VerificationEngine<S> {
             })
             .fold(countdown, DateTime::max)
     }
+}
+
+/// Where a resend goes: the channel asked for (or the last one) and the destination given (or the
+/// last one, when that channel reaches it).
+fn resend_target(
+    current: &Verification,
+    request: &ResendRequest,
+) -> Result<(Channel, Destination), EngineError> {
+    let last = current
+        .latest()
+        .ok_or(EngineError::Verification(VerificationError::NotFound))?;
+    let channel = request.channel.unwrap_or(last.channel);
+    let destination = match &request.destination {
+        Some(destination) => destination.clone(),
+        None if channel.reaches(&last.destination) => last.destination.clone(),
+        // Switching between phone and email needs the other destination.
+        None => return Err(VerificationError::ChannelMismatch.into()),
+    };
+    if !channel.reaches(&destination) {
+        return Err(VerificationError::ChannelMismatch.into());
+    }
+    Ok((channel, destination))
 }
 
 fn refused(refusal: RateRefusal) -> EngineError {
