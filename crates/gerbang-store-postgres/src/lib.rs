@@ -13,6 +13,7 @@ use gerbang_store::participants::{lookup_digest, open_participant};
 use gerbang_store::{
     BatchOutcome, KeyFingerprint, ParticipantConflict, ParticipantImport, ParticipantKey,
     ParticipantStore, RowConflict, SealedParticipant, Sealer, Store, StoreError, StoredParticipant,
+    Timeouts,
 };
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool, Postgres, Row, Transaction};
@@ -30,6 +31,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 pub struct PostgresStore {
     pool: PgPool,
     sealer: Sealer,
+    timeouts: Timeouts,
 }
 
 /// Converts a database error, in one place: connection trouble is `Unavailable`, the rest says what
@@ -52,6 +54,48 @@ fn store_error(error: sqlx::Error) -> StoreError {
     }
 }
 
+/// Applies pending migrations on `connection` without the statement timeout (building an index on
+/// a big table may rightly take longer); returns the schema version now in force.
+async fn run_migrations(connection: &mut PgConnection) -> Result<i64, StoreError> {
+    sqlx::query("SET statement_timeout = 0")
+        .execute(&mut *connection)
+        .await
+        .map_err(store_error)?;
+    let migrated = MIGRATOR
+        .run(&mut *connection)
+        .await
+        .map_err(|e| StoreError::Migration(e.to_string()));
+    // Back to the timeout the connection was opened with, before the pool hands it out again.
+    sqlx::query("RESET statement_timeout")
+        .execute(&mut *connection)
+        .await
+        .map_err(store_error)?;
+    migrated?;
+    Ok(MIGRATOR.iter().map(|m| m.version).max().unwrap_or_default())
+}
+
+/// The error of a database that did not answer within `limit`.
+fn no_answer(limit: Duration) -> StoreError {
+    StoreError::Unavailable(format!(
+        "PostgreSQL did not answer within {} ms (storage.connect_timeout_ms)",
+        limit.as_millis()
+    ))
+}
+
+/// One connection, or [`StoreError::Unavailable`] when the server does not complete it (TCP, TLS,
+/// start-up, authentication) within `limit`: a server that accepts connections and never answers
+/// must not hang the caller.
+async fn connect(options: &PgConnectOptions, limit: Duration) -> Result<PgConnection, StoreError> {
+    match tokio::time::timeout(limit, PgConnection::connect_with(options)).await {
+        Ok(connection) => connection.map_err(store_error),
+        Err(_) => Err(StoreError::Unavailable(format!(
+            "PostgreSQL accepted no connection within {} ms (storage.connect_timeout_ms): the server \
+             at that address did not answer",
+            limit.as_millis()
+        ))),
+    }
+}
+
 /// The conflict behind a unique-index violation, if that is what `error` is.
 fn conflict_of(error: &sqlx::Error) -> Option<ParticipantConflict> {
     match error {
@@ -64,37 +108,49 @@ fn conflict_of(error: &sqlx::Error) -> Option<ParticipantConflict> {
 
 impl PostgresStore {
     /// Connects to `url` (`postgres://…`), applies pending migrations and checks that the
-    /// personal-data key is the one the database was sealed with.
+    /// personal-data key is the one the database was sealed with; the default [`Timeouts`].
     pub async fn open(url: &str, sealer: Sealer, max_connections: u32) -> Result<Self, StoreError> {
+        Self::open_with(url, sealer, max_connections, Timeouts::default()).await
+    }
+
+    /// [`open`](Self::open) with the given timeouts: a server that does not complete a connection
+    /// within `timeouts.connect` fails the open with [`StoreError::Unavailable`].
+    pub async fn open_with(
+        url: &str,
+        sealer: Sealer,
+        max_connections: u32,
+        timeouts: Timeouts,
+    ) -> Result<Self, StoreError> {
         let options =
             PgConnectOptions::from_str(url).map_err(|e| StoreError::Unavailable(e.to_string()))?;
         // One direct connection first: a pool would retry until its timeout and then report only
-        // "pool timed out", hiding the real cause (refused, unknown database, authentication).
-        PgConnection::connect_with(&options)
-            .await
-            .map_err(store_error)?
-            .close()
-            .await
-            .map_err(store_error)?;
+        // "pool timed out", hiding the real cause (refused, unknown database, authentication). It
+        // applies the migrations, which may rightly run longer than one statement may.
+        let mut direct = connect(&options, timeouts.connect).await?;
+        let migrated = run_migrations(&mut direct).await;
+        direct.close().await.map_err(store_error)?;
+        migrated?;
+        let statement_ms = timeouts.statement.as_millis().max(1).to_string();
+        let options = options.options([("statement_timeout", statement_ms.as_str())]);
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
-            .acquire_timeout(Duration::from_secs(5))
+            .acquire_timeout(timeouts.connect)
             .connect_with(options)
             .await
             .map_err(store_error)?;
-        let store = Self { pool, sealer };
-        store.migrate().await?;
+        let store = Self {
+            pool,
+            sealer,
+            timeouts,
+        };
         store.bind_key().await?;
         Ok(store)
     }
 
     /// Applies pending migrations; returns the schema version now in force.
     pub async fn migrate(&self) -> Result<i64, StoreError> {
-        MIGRATOR
-            .run(&self.pool)
-            .await
-            .map_err(|e| StoreError::Migration(e.to_string()))?;
-        Ok(MIGRATOR.iter().map(|m| m.version).max().unwrap_or_default())
+        let mut connection = self.pool.acquire().await.map_err(store_error)?;
+        run_migrations(&mut connection).await
     }
 
     /// Records the key's fingerprint on first use and refuses a different key afterwards.
@@ -138,11 +194,13 @@ impl Store for PostgresStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(store_error)?;
-        Ok(())
+        let limit = self.timeouts.connect;
+        // A server that stops answering leaves the query waiting on the socket for as long as TCP
+        // keeps it open: bound it here, the statement timeout is the server's to enforce.
+        match tokio::time::timeout(limit, sqlx::query("SELECT 1").execute(&self.pool)).await {
+            Ok(done) => done.map(drop).map_err(store_error),
+            Err(_) => Err(no_answer(limit)),
+        }
     }
 
     async fn close(&self) {

@@ -6,14 +6,13 @@
 
 use std::path::Path;
 use std::str::FromStr;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use gerbang_domain::Participant;
 use gerbang_store::participants::{lookup_digest, open_participant};
 use gerbang_store::{
     BatchOutcome, ParticipantConflict, ParticipantImport, ParticipantKey, ParticipantStore,
-    RowConflict, SealedParticipant, Sealer, Store, StoreError, StoredParticipant,
+    RowConflict, SealedParticipant, Sealer, Store, StoreError, StoredParticipant, Timeouts,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
@@ -42,6 +41,7 @@ const NORMAL_CACHE: &str = "PRAGMA cache_size = -32768";
 pub struct SqliteStore {
     pool: SqlitePool,
     sealer: Sealer,
+    timeouts: Timeouts,
     /// The one writer of verifications, rate limits and the outbox (group commit).
     writer: verifications::Writer,
 }
@@ -70,11 +70,22 @@ fn conflict_of(error: &sqlx::Error) -> Option<ParticipantConflict> {
 
 impl SqliteStore {
     /// Opens (creating if needed) the database file, applies pending migrations and checks that the
-    /// personal-data key is the one the file was sealed with.
+    /// personal-data key is the one the file was sealed with; the default [`Timeouts`].
     pub async fn open(
         path: &Path,
         sealer: Sealer,
         max_connections: u32,
+    ) -> Result<Self, StoreError> {
+        Self::open_with(path, sealer, max_connections, Timeouts::default()).await
+    }
+
+    /// [`open`](Self::open) with the given timeouts: `timeouts.statement` is the busy timeout (the
+    /// longest wait for another writer's lock), `timeouts.connect` the wait for a pooled connection.
+    pub async fn open_with(
+        path: &Path,
+        sealer: Sealer,
+        max_connections: u32,
+        timeouts: Timeouts,
     ) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::from_str("sqlite:")
             .map_err(store_error)?
@@ -83,7 +94,7 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             // FULL: a commit the API acknowledged survives power loss, not only a process crash.
             .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(10))
+            .busy_timeout(timeouts.statement)
             .foreign_keys(true)
             // Statement and savepoint journals in memory: they only protect work inside an open
             // transaction, which is lost on a crash anyway, so a temp file buys nothing.
@@ -95,7 +106,7 @@ impl SqliteStore {
             .pragma("wal_autocheckpoint", "16384");
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections.max(1))
-            .acquire_timeout(Duration::from_secs(5))
+            .acquire_timeout(timeouts.connect)
             .connect_with(options.clone())
             .await
             .map_err(store_error)?;
@@ -103,6 +114,7 @@ impl SqliteStore {
         let store = Self {
             pool,
             sealer,
+            timeouts,
             writer,
         };
         store.migrate().await?;
@@ -160,11 +172,14 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(store_error)?;
-        Ok(())
+        let limit = self.timeouts.connect;
+        match tokio::time::timeout(limit, sqlx::query("SELECT 1").execute(&self.pool)).await {
+            Ok(done) => done.map(drop).map_err(store_error),
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "SQLite did not answer within {} ms (storage.connect_timeout_ms)",
+                limit.as_millis()
+            ))),
+        }
     }
 
     async fn close(&self) {

@@ -13,6 +13,7 @@
 //! [`Store`]. No SQL lives outside the backend crates.
 
 use std::future::Future;
+use std::time::Duration;
 
 pub mod accounts;
 pub mod error;
@@ -35,6 +36,28 @@ pub use verifications::{
     OutboxMessage, Priority, QueuePosition, RateKey, ReceiptUpdate, Snapshot, VerificationStore,
 };
 
+/// How long a backend waits for its database (`storage.connect_timeout_ms`,
+/// `storage.statement_timeout_ms`), so that a database that accepts connections but never answers
+/// fails the start or the readiness check instead of hanging them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Opening a connection (on PostgreSQL: TCP, TLS, start-up and authentication), waiting for a
+    /// free one from the pool, and [`Store::ping`] as a whole.
+    pub connect: Duration,
+    /// One statement: on PostgreSQL the server cancels it (`statement_timeout`; migrations are
+    /// exempt), on SQLite it is the longest wait for another writer's lock (busy timeout).
+    pub statement: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(5),
+            statement: Duration::from_secs(10),
+        }
+    }
+}
+
 /// Everything gerbang needs from a database, composed from the capability traits.
 pub trait Store:
     ParticipantStore + VerificationStore + AccountStore + Clone + Send + Sync + 'static
@@ -42,7 +65,8 @@ pub trait Store:
     /// Name of the backend, for logs and metrics (`sqlite`, `postgres`).
     fn backend(&self) -> &'static str;
 
-    /// Answers `Ok` only when the database executes a query now; readiness depends on it.
+    /// Answers `Ok` only when the database executes a query now, within [`Timeouts::connect`];
+    /// readiness depends on it.
     fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Closes every connection; later calls fail with [`StoreError::Unavailable`].

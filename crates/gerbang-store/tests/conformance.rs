@@ -264,6 +264,111 @@ async fn ping_answers_until_the_store_is_closed<S: Store>(store: S) {
     ));
 }
 
+/// A TCP relay to `upstream` that, once `armed` is set, stops passing bytes both ways at the first
+/// client message containing `SELECT 1`: a database that keeps its connections open and stops
+/// answering in the middle of a query (the pool's own check of the connection before handing it
+/// out still passes).
+async fn freezing_relay(
+    upstream: String,
+    armed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> u16 {
+    use std::sync::atomic::Ordering;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let frozen = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let server = tokio::net::TcpStream::connect(&upstream).await.unwrap();
+            let (client_read, client_write) = client.into_split();
+            let (server_read, server_write) = server.into_split();
+            let directions = [
+                (client_read, server_write, true),
+                (server_read, client_write, false),
+            ];
+            for (mut from, mut to, from_client) in directions {
+                let (armed, frozen) = (armed.clone(), frozen.clone());
+                tokio::spawn(async move {
+                    let mut buffer = vec![0u8; 16 * 1024];
+                    while let Ok(read) = from.read(&mut buffer).await {
+                        if read == 0 {
+                            break;
+                        }
+                        let query = buffer[..read].windows(8).any(|w| w == b"SELECT 1");
+                        if from_client && query && armed.load(Ordering::SeqCst) {
+                            frozen.store(true, Ordering::SeqCst);
+                        }
+                        if frozen.load(Ordering::SeqCst) {
+                            std::future::pending::<()>().await;
+                        }
+                        if to.write_all(&buffer[..read]).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        }
+    });
+    port
+}
+
+/// Readiness must report a database that stops answering after the start, within the connect
+/// timeout, instead of waiting on it for as long as TCP keeps the connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ping_gives_up_on_a_database_that_stops_answering() {
+    let db = TestDatabase::create().await;
+    let timeouts = gerbang_store::Timeouts {
+        connect: std::time::Duration::from_millis(300),
+        statement: std::time::Duration::from_millis(300),
+    };
+    // A guard against hanging, not a measurement: the pings must end long before it.
+    let guard = std::time::Duration::from_secs(30);
+    let answer = match db.backend() {
+        Backend::Sqlite => {
+            // A local file cannot stop answering; what can is the pool, all of whose connections
+            // are taken (here by an import holding the only one).
+            let store = SqliteStore::open_with(
+                &db.data_dir().join("gerbang.sqlite"),
+                gerbang_testkit::test_sealer(),
+                1,
+                timeouts,
+            )
+            .await
+            .unwrap();
+            store.ping().await.unwrap();
+            let _import = gerbang_store::ParticipantStore::begin_participant_import(&store)
+                .await
+                .unwrap();
+            tokio::time::timeout(guard, store.ping()).await
+        }
+        Backend::Postgres(_) => {
+            let mut url = url::Url::parse(&db.url()).unwrap();
+            let upstream = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432));
+            let frozen = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let port = freezing_relay(upstream, frozen.clone()).await;
+            url.set_host(Some("127.0.0.1")).unwrap();
+            url.set_port(Some(port)).unwrap();
+            let store =
+                PostgresStore::open_with(url.as_str(), gerbang_testkit::test_sealer(), 2, timeouts)
+                    .await
+                    .unwrap();
+            store.ping().await.unwrap();
+            frozen.store(true, std::sync::atomic::Ordering::SeqCst);
+            tokio::time::timeout(guard, store.ping()).await
+        }
+    };
+    match answer {
+        Ok(Err(StoreError::Unavailable(reason))) => {
+            assert!(
+                reason.contains("storage.connect_timeout_ms") || reason.contains("timed out"),
+                "{reason}"
+            )
+        }
+        Ok(other) => panic!("expected the database to be unavailable, got {other:?}"),
+        Err(_) => panic!("ping still waiting after {guard:?} on a database that stopped answering"),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_sealed_with_one_key_refuses_another() {
     let db = TestDatabase::create().await;

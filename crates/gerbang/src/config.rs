@@ -659,6 +659,24 @@ pub struct StorageConfig {
     #[serde(deserialize_with = "empty_is_none")]
     pub database_url: Option<DatabaseUrl>,
     pub max_connections: u32,
+    /// Milliseconds to open a database connection (or wait for a free one, or answer /readyz).
+    pub connect_timeout_ms: u64,
+    /// Milliseconds one statement may take (PostgreSQL cancels it; SQLite's lock wait).
+    pub statement_timeout_ms: u64,
+}
+
+impl StorageConfig {
+    /// The backends' [`Timeouts`](gerbang_store::Timeouts); zero is refused, not "no limit".
+    pub fn timeouts(&self) -> anyhow::Result<gerbang_store::Timeouts> {
+        anyhow::ensure!(
+            self.connect_timeout_ms > 0 && self.statement_timeout_ms > 0,
+            "storage.connect_timeout_ms and storage.statement_timeout_ms must be above 0"
+        );
+        Ok(gerbang_store::Timeouts {
+            connect: std::time::Duration::from_millis(self.connect_timeout_ms),
+            statement: std::time::Duration::from_millis(self.statement_timeout_ms),
+        })
+    }
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -745,6 +763,8 @@ impl Default for StorageConfig {
             data_dir: PathBuf::from("gerbang-data"),
             database_url: None,
             max_connections: 8,
+            connect_timeout_ms: 5_000,
+            statement_timeout_ms: 10_000,
         }
     }
 }

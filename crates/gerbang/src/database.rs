@@ -66,6 +66,7 @@ impl Database {
     /// Opens the configured database, applying pending migrations.
     pub async fn open(config: &Config, sealer: Sealer) -> anyhow::Result<Self> {
         let connections = config.storage.max_connections;
+        let timeouts = config.storage.timeouts()?;
         match location(config)? {
             Location::SqliteFile(path) => {
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -73,7 +74,7 @@ impl Database {
                         format!("cannot create the data directory {}", dir.display())
                     })?;
                 }
-                let store = SqliteStore::open(&path, sealer, connections)
+                let store = SqliteStore::open_with(&path, sealer, connections, timeouts)
                     .await
                     .with_context(|| {
                         format!("cannot open the SQLite database {}", path.display())
@@ -93,7 +94,7 @@ impl Database {
                     .as_ref()
                     .map(|u| u.expose().to_owned())
                     .unwrap_or_default();
-                let store = PostgresStore::open(&raw, sealer, connections).await.with_context(|| {
+                let store = PostgresStore::open_with(&raw, sealer, connections, timeouts).await.with_context(|| {
                     format!(
                         "cannot open PostgreSQL at {url}: check that the server runs, that the database exists \
                          (createdb) and that the user may connect"

@@ -483,6 +483,62 @@ fn an_unreachable_postgres_is_named_with_its_password_hidden() {
     assert!(!stderr.contains("sandi-rahasia"), "{stderr}");
 }
 
+/// A PostgreSQL address that accepts connections and never answers used to hang `serve` forever,
+/// without a word: it must give up after `storage.connect_timeout_ms`, say why and exit non-zero.
+#[test]
+fn serve_gives_up_on_a_postgres_that_accepts_but_never_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    // Accepts every connection and keeps it open, reading nothing and writing nothing.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in silent.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let mut child = gerbang(dir.path())
+        .env("GERBANG_STORAGE__CONNECT_TIMEOUT_MS", "300")
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--database-url",
+            &format!("postgres://gerbang:sandi@127.0.0.1:{port}/gerbang"),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A guard against hanging, not a measurement: the start must fail long before it.
+    let guard = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > guard {
+            child.kill().unwrap();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "gerbang serve still running after 60 s against a silent database: {}",
+                text(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let out = child.wait_with_output().unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "cannot open PostgreSQL at postgres://gerbang:***@127.0.0.1:{port}/gerbang"
+        )) && stderr.contains("did not answer")
+            && stderr.contains("storage.connect_timeout_ms"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("gerbang is serving"), "{stderr}");
+}
+
 #[test]
 fn show_names_a_mistyped_number_and_an_unreachable_membership_api() {
     let dir = tempfile::tempdir().unwrap();

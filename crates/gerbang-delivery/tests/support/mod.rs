@@ -27,7 +27,7 @@ impl Smsc {
             .output();
         assert!(
             probe.is_ok_and(|out| out.status.success()),
-            "the test SMSC needs perl with Net::SMPP: apt-get install libnet-smpp-perl (.ci/run installs it)"
+            "the test SMSC needs perl with Net::SMPP: apt-get install libnet-smpp-perl (scripts/test installs it)"
         );
         let dir = std::env::temp_dir().join(format!(
             "gerbang-smsc-{}-{}",

@@ -294,7 +294,7 @@ fn require_python() {
     assert!(
         ok,
         "the SMTP interop tests need python3 with aiosmtpd and dkimpy: \
-         `python3 -m pip install aiosmtpd dkimpy` (.ci/run installs them); {}",
+         `python3 -m pip install aiosmtpd dkimpy` (scripts/test installs them); {}",
         match &probe {
             Ok(out) => String::from_utf8_lossy(&out.stderr).trim().to_owned(),
             Err(error) => format!("python3 cannot be started: {error}"),
