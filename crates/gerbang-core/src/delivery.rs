@@ -117,6 +117,19 @@ impl Courier for DevInbox {
 const NO_ROUTE: &str = "none";
 const EXPIRED_IN_QUEUE: &str = "the code expired while the message was queued";
 const NO_TIME_LEFT: &str = "no provider took it before its code expired";
+/// The provider named in the trail's line for a message gerbang gave up on (cause `not_sent`).
+const GIVEN_UP: &str = "gerbang";
+
+/// The trail's line for a message dropped because it could not go out in time: the participant
+/// and staff see that it was not sent and why, not the last refusal's "wait".
+fn given_up(reason: &str, at: DateTime<Utc>) -> FailedTry {
+    FailedTry {
+        provider: GIVEN_UP.into(),
+        at,
+        cause: Cause::NotSent,
+        detail: reason.into(),
+    }
+}
 
 /// One provider in the ordered list of the channels it carries, with its circuit breaker.
 #[derive(Debug)]
@@ -300,7 +313,7 @@ impl<S: Store, C: Courier> DeliveryWorker<S, C> {
     }
 
     fn count(&self, claimed: &ClaimedMessage, outcome: &MessageOutcome) {
-        for failure in outcome.failures() {
+        for failure in outcome.failures().iter().filter(|f| f.provider != GIVEN_UP) {
             self.metrics
                 .refused(&failure.provider, failure.cause.as_str());
         }
@@ -334,7 +347,7 @@ impl<S: Store, C: Courier> DeliveryWorker<S, C> {
             return MessageOutcome::Dropped {
                 reason: EXPIRED_IN_QUEUE.into(),
                 at: started,
-                failures: Vec::new(),
+                failures: vec![given_up(EXPIRED_IN_QUEUE, started)],
             };
         }
         let mut failures: Vec<FailedTry> = Vec::new();
@@ -420,6 +433,7 @@ impl<S: Store, C: Courier> DeliveryWorker<S, C> {
         }
         let retry_at = (now + self.retry.wait(claimed.rounds)).max(reopens.unwrap_or(now));
         if retry_at >= message.expires_at {
+            failures.push(given_up(NO_TIME_LEFT, now));
             return MessageOutcome::Dropped {
                 reason: NO_TIME_LEFT.into(),
                 at: now,

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use gerbang_domain::delivery::fallback::{FallbackOffer, FallbackPolicy, LatestAttempt};
+use gerbang_domain::delivery::{Cause, DeliveryStatus, Explanation, explain};
 use gerbang_domain::verification::code::{CodeKey, OtpCode};
 use gerbang_domain::verification::message::{MessageBrand, MessageContent, render_with};
 use gerbang_domain::verification::purpose::{ActionDetails, Binding, Purpose, SensitiveAction};
@@ -53,8 +54,13 @@ impl Default for EngineSettings {
 /// What the participant's app is told about the delivery of a verification's codes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeliveryOutlook {
-    /// Every attempt, oldest first.
+    /// Every attempt, oldest first. One handed off `no_receipt_window` ago without a receipt reads
+    /// `unknown` (cause `unknown`), as the fallback offer does.
     pub attempts: Vec<DeliveryAttempt>,
+    /// What the participant is told about each attempt (same order), worded for its channel;
+    /// `None` while nothing went wrong. "Wait" is said only of the last try of a message still
+    /// queued for another round of a verification still pending.
+    pub explanations: Vec<Option<Explanation>>,
     /// Other channels to switch to, when the latest message failed or no receipt came in time.
     pub fallback: Option<FallbackOffer>,
     /// The latest message is still waiting in the outbox.
@@ -559,7 +565,14 @@ impl<S: Store> VerificationEngine<S> {
         verification: &Verification,
     ) -> Result<DeliveryOutlook, EngineError> {
         let now = self.clock.now();
-        let attempts = self.store.delivery_trail(verification.id).await?;
+        let mut attempts = self.store.delivery_trail(verification.id).await?;
+        let window = self.settings.fallback.no_receipt_window;
+        for attempt in &mut attempts {
+            if attempt.status == DeliveryStatus::Submitted && now >= attempt.attempted_at + window {
+                attempt.status = DeliveryStatus::Unknown;
+                attempt.cause = Some(Cause::Unknown);
+            }
+        }
         let position = self.store.queue_position(verification.id, now).await?;
         let queue = position.map(|position| QueueWait {
             ahead: position.ahead,
@@ -592,8 +605,31 @@ impl<S: Store> VerificationEngine<S> {
             }
             _ => None,
         };
+        let pending = verification.status(&self.settings.policy, now) == Status::Pending;
+        let explanations = attempts
+            .iter()
+            .enumerate()
+            .map(|(index, attempt)| {
+                let cause = attempt.cause?;
+                let channel = Channel::parse(&attempt.channel).unwrap_or(Channel::Sms);
+                let last_of_its_message = !attempts
+                    .iter()
+                    .skip(index + 1)
+                    .any(|later| later.outbox_id == attempt.outbox_id);
+                let still_trying = pending
+                    && last_of_its_message
+                    && position.is_some_and(|p| p.outbox_id == attempt.outbox_id);
+                Some(explain(
+                    cause,
+                    channel,
+                    &self.settings.fallback.order,
+                    still_trying,
+                ))
+            })
+            .collect();
         Ok(DeliveryOutlook {
             attempts,
+            explanations,
             fallback,
             queue,
         })

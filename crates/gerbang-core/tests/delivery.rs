@@ -15,7 +15,7 @@ use gerbang_core::{
 };
 use gerbang_domain::delivery::circuit::{CircuitPolicy, CircuitState};
 use gerbang_domain::delivery::fallback::FallbackReason;
-use gerbang_domain::delivery::{Cause, DeliveryStatus, Retry};
+use gerbang_domain::delivery::{Cause, DeliveryStatus, NextStep, Retry};
 use gerbang_domain::verification::code::CodeKey;
 use gerbang_domain::verification::purpose::Purpose;
 use gerbang_domain::verification::{Channel, Destination, VerificationId};
@@ -170,6 +170,9 @@ store_test!(
     a_failed_message_offers_other_channels_and_switching_skips_the_countdown,
     no_receipt_within_the_window_offers_another_channel,
     a_queued_message_says_how_many_go_first_and_how_long_that_takes,
+    a_message_given_up_says_it_was_not_sent_and_never_to_wait,
+    a_code_expired_in_the_queue_has_a_line_in_the_trail,
+    an_email_refusal_is_explained_for_email_and_suggests_other_channels,
 );
 
 async fn a_refusal_fails_over_to_the_next_provider_and_both_tries_are_in_the_trail<S: Store>(
@@ -365,7 +368,132 @@ async fn a_message_retried_until_its_code_expires_is_dropped_not_sent<S: Store>(
     // The second wait (6–12 min) would end past the 10-minute cap: dropped now, not later.
     assert_eq!(h.queued().await, 0);
     assert_eq!(a.taken(), Vec::<VerificationId>::new());
-    assert_eq!(h.trail(id).await.len(), 2);
+    // Both refusals, then the line saying it was given up.
+    assert_eq!(
+        h.trail(id).await,
+        vec![
+            (
+                "a".into(),
+                DeliveryStatus::Failed,
+                Some(Cause::ProviderError)
+            ),
+            (
+                "a".into(),
+                DeliveryStatus::Failed,
+                Some(Cause::ProviderError)
+            ),
+            (
+                "gerbang".into(),
+                DeliveryStatus::Failed,
+                Some(Cause::NotSent)
+            ),
+        ]
+    );
+}
+
+async fn a_message_given_up_says_it_was_not_sent_and_never_to_wait<S: Store>(store: S) {
+    let a = Scripted::failing("a", Cause::ProviderThrottled, Retry::SameRoute);
+    let mut h = harness(store, vec![sms_route(&a)]);
+    h.worker.retry = RetryPolicy {
+        first: Duration::minutes(6),
+        max: Duration::minutes(12),
+    };
+    let id = h.start(phone(41, false)).await;
+    h.worker.deliver_next().await.unwrap();
+    // Queued for another round: waiting is the right advice.
+    let outlook = h.engine.outlook("app", id).await.unwrap();
+    let steps: Vec<NextStep> = outlook
+        .explanations
+        .iter()
+        .map(|e| e.as_ref().unwrap().next_step)
+        .collect();
+    assert_eq!(steps, vec![NextStep::Wait]);
+    h.clock.advance(Duration::minutes(6));
+    h.worker.deliver_next().await.unwrap();
+    assert_eq!(h.queued().await, 0, "given up");
+    for later in [Duration::zero(), Duration::minutes(10)] {
+        h.clock.advance(later);
+        let outlook = h.engine.outlook("app", id).await.unwrap();
+        let last = outlook.attempts.last().unwrap();
+        assert_eq!(
+            (last.provider.as_str(), last.status, last.cause),
+            ("gerbang", DeliveryStatus::Failed, Some(Cause::NotSent))
+        );
+        assert_eq!(
+            last.detail.as_deref(),
+            Some("no provider took it before its code expired")
+        );
+        let explained: Vec<_> = outlook
+            .explanations
+            .iter()
+            .map(|e| e.clone().unwrap())
+            .collect();
+        assert_eq!(
+            explained.iter().map(|e| e.next_step).collect::<Vec<_>>(),
+            vec![NextStep::None, NextStep::None, NextStep::AskAgain]
+        );
+        for explanation in &explained {
+            assert!(
+                !explanation.id.contains("dikirim ulang") && !explanation.en.contains("sent again"),
+                "{explanation:?}"
+            );
+        }
+        let last = explained.last().unwrap();
+        assert_eq!(
+            last.en,
+            "The code was not sent: no provider could send it before it expired. Ask for a new \
+             code, or ask for the code by WhatsApp, email or voice call."
+        );
+    }
+    // By now the verification itself has expired: still no "wait" (checked in the loop).
+    let view = h.engine.status("app", id).await.unwrap();
+    assert_eq!(view.status, gerbang_domain::verification::Status::Expired);
+}
+
+async fn a_code_expired_in_the_queue_has_a_line_in_the_trail<S: Store>(store: S) {
+    let a = Scripted::ok("a");
+    let h = harness(store, vec![sms_route(&a)]);
+    let id = h.start(phone(42, false)).await;
+    // No worker ran for longer than the code's hard cap (10 minutes).
+    h.clock.advance(Duration::minutes(11));
+    h.worker.deliver_next().await.unwrap();
+    assert_eq!(a.calls(), 0);
+    assert_eq!(
+        h.trail(id).await,
+        vec![(
+            "gerbang".into(),
+            DeliveryStatus::Failed,
+            Some(Cause::NotSent)
+        )]
+    );
+    let outlook = h.engine.outlook("app", id).await.unwrap();
+    let explained = outlook.explanations[0].as_ref().unwrap();
+    assert_eq!(explained.next_step, NextStep::AskAgain);
+    assert!(
+        explained.id.starts_with("Kode tidak terkirim"),
+        "{explained:?}"
+    );
+}
+
+async fn an_email_refusal_is_explained_for_email_and_suggests_other_channels<S: Store>(store: S) {
+    // SMTP 552: the mailbox is full.
+    let mail = Scripted::failing("mail", Cause::InboxFull, Retry::No);
+    let h = harness(store, vec![Route::new(mail.clone(), vec![Channel::Email])]);
+    let id = h
+        .start(Destination::Email(
+            Email::parse("peserta@example.com").unwrap(),
+        ))
+        .await;
+    h.worker.deliver_next().await.unwrap();
+    let outlook = h.engine.outlook("app", id).await.unwrap();
+    let explained = outlook.explanations[0].as_ref().unwrap();
+    assert_eq!(explained.next_step, NextStep::ClearInbox);
+    assert_eq!(
+        explained.en,
+        "The mailbox is full. Free some space in your mailbox, then ask for a new code, or ask for \
+         the code by SMS, WhatsApp or voice call."
+    );
+    assert!(!explained.id.contains("SMS di HP"), "{explained:?}");
 }
 
 async fn a_resend_replaces_the_earlier_send_still_queued<S: Store>(store: S) {
@@ -488,7 +616,10 @@ async fn no_receipt_within_the_window_offers_another_channel<S: Store>(store: S)
     let id = h.start(phone(71, false)).await;
     h.worker.deliver_next().await.unwrap();
     h.clock.advance(Duration::seconds(59));
-    assert_eq!(h.engine.outlook("app", id).await.unwrap().fallback, None);
+    let outlook = h.engine.outlook("app", id).await.unwrap();
+    assert_eq!(outlook.fallback, None);
+    assert_eq!(outlook.attempts[0].status, DeliveryStatus::Submitted);
+    assert_eq!(outlook.explanations, vec![None]);
     h.clock.advance(Duration::seconds(1));
     let offer = h
         .engine
@@ -499,6 +630,16 @@ async fn no_receipt_within_the_window_offers_another_channel<S: Store>(store: S)
         .expect("offered once the window is over");
     assert_eq!(offer.reason, FallbackReason::NoReceipt);
     assert_eq!(offer.since, t0() + Duration::seconds(60));
+    // The attempt itself reads `unknown` from then on, as the docs say.
+    let outlook = h.engine.outlook("app", id).await.unwrap();
+    assert_eq!(outlook.attempts[0].status, DeliveryStatus::Unknown);
+    assert_eq!(outlook.attempts[0].cause, Some(Cause::Unknown));
+    let explained = outlook.explanations[0].as_ref().unwrap();
+    assert_eq!(explained.next_step, NextStep::SwitchChannel);
+    assert_eq!(
+        explained.en,
+        "The delivery status is not known. Ask for the code by WhatsApp, email or voice call."
+    );
 }
 
 async fn a_queued_message_says_how_many_go_first_and_how_long_that_takes<S: Store>(store: S) {

@@ -14,7 +14,8 @@ use std::time::Instant;
 use anyhow::Context;
 use chrono::{DateTime, SecondsFormat, Utc};
 use clap::{Args, Parser, Subcommand};
-use gerbang_domain::verification::{OtpPolicy, Verification};
+use gerbang_domain::delivery::explain;
+use gerbang_domain::verification::{Channel, OtpPolicy, Verification};
 use gerbang_domain::{Clock, JknCardNumber, KpjNumber, Nik, SystemClock};
 use gerbang_registry::ParticipantDirectory;
 use gerbang_registry::{
@@ -455,6 +456,8 @@ async fn show_trail(config: &Config, nik: &str, limit: u32) -> anyhow::Result<Ex
     let nik = Nik::parse(nik).map_err(|e| anyhow::anyhow!("--nik: {e}"))?;
     // The status "as of now" depends on the configured code lifetimes, as the service's does.
     let policy = config.otp.engine_settings()?.policy;
+    // The advice names the channels the service offers instead.
+    let others = config.delivery.fallback_policy()?.order;
     let db = Database::open(config, sealer(config)?).await?;
     let trail = with_store!(&db, |store| load_trail(store, &nik, limit).await);
     db.close().await;
@@ -466,7 +469,15 @@ async fn show_trail(config: &Config, nik: &str, limit: u32) -> anyhow::Result<Ex
         return Ok(ExitCode::from(NOT_FOUND));
     }
     let mut out = std::io::stdout().lock();
-    write_trail(&mut out, &nik, limit, &trail, &policy, SystemClock.now())?;
+    write_trail(
+        &mut out,
+        &nik,
+        limit,
+        &trail,
+        &policy,
+        &others,
+        SystemClock.now(),
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -495,6 +506,7 @@ fn write_trail(
     limit: u32,
     trail: &[TrailEntry],
     policy: &OtpPolicy,
+    others: &[Channel],
     now: DateTime<Utc>,
 ) -> std::io::Result<()> {
     writeln!(
@@ -553,8 +565,16 @@ fn write_trail(
                 attempt.status.as_str(),
             )?;
             if let Some(cause) = attempt.cause {
-                let (id, en) = cause.describe();
-                writeln!(out, "    cause {}: {id} / {en}", cause.as_str())?;
+                let channel = Channel::parse(&attempt.channel).unwrap_or(Channel::Sms);
+                let explained = explain(cause, channel, others, false);
+                writeln!(
+                    out,
+                    "    cause {}: {} / {}",
+                    cause.as_str(),
+                    explained.id,
+                    explained.en
+                )?;
+                writeln!(out, "    next step {}", explained.next_step.as_str())?;
             }
             if let Some(detail) = &attempt.detail {
                 writeln!(out, "    provider said: {}", printable(detail))?;
@@ -829,13 +849,26 @@ mod tests {
             attempted_at: at(1),
             updated_at: at(9),
         };
+        // A message given up has its own line: not sent, why, and what to do.
+        let dropped = DeliveryAttempt {
+            outbox_id: 8,
+            channel: "email".into(),
+            provider: "gerbang".into(),
+            provider_message_id: None,
+            status: DeliveryStatus::Failed,
+            cause: Some(Cause::NotSent),
+            detail: Some("no provider took it before its code expired".into()),
+            attempted_at: at(400),
+            updated_at: at(400),
+        };
         let mut out = Vec::new();
         write_trail(
             &mut out,
             &nik,
             20,
-            &[(verification, vec![attempt])],
+            &[(verification, vec![attempt, dropped])],
             &OtpPolicy::default(),
+            &[Channel::Sms, Channel::Whatsapp, Channel::Email],
             at(60),
         )
         .unwrap();
@@ -846,8 +879,19 @@ mod tests {
             "wrong codes 1 of 5",
             "sms to 0812****7890, issued 2026-09-21T14:13:20Z, handed off 2026-09-21T14:13:21Z",
             "attempt: sms via smpp:telkomsel, message id 1a2b3c: failed",
-            "cause number_inactive: Nomor tidak aktif, sudah hangus, atau salah. / The number is inactive, expired or wrong.",
+            "cause number_inactive: Nomor tidak aktif, sudah hangus, atau salah. Pastikan nomor HP Anda \
+             benar dan masih aktif; jika sudah tidak aktif, ubah nomor di kantor cabang. / The number \
+             is inactive, expired or wrong. Check that your phone number is right and still active; \
+             if not, change it at a branch office.",
             "provider said: stat:UNDELIV err:001\\u{1b}[2J",
+            "next step check_number",
+            "attempt: email via gerbang, message id none: failed",
+            "cause not_sent: Kode tidak terkirim: tidak ada penyedia yang bisa mengirimnya sebelum \
+             kode kedaluwarsa. Minta kode baru, atau minta kode lewat SMS atau WhatsApp. / The code \
+             was not sent: no provider could send it before it expired. Ask for a new code, or ask \
+             for the code by SMS or WhatsApp.",
+            "next step ask_again",
+            "provider said: no provider took it before its code expired",
             "attempted 2026-09-21T14:13:21Z, updated 2026-09-21T14:13:29Z",
         ] {
             assert!(text.contains(shown), "{shown:?} missing from:\n{text}");

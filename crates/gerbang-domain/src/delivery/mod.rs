@@ -10,9 +10,11 @@
 //! - [`causes`]: the mapping from raw outcomes to status and cause.
 //! - [`circuit`]: the circuit breaker that skips a failing provider for a while.
 //! - [`fallback`]: which other channels a participant is offered when a message did not arrive.
+//! - [`explain`]: what the participant and staff are told about an attempt, worded for its channel.
 
 pub mod causes;
 pub mod circuit;
+pub mod explain;
 pub mod fallback;
 pub mod receipt;
 
@@ -22,6 +24,7 @@ mod tests;
 use serde::{Deserialize, Serialize};
 
 pub use causes::{CauseMap, CauseMapError, CauseOverride, CodeSource, RawOutcome, Retry, Verdict};
+pub use explain::{Explanation, explain};
 pub use receipt::{Receipt, ReceiptError, ReceiptState, ReceiptTlvs};
 
 /// Where one attempt to deliver a message stands.
@@ -118,6 +121,9 @@ pub enum Cause {
     Cancelled,
     /// Nobody said what happened.
     Unknown,
+    /// gerbang gave up on the message: no provider took it before its code expired (or the code
+    /// expired while it waited in the queue). It was never handed off.
+    NotSent,
 }
 
 /// What the participant (or the agent helping them) can do about a cause.
@@ -140,6 +146,10 @@ pub enum NextStep {
     ContactOperator,
     /// Contact the call centre; the problem is on our side or the provider's.
     ContactCallCentre,
+    /// Check the email address given (or use another channel).
+    CheckAddress,
+    /// Ask for a new code, here or over another channel: this one was given up.
+    AskAgain,
 }
 
 impl NextStep {
@@ -153,48 +163,15 @@ impl NextStep {
             Self::CheckNumber => "check_number",
             Self::ContactOperator => "contact_operator",
             Self::ContactCallCentre => "contact_call_centre",
-        }
-    }
-
-    /// The suggestion, in Indonesian and in English.
-    pub fn advice(self) -> (&'static str, &'static str) {
-        match self {
-            Self::None => ("", ""),
-            Self::Wait => (
-                "Tunggu sebentar; pesan sedang dikirim ulang.",
-                "Please wait; the message is being sent again.",
-            ),
-            Self::FindSignal => (
-                "Nyalakan HP dan pastikan ada sinyal, lalu minta kode lagi.",
-                "Turn your phone on and make sure it has signal, then ask for a new code.",
-            ),
-            Self::ClearInbox => (
-                "Hapus sebagian SMS di HP Anda, lalu minta kode lagi.",
-                "Delete some SMS messages on your phone, then ask for a new code.",
-            ),
-            Self::SwitchChannel => (
-                "Minta kode lewat WhatsApp, telepon atau email.",
-                "Ask for the code by WhatsApp, voice call or email.",
-            ),
-            Self::CheckNumber => (
-                "Pastikan nomor HP Anda benar dan masih aktif; jika sudah tidak aktif, ubah nomor di kantor cabang.",
-                "Check that your phone number is right and still active; if not, change it at a branch office.",
-            ),
-            Self::ContactOperator => (
-                "Hubungi operator seluler Anda (nomor diblokir atau masa aktif habis), atau minta kode lewat saluran lain.",
-                "Contact your mobile operator (number blocked or validity expired), or ask for the code over another channel.",
-            ),
-            Self::ContactCallCentre => (
-                "Silakan coba lagi nanti atau hubungi pusat layanan.",
-                "Please try again later or contact the call centre.",
-            ),
+            Self::CheckAddress => "check_address",
+            Self::AskAgain => "ask_again",
         }
     }
 }
 
 impl Cause {
     /// Every cause, for documentation and tests.
-    pub const ALL: [Cause; 21] = [
+    pub const ALL: [Cause; 22] = [
         Self::Delivered,
         Self::NumberInactive,
         Self::NotOnNetwork,
@@ -216,6 +193,7 @@ impl Cause {
         Self::MailboxRejected,
         Self::Cancelled,
         Self::Unknown,
+        Self::NotSent,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -241,109 +219,11 @@ impl Cause {
             Self::MailboxRejected => "mailbox_rejected",
             Self::Cancelled => "cancelled",
             Self::Unknown => "unknown",
+            Self::NotSent => "not_sent",
         }
     }
 
     pub fn parse(input: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|cause| cause.as_str() == input)
-    }
-
-    /// What happened, in Indonesian and in English, as the participant is told.
-    pub fn describe(self) -> (&'static str, &'static str) {
-        match self {
-            Self::Delivered => ("Pesan sudah diterima.", "The message was delivered."),
-            Self::NumberInactive => (
-                "Nomor tidak aktif, sudah hangus, atau salah.",
-                "The number is inactive, expired or wrong.",
-            ),
-            Self::NotOnNetwork => (
-                "Nomor tidak terdaftar di jaringan operator saat ini.",
-                "The number is not registered on the operator's network right now.",
-            ),
-            Self::PhoneUnreachable => (
-                "HP mati atau di luar jangkauan.",
-                "The phone is switched off or out of coverage.",
-            ),
-            Self::InboxFull => (
-                "Kotak masuk SMS di HP penuh.",
-                "The phone's SMS inbox is full.",
-            ),
-            Self::CannotReceiveSms => (
-                "Nomor ini tidak bisa menerima SMS.",
-                "This number cannot receive SMS.",
-            ),
-            Self::BlockedByOperator => (
-                "Nomor diblokir operator atau masa aktif habis.",
-                "The number is blocked by the operator or its validity has expired.",
-            ),
-            Self::SpamFiltered => (
-                "Pesan ditahan filter spam operator.",
-                "The operator's spam filter held the message.",
-            ),
-            Self::DeviceBlocked => ("Perangkat diblokir.", "The device is blocked."),
-            Self::NetworkUnsupported => (
-                "Jaringan (atau roaming) tidak mendukung SMS.",
-                "The network (or roaming partner) does not support SMS.",
-            ),
-            Self::PhoneBusy => ("HP sedang sibuk.", "The phone was busy."),
-            Self::OperatorFailure => (
-                "Gangguan jaringan operator.",
-                "The operator's network failed.",
-            ),
-            Self::InvalidNumber => ("Nomor tidak valid.", "The number is not valid."),
-            Self::ProviderOverloaded => (
-                "Penyedia pengiriman sedang padat.",
-                "The delivery provider is overloaded.",
-            ),
-            Self::ProviderThrottled => (
-                "Pengiriman sedang diperlambat oleh penyedia.",
-                "The provider is slowing deliveries down.",
-            ),
-            Self::ProviderError => (
-                "Gangguan pada penyedia pengiriman.",
-                "The delivery provider failed.",
-            ),
-            Self::ProviderMisconfigured => (
-                "Gangguan konfigurasi pengiriman di pihak kami.",
-                "A delivery configuration problem on our side.",
-            ),
-            Self::NotOnWhatsapp => (
-                "Nomor ini tidak terdaftar di WhatsApp.",
-                "This number is not on WhatsApp.",
-            ),
-            Self::MailboxRejected => (
-                "Alamat email tidak ada atau menolak pesan.",
-                "The email address does not exist or refused the message.",
-            ),
-            Self::Cancelled => (
-                "Pesan dibatalkan oleh operator.",
-                "The operator cancelled the message.",
-            ),
-            Self::Unknown => (
-                "Status pengiriman belum diketahui.",
-                "The delivery status is not known.",
-            ),
-        }
-    }
-
-    /// What to do about it.
-    pub fn next_step(self) -> NextStep {
-        match self {
-            Self::Delivered => NextStep::None,
-            Self::NumberInactive | Self::InvalidNumber => NextStep::CheckNumber,
-            Self::NotOnNetwork | Self::PhoneUnreachable => NextStep::FindSignal,
-            Self::InboxFull => NextStep::ClearInbox,
-            Self::CannotReceiveSms
-            | Self::NetworkUnsupported
-            | Self::SpamFiltered
-            | Self::DeviceBlocked
-            | Self::NotOnWhatsapp
-            | Self::MailboxRejected
-            | Self::Cancelled => NextStep::SwitchChannel,
-            Self::BlockedByOperator => NextStep::ContactOperator,
-            Self::PhoneBusy | Self::ProviderOverloaded | Self::ProviderThrottled => NextStep::Wait,
-            Self::OperatorFailure | Self::ProviderError | Self::Unknown => NextStep::SwitchChannel,
-            Self::ProviderMisconfigured => NextStep::ContactCallCentre,
-        }
     }
 }

@@ -6,8 +6,10 @@ use chrono::NaiveDate;
 use proptest::prelude::*;
 
 use super::causes::{CauseMapError, CodeSource, Retry};
+use super::fallback::FallbackPolicy;
 use super::receipt::{normalise_message_id, receipt_id_candidates};
 use super::*;
+use crate::verification::Channel;
 
 fn parse(text: &str) -> Result<Receipt, ReceiptError> {
     Receipt::parse(text.as_bytes(), &ReceiptTlvs::default())
@@ -277,11 +279,18 @@ fn every_cause_has_a_stable_name_two_messages_and_a_next_step() {
     for cause in Cause::ALL {
         assert!(names.insert(cause.as_str()), "{cause:?}");
         assert_eq!(Cause::parse(cause.as_str()), Some(cause));
-        let (id, en) = cause.describe();
-        assert!(!id.is_empty() && !en.is_empty() && id != en, "{cause:?}");
-        let (id, en) = cause.next_step().advice();
-        assert_eq!(id.is_empty(), cause == Cause::Delivered, "{cause:?}");
-        assert_eq!(en.is_empty(), cause == Cause::Delivered, "{cause:?}");
+        for channel in Channel::ALL {
+            let explained = explain(cause, channel, &Channel::ALL, true);
+            assert!(
+                !explained.id.is_empty() && explained.id != explained.en,
+                "{cause:?}"
+            );
+            assert_eq!(
+                explained.next_step == NextStep::None,
+                cause == Cause::Delivered,
+                "{cause:?}"
+            );
+        }
     }
     assert_eq!(Cause::parse("nonsense"), None);
 }
@@ -350,13 +359,14 @@ fn every_cause_is_documented() {
     .expect("docs/delivery.md");
     let mut missing = Vec::new();
     for cause in Cause::ALL {
-        let (id, en) = cause.describe();
-        let (step_id, step_en) = cause.next_step().advice();
+        let explained = explain(cause, Channel::Sms, &FallbackPolicy::default().order, true);
         // Run with --nocapture to print the table for the docs.
         println!(
-            "| `{}` | {id} {step_id} | {en} {step_en} | `{}` |",
+            "| `{}` | {} | {} | `{}` |",
             cause.as_str(),
-            cause.next_step().as_str()
+            explained.id,
+            explained.en,
+            explained.next_step.as_str()
         );
         if !docs.contains(&format!("`{}`", cause.as_str())) {
             missing.push(cause.as_str());

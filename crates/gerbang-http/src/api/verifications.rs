@@ -19,6 +19,7 @@ use gerbang_core::{
     CheckRequest, EngineError, Origin, QueueWait, ResendRequest, StartRequest, Subject,
     VerificationView,
 };
+use gerbang_domain::delivery::Explanation;
 use gerbang_domain::delivery::fallback::{FallbackOffer, FallbackReason};
 use gerbang_domain::verification::purpose::{Purpose, SensitiveAction};
 use gerbang_domain::verification::{Channel, Destination, Locale, VerificationId};
@@ -216,28 +217,19 @@ pub struct Messages {
     en: String,
 }
 
-fn delivery_body(attempt: &gerbang_store::DeliveryAttempt) -> DeliveryBody {
-    let explained = attempt.cause.map(|cause| {
-        let (what_id, what_en) = cause.describe();
-        let (next_id, next_en) = cause.next_step().advice();
-        let join = |a: &str, b: &str| {
-            if b.is_empty() {
-                a.to_owned()
-            } else {
-                format!("{a} {b}")
-            }
-        };
-        Messages {
-            id: join(what_id, next_id),
-            en: join(what_en, next_en),
-        }
-    });
+fn delivery_body(
+    attempt: &gerbang_store::DeliveryAttempt,
+    explained: Option<&Explanation>,
+) -> DeliveryBody {
     DeliveryBody {
         channel: attempt.channel.clone(),
         status: attempt.status.as_str(),
         cause: attempt.cause.map(|c| c.as_str()),
-        message: explained,
-        next_step: attempt.cause.map(|c| c.next_step().as_str()),
+        message: explained.map(|explained| Messages {
+            id: explained.id.clone(),
+            en: explained.en.clone(),
+        }),
+        next_step: explained.map(|explained| explained.next_step.as_str()),
         attempted_at: rfc3339(attempt.attempted_at),
         updated_at: rfc3339(attempt.updated_at),
     }
@@ -465,7 +457,17 @@ pub(crate) async fn status<S: Store>(
         .await
         .map_err(|e| engine_error(e, now))?;
     let mut answer = body(&view, now);
-    answer.deliveries = outlook.attempts.iter().map(delivery_body).collect();
+    answer.deliveries = outlook
+        .attempts
+        .iter()
+        .enumerate()
+        .map(|(index, attempt)| {
+            delivery_body(
+                attempt,
+                outlook.explanations.get(index).and_then(Option::as_ref),
+            )
+        })
+        .collect();
     answer.fallback = outlook.fallback.as_ref().map(fallback_body);
     answer.queue = outlook.queue.as_ref().map(queue_body);
     Ok(Json(answer))
