@@ -118,6 +118,8 @@ fn captcha_gate(config: &Config, root: &[u8; 32]) -> anyhow::Result<gerbang_core
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    /// Header-read timeout and connection cap of `[server]`.
+    limits: gerbang_http::server::ServerLimits,
     database: Database,
     grace: Duration,
     /// Tells the delivery worker to finish its step and stop.
@@ -166,6 +168,7 @@ impl Application {
         );
         let captcha = captcha_gate(config, &sealer_for_codes.code_key())?;
         let clients = api_clients(config);
+        let (http_settings, limits) = http_settings(config)?;
         let code_key = CodeKey::new(sealer_for_codes.code_key());
         let (stop_delivery, delivery_stops) = tokio::sync::watch::channel(false);
         let (router, delivery) = with_store!(&database, |store| {
@@ -212,6 +215,7 @@ impl Application {
                 webhooks: webhooks.clone(),
                 webhook_counters: Default::default(),
                 metrics: metrics.clone(),
+                settings: http_settings.clone(),
             });
             (router, delivery)
         });
@@ -222,6 +226,7 @@ impl Application {
         Ok(Self {
             listener,
             router,
+            limits,
             database,
             grace: Duration::from_secs(config.server.shutdown_grace_seconds),
             stop_delivery,
@@ -247,13 +252,7 @@ impl Application {
             tracing::info!("shutting down: finishing requests in flight");
             let _ = fired.send(());
         };
-        let server = axum::serve(
-            self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(signal)
-        .into_future();
+        let server = gerbang_http::server::serve(self.listener, self.router, self.limits, signal);
         let grace = self.grace;
         let deadline = async move {
             match grace_starts.await {
@@ -262,7 +261,7 @@ impl Application {
             }
         };
         tokio::select! {
-            served = server => served.context("the HTTP server failed")?,
+            () = server => {}
             () = deadline => tracing::warn!(grace_seconds = grace.as_secs(), "requests still in flight after the grace period; stopping anyway"),
         }
         let _ = self.stop_delivery.send(true);
@@ -285,6 +284,47 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// What `[server]` and `[metrics]` say about the HTTP surface: body time limit and metrics token
+/// for the router, header time limit and connection cap for the connection loop.
+pub fn http_settings(
+    config: &Config,
+) -> anyhow::Result<(
+    gerbang_http::HttpSettings,
+    gerbang_http::server::ServerLimits,
+)> {
+    let server = &config.server;
+    let seconds = |key: &str, value: u64| {
+        anyhow::ensure!(
+            (1..=3600).contains(&value),
+            "server.{key} must be between 1 and 3600 seconds, not {value}"
+        );
+        Ok(Duration::from_secs(value))
+    };
+    let header_timeout = seconds("header_timeout_seconds", server.header_timeout_seconds)?;
+    let body_timeout = seconds("body_timeout_seconds", server.body_timeout_seconds)?;
+    anyhow::ensure!(
+        server.max_connections >= 1,
+        "server.max_connections must be at least 1"
+    );
+    let metrics_token =
+        config.metrics.token.as_ref().map(|token| {
+            gerbang_http::MetricsToken::new(secrecy::ExposeSecret::expose_secret(token))
+        });
+    if metrics_token.is_none() && config.profile == Profile::Production {
+        tracing::warn!("metrics.token is empty: /metrics is open to whoever reaches this address");
+    }
+    Ok((
+        gerbang_http::HttpSettings {
+            body_timeout,
+            metrics_token,
+        },
+        gerbang_http::server::ServerLimits {
+            header_timeout,
+            max_connections: server.max_connections,
+        },
+    ))
 }
 
 /// The API's clients; in development without any, token-less requests act as client `dev`.

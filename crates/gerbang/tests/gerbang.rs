@@ -1381,3 +1381,55 @@ async fn seed_participant<S: gerbang_store::Store>(store: S, p: &gerbang_domain:
     import.commit().await.unwrap();
     store.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_served_app_closes_slow_clients_and_guards_metrics_with_its_token() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let db = TestDatabase::create().await;
+    let vars = app_vars(
+        &db,
+        vec![
+            ("GERBANG_SERVER__HEADER_TIMEOUT_SECONDS", "1".to_string()),
+            ("GERBANG_SERVER__BODY_TIMEOUT_SECONDS", "1".to_string()),
+            ("GERBANG_METRICS__TOKEN", "scrape-me".to_string()),
+        ],
+    );
+    let (address, stop, server) = serve_in_process(vars).await;
+    // Generous: what is asserted is that the server closes them, not how fast.
+    let patience = Duration::from_secs(20);
+    let mut slow_head = tokio::net::TcpStream::connect(address).await.unwrap();
+    slow_head
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: gerbang\r\nx-slow")
+        .await
+        .unwrap();
+    let mut slow_body = tokio::net::TcpStream::connect(address).await.unwrap();
+    slow_body
+        .write_all(
+            b"POST /v1/verifications HTTP/1.1\r\nhost: gerbang\r\ncontent-type: application/json\r\n\
+              content-length: 50\r\n\r\n{",
+        )
+        .await
+        .unwrap();
+    for (name, stream) in [("headers", &mut slow_head), ("body", &mut slow_body)] {
+        let mut seen = Vec::new();
+        let closed = tokio::time::timeout(patience, stream.read_to_end(&mut seen)).await;
+        assert!(closed.is_ok(), "a slow {name} kept its connection open");
+        if name == "body" {
+            let text = String::from_utf8_lossy(&seen);
+            assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+            assert!(text.contains("body_timeout"), "{text}");
+        }
+    }
+    let client = reqwest::Client::new();
+    let metrics = format!("http://{address}/metrics");
+    let refused = client.get(&metrics).send().await.unwrap();
+    assert_eq!(refused.status().as_u16(), 401);
+    let admitted = client
+        .get(&metrics)
+        .header("authorization", "bearer scrape-me")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(admitted.status().as_u16(), 200);
+    stop_in_process(stop, server).await;
+}
