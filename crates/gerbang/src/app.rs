@@ -131,6 +131,8 @@ impl Application {
     /// Resolves the key, opens and migrates the database, seeds demo participants when due, checks
     /// the registry settings and binds the listening socket.
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        // The same checks `gerbang config check` runs, before anything is opened or started.
+        validate(config)?;
         let sealer = sealer(config)?;
         let sealer_for_codes = sealer.clone();
         let database = Database::open(config, sealer).await?;
@@ -158,7 +160,7 @@ impl Application {
             receipts,
             webhooks,
             causes,
-        } = delivery_routes(config, &templates)?;
+        } = delivery_routes(config, &templates, true)?;
         let retry = config.delivery.retry_policy()?;
         let lease = config.delivery.claim_lease()?;
         let account_settings = config.accounts.settings()?;
@@ -284,6 +286,42 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Every check `serve` makes of the configuration before it opens the database or starts a
+/// provider, with nothing opened, started or written: `gerbang config check` runs exactly this,
+/// and `Application::build` runs it first, so the two cannot disagree.
+pub fn validate(config: &Config) -> anyhow::Result<()> {
+    // A configured key must be usable, and production needs one; in development a missing key is
+    // generated at start, which a check must not do.
+    if config.privacy.key.is_some()
+        || config.privacy.key_file.is_some()
+        || config.profile == Profile::Production
+    {
+        personal_data_key(config)?;
+    }
+    crate::database::location(config)?;
+    let mut settings = config.otp.engine_settings()?;
+    settings.fallback = config.delivery.fallback_policy()?;
+    let templates = Arc::new(config.delivery.templates()?);
+    delivery_routes(config, &templates, false)?;
+    config.delivery.retry_policy()?;
+    config.delivery.claim_lease()?;
+    config.accounts.settings()?;
+    gerbang_core::PasswordHashing::new(&config.accounts.hashing)
+        .map_err(|e| anyhow::anyhow!("accounts.hashing: {e}"))?;
+    // The challenge key only matters to a running gate; any key checks the settings.
+    captcha_gate(config, &[0; 32])?;
+    http_settings(config)?;
+    if config.registry.source == RegistrySource::Http {
+        let http = &config.registry.http;
+        let url = http
+            .url
+            .as_ref()
+            .context("registry.source is \"http\" but registry.http.url is empty")?;
+        HttpDirectory::new(url.url(), Duration::from_millis(http.timeout_ms), None)?;
+    }
+    Ok(())
 }
 
 /// What `[server]` and `[metrics]` say about the HTTP surface: body time limit and metrics token
@@ -437,9 +475,11 @@ type ProviderEvents = (String, mpsc::Receiver<SmppEvent>);
 /// The routes the configuration names, in order, and for each SMPP bind (which starts connecting
 /// now) its events, whose receipts go to the delivery trail.
 /// Also the status callbacks of the providers that send them.
+/// With `start` false, nothing is started: the settings are only checked (`gerbang config check`).
 fn delivery_routes(
     config: &Config,
     templates: &Arc<gerbang_domain::verification::template::Templates>,
+    start: bool,
 ) -> anyhow::Result<DeliveryWiring> {
     let delivery = &config.delivery;
     let circuit = delivery.circuit_policy()?;
@@ -448,19 +488,25 @@ fn delivery_routes(
     let mut routes = Vec::new();
     let mut receipts = Vec::new();
     let mut hooks = std::collections::HashMap::new();
+    // When only checking, an SMPP bind is not started (it would connect): its route is left out.
     let mut smpp_route = |name: String, settings: gerbang_delivery::smpp::SmppConfig| {
+        if !start {
+            return None;
+        }
         let (client, events) = SmppClient::start(settings);
         receipts.push((name.clone(), events));
-        Provider::Smpp(SmppCourier {
+        Some(Provider::Smpp(SmppCourier {
             name,
             client,
             causes: causes.clone(),
-        })
+        }))
     };
     if delivery.sms == SmsProvider::Smpp {
         let settings = delivery.smpp.client_config()?;
         let name = format!("smpp:{}", settings.address);
-        routes.push(Route::new(smpp_route(name, settings), vec![Channel::Sms]));
+        if let Some(courier) = smpp_route(name, settings) {
+            routes.push(Route::new(courier, vec![Channel::Sms]));
+        }
     }
     let mut names = std::collections::BTreeSet::new();
     for provider in &delivery.providers {
@@ -477,10 +523,10 @@ fn delivery_routes(
                     .as_ref()
                     .with_context(|| format!("{key}: kind = \"smpp\" needs an `smpp` table"))?
                     .client_config_for(&format!("{key}.smpp"))?;
-                (
-                    smpp_route(provider.name.clone(), settings),
-                    vec![Channel::Sms],
-                )
+                match smpp_route(provider.name.clone(), settings) {
+                    Some(courier) => (courier, vec![Channel::Sms]),
+                    None => continue,
+                }
             }
             ProviderKind::HttpSms => {
                 let settings = provider

@@ -519,6 +519,46 @@ fn the_production_profile_refuses_to_start_without_a_key() {
 }
 
 #[test]
+fn config_check_refuses_what_serve_refuses() {
+    let dir = tempfile::tempdir().unwrap();
+    let refused = [
+        (
+            vec![
+                ("GERBANG_ACCOUNTS__CAPTCHA__MODE", "test"),
+                ("GERBANG_ACCOUNTS__CAPTCHA__TEST_ANSWER", "42"),
+            ],
+            "refused in the production profile",
+        ),
+        (
+            vec![("GERBANG_SERVER__HEADER_TIMEOUT_SECONDS", "0")],
+            "server.header_timeout_seconds",
+        ),
+    ];
+    for (vars, reason) in refused {
+        for command in [
+            vec!["config", "check"],
+            vec!["serve", "--listen", "127.0.0.1:0"],
+        ] {
+            let mut gerbang = gerbang(dir.path());
+            gerbang
+                .env("GERBANG_PROFILE", "production")
+                .env("GERBANG_PRIVACY__KEY", gerbang_testkit::TEST_KEY)
+                .envs(vars.iter().copied())
+                .args(&command);
+            let out = run(&mut gerbang);
+            let stderr = text(&out.stderr);
+            assert!(!out.status.success(), "{command:?} accepted {vars:?}");
+            assert!(stderr.contains(reason), "{command:?}: {stderr}");
+        }
+    }
+    let out = run(gerbang(dir.path())
+        .env("GERBANG_PROFILE", "production")
+        .env("GERBANG_PRIVACY__KEY", gerbang_testkit::TEST_KEY)
+        .args(["config", "check"]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+#[test]
 fn a_typo_in_the_config_file_names_the_key_and_file_and_an_unknown_variable_warns() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
