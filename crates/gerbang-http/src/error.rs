@@ -30,6 +30,8 @@ pub struct ApiError {
     pub attempts_left: Option<u8>,
     /// For `weak_password`: the code of every rule the password breaks.
     pub failed_rules: Vec<&'static str>,
+    /// For `body_invalid`: the field at fault (`captcha.answer`), when it can be named.
+    pub field: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -46,6 +48,8 @@ struct Body<'a> {
     attempts_left: Option<u8>,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     failed_rules: &'a [&'static str],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     request_id: Option<String>,
 }
@@ -66,6 +70,8 @@ pub struct ErrorBody {
     pub attempts_left: Option<u8>,
     /// For `weak_password`: every rule the password breaks.
     pub failed_rules: Option<Vec<String>>,
+    /// For `body_invalid`: the field at fault (`captcha.answer`), when it can be named.
+    pub field: Option<String>,
     pub request_id: Option<String>,
 }
 
@@ -99,6 +105,7 @@ impl ApiError {
             rule: None,
             attempts_left: None,
             failed_rules: Vec::new(),
+            field: None,
         }
     }
 
@@ -121,6 +128,7 @@ impl IntoResponse for ApiError {
             rule: self.rule.as_deref(),
             attempts_left: self.attempts_left,
             failed_rules: &self.failed_rules,
+            field: self.field.as_deref(),
             request_id: RequestId::current().map(|id| id.to_string()),
         };
         let mut response = (self.status, Json(body)).into_response();

@@ -35,11 +35,32 @@ pub(crate) async fn readyz<S: Store>(
 }
 
 /// The Prometheus / OpenMetrics text: delivery per provider, circuits, receipts, refused webhooks,
-/// and the outbox depth read now. Holds no personal data.
+/// and the outbox depth read now. Holds no personal data. With `metrics.token` configured, only a
+/// request bearing it is answered (`401 unauthorized` otherwise).
 pub(crate) async fn metrics<S: Store>(
     State(state): State<HttpState<S>>,
+    headers: axum::http::HeaderMap,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
+    if let Some(token) = &state.settings.metrics_token {
+        let authorization = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok());
+        if !token.admits(authorization) {
+            let mut response = ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "Token metrik tidak ada atau tidak dikenal.",
+                "The metrics token is missing or unknown.",
+            )
+            .into_response();
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
+            return response;
+        }
+    }
     match state.store.queued_messages().await {
         Ok(queued) => state.metrics.set_outbox_queued(queued),
         Err(error) => tracing::warn!(%error, "metrics: the outbox depth could not be read"),

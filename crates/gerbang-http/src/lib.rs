@@ -5,9 +5,14 @@
 //!   Indonesian and English message, `retry_after`, request id).
 //! - [`health`]: liveness (`/healthz`) and readiness (`/readyz`).
 //! - [`api`]: the JSON API (verifications) and the development inbox.
+//! - [`language`]: the language a request prefers (`locale`, else `Accept-Language`).
 //! - [`openapi`]: the OpenAPI document generated from the handlers, served at `/openapi.json`.
 //! - [`webhooks`]: status callbacks from delivery providers, verified and parsed by the binary's
 //!   [`StatusWebhooks`]; no API token, the signature authenticates them.
+//! - [`body`]: every request body read whole before a handler runs, within one size limit and the
+//!   configured time.
+//! - [`server`]: the connection loop `gerbang serve` runs: header-read timeout, connection cap,
+//!   graceful shutdown.
 //! - [`router`]: assembles the routes with request ids, tracing and JSON fallbacks.
 
 // `ApiError` is the response a refusal becomes; it is built once per refused request and moved
@@ -15,22 +20,26 @@
 #![allow(clippy::result_large_err)]
 
 pub mod api;
+pub mod body;
 pub mod error;
 pub mod health;
+pub mod language;
 pub mod openapi;
 mod request_id;
+pub mod server;
 pub mod webhooks;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, FromRef};
+use axum::extract::FromRef;
 use axum::routing::{get, post};
 use gerbang_core::VerificationEngine;
 use gerbang_store::Store;
 use tower_http::trace::TraceLayer;
 
-pub use api::clients::ApiClients;
+pub use api::clients::{ApiClients, MetricsToken};
 pub use error::ApiError;
 pub use request_id::RequestId;
 pub use webhooks::{RejectionKind, StatusWebhooks, WebhookCounters, WebhookRejection};
@@ -56,6 +65,26 @@ pub struct HttpState<S> {
     pub webhook_counters: Arc<WebhookCounters>,
     /// Rendered at `/metrics`, shared with the delivery worker and the receipt tasks.
     pub metrics: Arc<gerbang_core::Metrics>,
+    /// What the configuration says about bodies and `/metrics`.
+    pub settings: HttpSettings,
+}
+
+/// Settings of the HTTP surface that the binary reads from its configuration.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// The longest a client may take to send a request body (`server.body_timeout_seconds`).
+    pub body_timeout: Duration,
+    /// `/metrics` answers only requests bearing this token (`metrics.token`); `None`: open.
+    pub metrics_token: Option<MetricsToken>,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            body_timeout: body::DEFAULT_BODY_TIMEOUT,
+            metrics_token: None,
+        }
+    }
 }
 
 impl<S: std::fmt::Debug> std::fmt::Debug for HttpState<S> {
@@ -77,7 +106,7 @@ impl<S: Clone> FromRef<HttpState<S>> for ApiClients {
     }
 }
 
-/// The participant account API and introspection, with a small body limit.
+/// The participant account API and introspection.
 fn account_routes<S: Store>() -> Router<HttpState<S>> {
     use api::accounts as a;
     Router::new()
@@ -116,12 +145,12 @@ fn account_routes<S: Store>() -> Router<HttpState<S>> {
         .route("/v1/session/step-up", post(a::start_step_up::<S>))
         .route("/v1/session/step-up/confirm", post(a::confirm_step_up::<S>))
         .route("/v1/introspect", post(a::introspect::<S>))
-        .layer(DefaultBodyLimit::max(api::accounts::BODY_LIMIT))
 }
 
 /// The whole HTTP surface, callable without a socket (tests drive it with `tower::ServiceExt`).
 pub fn router<S: Store>(state: HttpState<S>) -> Router {
     let dev_inbox = state.dev_inbox;
+    let body_timeout = state.settings.body_timeout;
     let mut routes = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz::<S>))
@@ -150,7 +179,10 @@ pub fn router<S: Store>(state: HttpState<S>) -> Router {
             "/v1/webhooks/{provider}",
             get(webhooks::subscribe::<S>)
                 .post(webhooks::receive::<S>)
-                .layer(DefaultBodyLimit::max(webhooks::BODY_LIMIT)),
+                .layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    webhooks::read_body::<S>,
+                )),
         );
     if dev_inbox {
         routes = routes
@@ -161,6 +193,12 @@ pub fn router<S: Store>(state: HttpState<S>) -> Router {
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .with_state(state)
+        .layer(axum::middleware::from_fn(language::assign))
+        // Inside the request id, so that its refusals carry one.
+        .layer(axum::middleware::from_fn_with_state(
+            body_timeout,
+            body::read_whole,
+        ))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(request_id::span_for)

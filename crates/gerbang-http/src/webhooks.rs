@@ -36,6 +36,9 @@ use crate::error::ApiError;
 /// a stranger make us buffer megabytes before the signature is checked.
 pub const BODY_LIMIT: usize = 256 * 1024;
 
+/// Where the webhook routes live; their bodies are read by [`read_body`], not by the API's reader.
+pub(crate) const PATH_PREFIX: &str = "/v1/webhooks/";
+
 /// Longest provider name in a webhook path.
 const MAX_PROVIDER_LEN: usize = 64;
 
@@ -296,6 +299,27 @@ pub(crate) async fn subscribe<S: Store>(
             Ok(response)
         }
         None => Err(refuse(&state, Some(name), RejectionKind::Refused, "")),
+    }
+}
+
+/// Middleware of the webhook routes: the body read whole, at most [`BODY_LIMIT`] bytes within the
+/// configured time, before the handler runs (see `crate::body`).
+pub(crate) async fn read_body<S: Store>(
+    State(state): State<HttpState<S>>,
+    path: Result<Path<String>, PathRejection>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let timeout = state.settings.body_timeout;
+    match crate::body::buffer(request, BODY_LIMIT, timeout).await {
+        Ok(request) => next.run(request).await,
+        Err(crate::body::Unread::TooLarge) => {
+            let provider = provider_name(path);
+            crate::body::closing(
+                refuse(&state, provider.as_deref(), RejectionKind::TooLarge, "").into_response(),
+            )
+        }
+        Err(unread) => crate::body::refusal(unread, timeout),
     }
 }
 

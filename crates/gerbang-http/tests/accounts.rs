@@ -97,6 +97,7 @@ impl<S: Store> App<S> {
             webhooks: None,
             webhook_counters: Default::default(),
             metrics: Default::default(),
+            settings: Default::default(),
         };
         let mut import = store.begin_participant_import().await.unwrap();
         let mut inactive = participant(9);

@@ -42,6 +42,7 @@ fn state<S: Store>(store: S, clock: ManualClock) -> HttpState<S> {
         webhooks: None,
         webhook_counters: Default::default(),
         metrics: Default::default(),
+        settings: Default::default(),
     }
 }
 
@@ -175,6 +176,12 @@ store_test!(
     unknown_routes_and_methods_answer_in_the_error_shape,
     a_well_formed_request_id_is_echoed_and_a_bad_one_replaced,
     a_resend_at_the_instant_shown_goes_through_and_the_cap_wait_is_told,
+    a_body_over_16_kib_answers_413_body_too_large_on_every_route_and_one_of_16_kib_is_read,
+    a_body_of_the_wrong_shape_names_the_field_in_our_words,
+    metrics_asks_for_its_token_when_one_is_configured,
+    a_keep_alive_connection_is_reused_after_refusals_whose_bodies_arrive_late,
+    slow_clients_are_cut_off_and_connections_beyond_the_cap_wait,
+    accept_language_chooses_the_message_language_when_the_body_names_none,
 );
 
 async fn healthz_answers_ok<S: Store>(store: S) {
@@ -309,6 +316,24 @@ async fn bad_input_gets_a_4xx_with_a_stable_code_and_changes_nothing<S: Store>(s
             r#"{"purpose":"registration","channel":"email","to":"not-an-email"}"#,
             StatusCode::BAD_REQUEST,
             "email_malformed",
+        ),
+        (
+            "/v1/verifications",
+            r#"{"purpose":"registration","channel":"sms","to":"budi@example.id"}"#,
+            StatusCode::BAD_REQUEST,
+            "channel_destination_mismatch",
+        ),
+        (
+            "/v1/verifications",
+            r#"{"purpose":"registration","channel":"whatsapp","to":"budi@example.id"}"#,
+            StatusCode::BAD_REQUEST,
+            "channel_destination_mismatch",
+        ),
+        (
+            "/v1/verifications",
+            r#"{"purpose":"registration","channel":"email","to":"0812 3333 4444"}"#,
+            StatusCode::BAD_REQUEST,
+            "channel_destination_mismatch",
         ),
         (
             "/v1/verifications",
@@ -520,4 +545,414 @@ async fn a_resend_at_the_instant_shown_goes_through_and_the_cap_wait_is_told<S: 
     api.clock.set(at);
     let (status, body) = api.post(&resend, "{}").await;
     assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+async fn a_body_over_16_kib_answers_413_body_too_large_on_every_route_and_one_of_16_kib_is_read<
+    S: Store,
+>(
+    store: S,
+) {
+    let api = Api::new(store);
+    let id = api.start("081244445555").await;
+    let limit = gerbang_http::body::BODY_LIMIT;
+    let too_big = format!(r#"{{"code":"123456","pad":"{}"}}"#, "x".repeat(limit));
+    let three_mib = format!(r#"{{"channel":"sms","pad":"{}"}}"#, "x".repeat(3 << 20));
+    let routes = [
+        ("POST", "/v1/verifications".to_owned(), &too_big),
+        ("POST", format!("/v1/verifications/{id}/check"), &too_big),
+        ("POST", format!("/v1/verifications/{id}/resend"), &three_mib),
+        ("POST", format!("/v1/verifications/{id}/cancel"), &too_big),
+        ("POST", "/v1/accounts/login".to_owned(), &too_big),
+        ("POST", "/v1/session/step-up/confirm".to_owned(), &too_big),
+        ("POST", "/v1/introspect".to_owned(), &too_big),
+        ("GET", "/healthz".to_owned(), &too_big),
+        ("POST", "/no/such/route".to_owned(), &too_big),
+    ];
+    for (method, uri, body) in routes {
+        // With a Content-Length (refused before reading) and without one (read up to the limit).
+        for declared in [true, false] {
+            let mut request = Request::builder()
+                .method(method)
+                .uri(&uri)
+                .header("authorization", "Bearer app-token")
+                .header("content-type", "application/json");
+            if declared {
+                request = request.header("content-length", body.len());
+            }
+            let response = api
+                .router
+                .clone()
+                .oneshot(request.body(Body::from(body.clone())).unwrap())
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE, "{uri}");
+            assert_eq!(response.headers()["content-type"], "application/json");
+            let bytes = response.into_body().collect().await.unwrap().to_bytes();
+            let answer: Value = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(answer["code"], "body_too_large", "{uri}");
+            assert!(answer["message"]["id"].as_str().unwrap().contains("16 KiB"));
+            assert!(answer["message"]["en"].as_str().unwrap().contains("16 KiB"));
+            assert!(answer["request_id"].is_string());
+        }
+    }
+    // Exactly at the limit is read and parsed (padded with whitespace, which JSON allows).
+    let start = r#"{"purpose":"registration","channel":"sms","to":"081244446666"}"#;
+    let padded = format!("{start}{}", " ".repeat(limit - start.len()));
+    assert_eq!(padded.len(), limit);
+    let (status, body) = api.post("/v1/verifications", &padded).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+async fn a_body_of_the_wrong_shape_names_the_field_in_our_words<S: Store>(store: S) {
+    let api = Api::new(store);
+    let id = api.start("081244447777").await;
+    let cases = [
+        (
+            "/v1/verifications".to_owned(),
+            r#"{"purpose":"registration","channel":"sms"}"#,
+            "to",
+            "The field `to` is required.",
+            "Kolom `to` wajib diisi.",
+        ),
+        (
+            "/v1/verifications".to_owned(),
+            r#"{"purpose":"registration","channel":"sms","to":"081244447777","colour":1}"#,
+            "colour",
+            "The field `colour` is unknown; leave it out.",
+            "Kolom `colour` tidak dikenal; hapus kolom ini.",
+        ),
+        (
+            format!("/v1/verifications/{id}/check"),
+            r#"{"code":123456}"#,
+            "code",
+            "The field `code` must be text (a JSON string).",
+            "Kolom `code` harus berupa teks.",
+        ),
+        (
+            format!("/v1/verifications/{id}/resend"),
+            r#"{"origin":{"ip":"203.0.113.1","devices":"x"}}"#,
+            "origin.devices",
+            "The field `origin.devices` is unknown; leave it out.",
+            "Kolom `origin.devices` tidak dikenal; hapus kolom ini.",
+        ),
+    ];
+    for (uri, body, field, en, id_text) in cases {
+        let (status, answer) = api.post(&uri, body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri} {body}");
+        assert_eq!(answer["code"], "body_invalid", "{answer}");
+        assert_eq!(answer["field"], field, "{answer}");
+        assert_eq!(answer["message"]["en"], en);
+        assert_eq!(answer["message"]["id"], id_text);
+    }
+    // An array where an object belongs: no Rust type names.
+    let (status, answer) = api
+        .post(&format!("/v1/verifications/{id}/check"), r#"["123456"]"#)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(answer["code"], "body_invalid");
+    let text = answer["message"].to_string();
+    assert!(
+        !text.contains("struct") && !text.contains("CheckBody"),
+        "{text}"
+    );
+}
+
+async fn metrics_asks_for_its_token_when_one_is_configured<S: Store>(store: S) {
+    let open = router(state(store.clone(), ManualClock::new(t0())));
+    let get = |authorization: Option<&str>| {
+        let mut request = Request::builder().uri("/metrics");
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        request.body(Body::empty()).unwrap()
+    };
+    assert_eq!(
+        open.clone().oneshot(get(None)).await.unwrap().status(),
+        StatusCode::OK
+    );
+    let mut guarded = state(store, ManualClock::new(t0()));
+    guarded.settings.metrics_token = Some(gerbang_http::MetricsToken::new("scrape-me"));
+    let guarded = router(guarded);
+    for refused in [
+        None,
+        Some("Bearer wrong"),
+        Some("scrape-me"),
+        Some("Basic scrape-me"),
+    ] {
+        let response = guarded.clone().oneshot(get(refused)).await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{refused:?}");
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let answer: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(answer["code"], "unauthorized");
+    }
+    for admitted in ["Bearer scrape-me", "bearer scrape-me", "BEARER scrape-me"] {
+        let response = guarded.clone().oneshot(get(Some(admitted))).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{admitted}");
+    }
+}
+
+/// The router served on a real socket on port 0, as `gerbang serve` serves it.
+async fn serve_on_socket<S: Store>(
+    state: HttpState<S>,
+    limits: gerbang_http::server::ServerLimits,
+) -> (std::net::SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(gerbang_http::server::serve(
+        listener,
+        router(state),
+        limits,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    (address, stop)
+}
+
+/// One HTTP/1.1 response read off `stream`: status, lower-cased head, body. `None` if the server
+/// closed the connection first.
+async fn read_response(stream: &mut tokio::net::TcpStream) -> Option<(u16, String, Value)> {
+    use tokio::io::AsyncReadExt;
+    let mut buffer = Vec::new();
+    let head_end = loop {
+        if let Some(at) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+        let mut chunk = [0u8; 4096];
+        let read = stream.read(&mut chunk).await.ok()?;
+        if read == 0 {
+            return None;
+        }
+        buffer.extend_from_slice(&chunk[..read]);
+    };
+    let head = String::from_utf8_lossy(&buffer[..head_end]).to_ascii_lowercase();
+    let status: u16 = head.split_whitespace().nth(1)?.parse().ok()?;
+    let length: usize = head
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length:"))
+        .map_or(0, |value| value.trim().parse().unwrap());
+    while buffer.len() < head_end + length {
+        let mut chunk = [0u8; 4096];
+        let read = stream.read(&mut chunk).await.ok()?;
+        if read == 0 {
+            return None;
+        }
+        buffer.extend_from_slice(&chunk[..read]);
+    }
+    let body = serde_json::from_slice(&buffer[head_end..head_end + length]).unwrap_or(Value::Null);
+    Some((status, head, body))
+}
+
+/// Whether the server closes `stream` (end of file, or a reset) within `within`; whatever it
+/// answers first is skipped.
+async fn closed_by_server(stream: &mut tokio::net::TcpStream, within: std::time::Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let drained = async {
+        let mut chunk = [0u8; 1024];
+        loop {
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    };
+    tokio::time::timeout(within, drained).await.is_ok()
+}
+
+/// Whether the server has already answered or closed `stream`, asked of the kernel without
+/// waiting (a non-blocking peek).
+fn settled(stream: tokio::net::TcpStream) -> (bool, tokio::net::TcpStream) {
+    let stream = stream.into_std().unwrap();
+    stream.set_nonblocking(true).unwrap();
+    let settled = match stream.peek(&mut [0u8; 1]) {
+        Ok(_) => true,
+        Err(error) => error.kind() != std::io::ErrorKind::WouldBlock,
+    };
+    (settled, tokio::net::TcpStream::from_std(stream).unwrap())
+}
+
+async fn a_keep_alive_connection_is_reused_after_refusals_whose_bodies_arrive_late<S: Store>(
+    store: S,
+) {
+    use tokio::io::AsyncWriteExt;
+    let (address, stop) =
+        serve_on_socket(state(store, ManualClock::new(t0())), Default::default()).await;
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    stream.set_nodelay(true).unwrap();
+    let json = r#"{"purpose":"registration","channel":"sms","to":"081200001111"}"#;
+    // Each refusal is decided from the head alone; its body is sent a moment after the head, so
+    // the server has answered (or would have) before the body is there to be read.
+    let refusals = [
+        (
+            "/v1/verifications",
+            "text/plain",
+            "Bearer app-token",
+            415,
+            "body_not_json",
+        ),
+        (
+            "/v1/verifications",
+            "application/json",
+            "Bearer nope",
+            401,
+            "unauthorized",
+        ),
+        (
+            "/nowhere",
+            "application/json",
+            "Bearer app-token",
+            404,
+            "not_found",
+        ),
+        (
+            "/v1/verifications/vf_x/check",
+            "application/json",
+            "Bearer app-token",
+            400,
+            "body_invalid",
+        ),
+    ];
+    for round in 0..3 {
+        for (path, content_type, authorization, status, code) in refusals {
+            let head = format!(
+                "POST {path} HTTP/1.1\r\nhost: gerbang\r\ncontent-type: {content_type}\r\n\
+                 authorization: {authorization}\r\ncontent-length: {}\r\n\r\n",
+                json.len()
+            );
+            stream.write_all(head.as_bytes()).await.unwrap();
+            stream.flush().await.unwrap();
+            tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+            stream.write_all(json.as_bytes()).await.unwrap();
+            let answer = read_response(&mut stream).await;
+            let (got, head, body) = answer.unwrap_or_else(|| {
+                panic!("round {round}: the connection was closed instead of answering {path}")
+            });
+            assert_eq!((got, body["code"].as_str()), (status, Some(code)), "{path}");
+            assert!(!head.contains("connection: close"), "{head}");
+        }
+    }
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: gerbang\r\n\r\n")
+        .await
+        .unwrap();
+    let (status, _, body) = read_response(&mut stream).await.expect("still open");
+    assert_eq!((status, body["status"].as_str()), (200, Some("ok")));
+    let _ = stop.send(());
+}
+
+async fn slow_clients_are_cut_off_and_connections_beyond_the_cap_wait<S: Store>(store: S) {
+    use std::time::Duration as Wait;
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpStream;
+    let mut state = state(store, ManualClock::new(t0()));
+    state.settings.body_timeout = Wait::from_secs(1);
+    let limits = gerbang_http::server::ServerLimits {
+        header_timeout: Wait::from_secs(1),
+        max_connections: 2,
+    };
+    let (address, stop) = serve_on_socket(state, limits).await;
+    // Generous: the assertion is that the server closes, not how fast.
+    let patience = Wait::from_secs(20);
+
+    // Headers that never end.
+    let mut slow_head = TcpStream::connect(address).await.unwrap();
+    slow_head
+        .write_all(b"POST /v1/verifications HTTP/1.1\r\nhost: gerbang\r\ncontent-")
+        .await
+        .unwrap();
+    // A body that never ends: 408 body_timeout, then closed.
+    let mut slow_body = TcpStream::connect(address).await.unwrap();
+    slow_body
+        .write_all(
+            b"POST /v1/verifications HTTP/1.1\r\nhost: gerbang\r\nauthorization: Bearer app-token\r\n\
+              content-type: application/json\r\ncontent-length: 100\r\n\r\n{\"purpose\":",
+        )
+        .await
+        .unwrap();
+    // Both slots are taken: a third connection is not served until one of them is closed.
+    let mut waiting = TcpStream::connect(address).await.unwrap();
+    waiting
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: gerbang\r\n\r\n")
+        .await
+        .unwrap();
+
+    let (status, _, _) = tokio::time::timeout(patience, read_response(&mut waiting))
+        .await
+        .expect("served once a slot was free")
+        .expect("an answer");
+    assert_eq!(status, 200);
+    // It was served only after a slow connection had been answered or closed.
+    let (head_settled, slow_head) = settled(slow_head);
+    let (body_settled, mut slow_body) = settled(slow_body);
+    assert!(head_settled || body_settled, "served beyond the cap");
+    let mut slow_head = slow_head;
+
+    let (status, head, body) = tokio::time::timeout(patience, read_response(&mut slow_body))
+        .await
+        .expect("an answer to the slow body")
+        .expect("an answer before closing");
+    assert_eq!((status, body["code"].as_str()), (408, Some("body_timeout")));
+    assert!(head.contains("connection: close"), "{head}");
+    assert!(closed_by_server(&mut slow_body, patience).await);
+    assert!(
+        closed_by_server(&mut slow_head, patience).await,
+        "slow headers kept open"
+    );
+
+    // An idle keep-alive connection is closed after the header timeout too.
+    assert!(
+        closed_by_server(&mut waiting, patience).await,
+        "idle connection kept open"
+    );
+    let _ = stop.send(());
+}
+
+async fn accept_language_chooses_the_message_language_when_the_body_names_none<S: Store>(store: S) {
+    let api = Api::new(store);
+    let start = |to: &str, locale: &str, header: Option<&str>| {
+        let mut request = Request::builder()
+            .method("POST")
+            .uri("/v1/verifications")
+            .header("authorization", "Bearer app-token")
+            .header("content-type", "application/json");
+        if let Some(value) = header {
+            request = request.header("accept-language", value);
+        }
+        let body = format!(r#"{{"purpose":"registration","channel":"sms","to":"{to}"{locale}}}"#);
+        request.body(Body::from(body)).unwrap()
+    };
+    let cases = [
+        ("081266660001", "", Some("en"), "NEVER"),
+        ("081266660002", "", Some("en-GB,en;q=0.9,id;q=0.5"), "NEVER"),
+        ("081266660003", "", None, "JANGAN"),
+        ("081266660004", "", Some("fr"), "JANGAN"),
+        // The body's locale wins over the header.
+        ("081266660005", r#","locale":"id""#, Some("en"), "JANGAN"),
+        ("081266660006", r#","locale":"en""#, Some("id"), "NEVER"),
+    ];
+    for (to, locale, header, word) in cases {
+        let response = api
+            .router
+            .clone()
+            .oneshot(start(to, locale, header))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let started: Value = serde_json::from_slice(&bytes).unwrap();
+        let id = started["id"].as_str().unwrap();
+        api.last_code(id).await;
+        let (_, _, inbox) = api.send("GET", "/dev/inbox.json", None, None).await;
+        let text = inbox
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["verification"] == id)
+            .unwrap()["text"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(text.contains(word), "{header:?} {locale}: {text}");
+    }
 }

@@ -168,6 +168,7 @@ impl<S: Store> App<S> {
             webhooks,
             webhook_counters: counters.clone(),
             metrics: Default::default(),
+            settings: Default::default(),
         };
         Self {
             router: router(state),

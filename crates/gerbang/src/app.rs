@@ -118,6 +118,8 @@ fn captcha_gate(config: &Config, root: &[u8; 32]) -> anyhow::Result<gerbang_core
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    /// Header-read timeout and connection cap of `[server]`.
+    limits: gerbang_http::server::ServerLimits,
     database: Database,
     grace: Duration,
     /// Tells the delivery worker to finish its step and stop.
@@ -129,6 +131,8 @@ impl Application {
     /// Resolves the key, opens and migrates the database, seeds demo participants when due, checks
     /// the registry settings and binds the listening socket.
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        // The same checks `gerbang config check` runs, before anything is opened or started.
+        validate(config)?;
         let sealer = sealer(config)?;
         let sealer_for_codes = sealer.clone();
         let database = Database::open(config, sealer).await?;
@@ -156,7 +160,7 @@ impl Application {
             receipts,
             webhooks,
             causes,
-        } = delivery_routes(config, &templates)?;
+        } = delivery_routes(config, &templates, true)?;
         let retry = config.delivery.retry_policy()?;
         let lease = config.delivery.claim_lease()?;
         let account_settings = config.accounts.settings()?;
@@ -166,6 +170,7 @@ impl Application {
         );
         let captcha = captcha_gate(config, &sealer_for_codes.code_key())?;
         let clients = api_clients(config);
+        let (http_settings, limits) = http_settings(config)?;
         let code_key = CodeKey::new(sealer_for_codes.code_key());
         let (stop_delivery, delivery_stops) = tokio::sync::watch::channel(false);
         let (router, delivery) = with_store!(&database, |store| {
@@ -212,6 +217,7 @@ impl Application {
                 webhooks: webhooks.clone(),
                 webhook_counters: Default::default(),
                 metrics: metrics.clone(),
+                settings: http_settings.clone(),
             });
             (router, delivery)
         });
@@ -222,6 +228,7 @@ impl Application {
         Ok(Self {
             listener,
             router,
+            limits,
             database,
             grace: Duration::from_secs(config.server.shutdown_grace_seconds),
             stop_delivery,
@@ -247,13 +254,7 @@ impl Application {
             tracing::info!("shutting down: finishing requests in flight");
             let _ = fired.send(());
         };
-        let server = axum::serve(
-            self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(signal)
-        .into_future();
+        let server = gerbang_http::server::serve(self.listener, self.router, self.limits, signal);
         let grace = self.grace;
         let deadline = async move {
             match grace_starts.await {
@@ -262,7 +263,7 @@ impl Application {
             }
         };
         tokio::select! {
-            served = server => served.context("the HTTP server failed")?,
+            () = server => {}
             () = deadline => tracing::warn!(grace_seconds = grace.as_secs(), "requests still in flight after the grace period; stopping anyway"),
         }
         let _ = self.stop_delivery.send(true);
@@ -285,6 +286,83 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Every check `serve` makes of the configuration before it opens the database or starts a
+/// provider, with nothing opened, started or written: `gerbang config check` runs exactly this,
+/// and `Application::build` runs it first, so the two cannot disagree.
+pub fn validate(config: &Config) -> anyhow::Result<()> {
+    // A configured key must be usable, and production needs one; in development a missing key is
+    // generated at start, which a check must not do.
+    if config.privacy.key.is_some()
+        || config.privacy.key_file.is_some()
+        || config.profile == Profile::Production
+    {
+        personal_data_key(config)?;
+    }
+    crate::database::location(config)?;
+    let mut settings = config.otp.engine_settings()?;
+    settings.fallback = config.delivery.fallback_policy()?;
+    let templates = Arc::new(config.delivery.templates()?);
+    delivery_routes(config, &templates, false)?;
+    config.delivery.retry_policy()?;
+    config.delivery.claim_lease()?;
+    config.accounts.settings()?;
+    gerbang_core::PasswordHashing::new(&config.accounts.hashing)
+        .map_err(|e| anyhow::anyhow!("accounts.hashing: {e}"))?;
+    // The challenge key only matters to a running gate; any key checks the settings.
+    captcha_gate(config, &[0; 32])?;
+    http_settings(config)?;
+    if config.registry.source == RegistrySource::Http {
+        let http = &config.registry.http;
+        let url = http
+            .url
+            .as_ref()
+            .context("registry.source is \"http\" but registry.http.url is empty")?;
+        HttpDirectory::new(url.url(), Duration::from_millis(http.timeout_ms), None)?;
+    }
+    Ok(())
+}
+
+/// What `[server]` and `[metrics]` say about the HTTP surface: body time limit and metrics token
+/// for the router, header time limit and connection cap for the connection loop.
+pub fn http_settings(
+    config: &Config,
+) -> anyhow::Result<(
+    gerbang_http::HttpSettings,
+    gerbang_http::server::ServerLimits,
+)> {
+    let server = &config.server;
+    let seconds = |key: &str, value: u64| {
+        anyhow::ensure!(
+            (1..=3600).contains(&value),
+            "server.{key} must be between 1 and 3600 seconds, not {value}"
+        );
+        Ok(Duration::from_secs(value))
+    };
+    let header_timeout = seconds("header_timeout_seconds", server.header_timeout_seconds)?;
+    let body_timeout = seconds("body_timeout_seconds", server.body_timeout_seconds)?;
+    anyhow::ensure!(
+        server.max_connections >= 1,
+        "server.max_connections must be at least 1"
+    );
+    let metrics_token =
+        config.metrics.token.as_ref().map(|token| {
+            gerbang_http::MetricsToken::new(secrecy::ExposeSecret::expose_secret(token))
+        });
+    if metrics_token.is_none() && config.profile == Profile::Production {
+        tracing::warn!("metrics.token is empty: /metrics is open to whoever reaches this address");
+    }
+    Ok((
+        gerbang_http::HttpSettings {
+            body_timeout,
+            metrics_token,
+        },
+        gerbang_http::server::ServerLimits {
+            header_timeout,
+            max_connections: server.max_connections,
+        },
+    ))
 }
 
 /// The API's clients; in development without any, token-less requests act as client `dev`.
@@ -397,9 +475,11 @@ type ProviderEvents = (String, mpsc::Receiver<SmppEvent>);
 /// The routes the configuration names, in order, and for each SMPP bind (which starts connecting
 /// now) its events, whose receipts go to the delivery trail.
 /// Also the status callbacks of the providers that send them.
+/// With `start` false, nothing is started: the settings are only checked (`gerbang config check`).
 fn delivery_routes(
     config: &Config,
     templates: &Arc<gerbang_domain::verification::template::Templates>,
+    start: bool,
 ) -> anyhow::Result<DeliveryWiring> {
     let delivery = &config.delivery;
     let circuit = delivery.circuit_policy()?;
@@ -408,19 +488,25 @@ fn delivery_routes(
     let mut routes = Vec::new();
     let mut receipts = Vec::new();
     let mut hooks = std::collections::HashMap::new();
+    // When only checking, an SMPP bind is not started (it would connect): its route is left out.
     let mut smpp_route = |name: String, settings: gerbang_delivery::smpp::SmppConfig| {
+        if !start {
+            return None;
+        }
         let (client, events) = SmppClient::start(settings);
         receipts.push((name.clone(), events));
-        Provider::Smpp(SmppCourier {
+        Some(Provider::Smpp(SmppCourier {
             name,
             client,
             causes: causes.clone(),
-        })
+        }))
     };
     if delivery.sms == SmsProvider::Smpp {
         let settings = delivery.smpp.client_config()?;
         let name = format!("smpp:{}", settings.address);
-        routes.push(Route::new(smpp_route(name, settings), vec![Channel::Sms]));
+        if let Some(courier) = smpp_route(name, settings) {
+            routes.push(Route::new(courier, vec![Channel::Sms]));
+        }
     }
     let mut names = std::collections::BTreeSet::new();
     for provider in &delivery.providers {
@@ -437,10 +523,10 @@ fn delivery_routes(
                     .as_ref()
                     .with_context(|| format!("{key}: kind = \"smpp\" needs an `smpp` table"))?
                     .client_config_for(&format!("{key}.smpp"))?;
-                (
-                    smpp_route(provider.name.clone(), settings),
-                    vec![Channel::Sms],
-                )
+                match smpp_route(provider.name.clone(), settings) {
+                    Some(courier) => (courier, vec![Channel::Sms]),
+                    None => continue,
+                }
             }
             ProviderKind::HttpSms => {
                 let settings = provider

@@ -244,7 +244,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Config(ConfigCommand::Check) => {
             let config = load_config(cli.config.as_ref(), &Overrides::default())?;
-            crate::database::location(&config)?;
+            // The same checks `serve` makes before it starts.
+            crate::app::validate(&config)?;
             println!("configuration is valid (secrets hidden):\n{config:#?}");
             Ok(ExitCode::SUCCESS)
         }

@@ -37,6 +37,7 @@ pub struct Config {
     pub otp: OtpConfig,
     pub delivery: DeliveryConfig,
     pub api: ApiConfig,
+    pub metrics: MetricsConfig,
     pub accounts: AccountsConfig,
     pub log: LogConfig,
 }
@@ -650,6 +651,23 @@ pub struct ServerConfig {
     /// Take the caller's address from the first `X-Forwarded-For` entry (behind a load balancer
     /// that sets it) instead of the TCP peer.
     pub trust_forwarded_for: bool,
+    /// A connection that has not sent a whole request head (line and headers) within this time is
+    /// closed; an idle keep-alive connection is closed after it too.
+    pub header_timeout_seconds: u64,
+    /// A request whose body has not arrived whole within this time answers `408 body_timeout` and
+    /// its connection is closed.
+    pub body_timeout_seconds: u64,
+    /// Connections served at once; further ones wait in the listen backlog.
+    pub max_connections: usize,
+}
+
+/// `/metrics`.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// A bearer token `/metrics` asks for; `None`: open to whoever reaches it.
+    #[serde(deserialize_with = "empty_secret_is_none")]
+    pub token: Option<SecretString>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -741,6 +759,7 @@ impl Default for Config {
             otp: OtpConfig::default(),
             delivery: DeliveryConfig::default(),
             api: ApiConfig::default(),
+            metrics: MetricsConfig::default(),
             accounts: AccountsConfig::default(),
             log: LogConfig::default(),
         }
@@ -753,6 +772,9 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             shutdown_grace_seconds: 20,
             trust_forwarded_for: false,
+            header_timeout_seconds: 10,
+            body_timeout_seconds: 10,
+            max_connections: 1024,
         }
     }
 }

@@ -575,6 +575,46 @@ fn the_production_profile_refuses_to_start_without_a_key() {
 }
 
 #[test]
+fn config_check_refuses_what_serve_refuses() {
+    let dir = tempfile::tempdir().unwrap();
+    let refused = [
+        (
+            vec![
+                ("GERBANG_ACCOUNTS__CAPTCHA__MODE", "test"),
+                ("GERBANG_ACCOUNTS__CAPTCHA__TEST_ANSWER", "42"),
+            ],
+            "refused in the production profile",
+        ),
+        (
+            vec![("GERBANG_SERVER__HEADER_TIMEOUT_SECONDS", "0")],
+            "server.header_timeout_seconds",
+        ),
+    ];
+    for (vars, reason) in refused {
+        for command in [
+            vec!["config", "check"],
+            vec!["serve", "--listen", "127.0.0.1:0"],
+        ] {
+            let mut gerbang = gerbang(dir.path());
+            gerbang
+                .env("GERBANG_PROFILE", "production")
+                .env("GERBANG_PRIVACY__KEY", gerbang_testkit::TEST_KEY)
+                .envs(vars.iter().copied())
+                .args(&command);
+            let out = run(&mut gerbang);
+            let stderr = text(&out.stderr);
+            assert!(!out.status.success(), "{command:?} accepted {vars:?}");
+            assert!(stderr.contains(reason), "{command:?}: {stderr}");
+        }
+    }
+    let out = run(gerbang(dir.path())
+        .env("GERBANG_PROFILE", "production")
+        .env("GERBANG_PRIVACY__KEY", gerbang_testkit::TEST_KEY)
+        .args(["config", "check"]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+#[test]
 fn a_typo_in_the_config_file_names_the_key_and_file_and_an_unknown_variable_warns() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
@@ -1436,4 +1476,56 @@ async fn seed_participant<S: gerbang_store::Store>(store: S, p: &gerbang_domain:
         .unwrap();
     import.commit().await.unwrap();
     store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_served_app_closes_slow_clients_and_guards_metrics_with_its_token() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let db = TestDatabase::create().await;
+    let vars = app_vars(
+        &db,
+        vec![
+            ("GERBANG_SERVER__HEADER_TIMEOUT_SECONDS", "1".to_string()),
+            ("GERBANG_SERVER__BODY_TIMEOUT_SECONDS", "1".to_string()),
+            ("GERBANG_METRICS__TOKEN", "scrape-me".to_string()),
+        ],
+    );
+    let (address, stop, server) = serve_in_process(vars).await;
+    // Generous: what is asserted is that the server closes them, not how fast.
+    let patience = Duration::from_secs(20);
+    let mut slow_head = tokio::net::TcpStream::connect(address).await.unwrap();
+    slow_head
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: gerbang\r\nx-slow")
+        .await
+        .unwrap();
+    let mut slow_body = tokio::net::TcpStream::connect(address).await.unwrap();
+    slow_body
+        .write_all(
+            b"POST /v1/verifications HTTP/1.1\r\nhost: gerbang\r\ncontent-type: application/json\r\n\
+              content-length: 50\r\n\r\n{",
+        )
+        .await
+        .unwrap();
+    for (name, stream) in [("headers", &mut slow_head), ("body", &mut slow_body)] {
+        let mut seen = Vec::new();
+        let closed = tokio::time::timeout(patience, stream.read_to_end(&mut seen)).await;
+        assert!(closed.is_ok(), "a slow {name} kept its connection open");
+        if name == "body" {
+            let text = String::from_utf8_lossy(&seen);
+            assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+            assert!(text.contains("body_timeout"), "{text}");
+        }
+    }
+    let client = reqwest::Client::new();
+    let metrics = format!("http://{address}/metrics");
+    let refused = client.get(&metrics).send().await.unwrap();
+    assert_eq!(refused.status().as_u16(), 401);
+    let admitted = client
+        .get(&metrics)
+        .header("authorization", "bearer scrape-me")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(admitted.status().as_u16(), 200);
+    stop_in_process(stop, server).await;
 }

@@ -44,9 +44,6 @@ use super::verifications::{
 use crate::HttpState;
 use crate::error::ApiError;
 
-/// Largest account request body: every field is short.
-pub const BODY_LIMIT: usize = 16 * 1024;
-
 fn service<S: Store>(state: &HttpState<S>) -> Result<&AccountService<S>, ApiError> {
     state
         .accounts
@@ -119,7 +116,7 @@ pub(crate) fn account_error(error: AccountError, now: DateTime<Utc>) -> ApiError
 
 fn locale(input: Option<&str>) -> Result<Locale, ApiError> {
     match input {
-        None => Ok(Locale::Id),
+        None => Ok(crate::language::preferred()),
         Some(input) => Locale::parse(input).ok_or_else(|| {
             bad_request(
                 "locale_unknown",
@@ -370,7 +367,7 @@ impl<S: Send + Sync> FromRequestParts<S> for SessionBearer {
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "))
+            .and_then(super::clients::bearer)
             .map(|token| Self(token.trim().to_owned()))
             .ok_or_else(|| {
                 let error = AccountError::SessionInvalid;

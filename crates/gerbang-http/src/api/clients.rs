@@ -42,10 +42,9 @@ impl ApiClients {
 
     /// The client a request's `Authorization` header names.
     pub fn identify(&self, authorization: Option<&str>) -> Result<String, ApiError> {
-        let token = authorization.and_then(|value| value.strip_prefix("Bearer "));
-        match token {
+        match authorization.and_then(bearer) {
             Some(token) => {
-                let digest: [u8; 32] = Sha256::digest(token.trim().as_bytes()).into();
+                let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
                 let mut found = None;
                 for (name, expected) in &self.clients {
                     if bool::from(expected.ct_eq(&digest)) {
@@ -56,6 +55,40 @@ impl ApiClients {
             }
             None => self.anonymous.clone().ok_or_else(unauthorized),
         }
+    }
+}
+
+/// The token of an `Authorization: Bearer <token>` header value. The scheme name is matched
+/// case-insensitively (RFC 9110 §11.1: `bearer`, `BEARER` are the same scheme); the token is
+/// trimmed. `None` for another scheme or an empty token.
+pub fn bearer(authorization: &str) -> Option<&str> {
+    let (scheme, token) = authorization.trim_start().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// The token `/metrics` asks for (`metrics.token`), kept as a SHA-256 digest and compared in
+/// constant time.
+#[derive(Clone)]
+pub struct MetricsToken([u8; 32]);
+
+impl std::fmt::Debug for MetricsToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MetricsToken(***)")
+    }
+}
+
+impl MetricsToken {
+    pub fn new(token: &str) -> Self {
+        Self(Sha256::digest(token.trim().as_bytes()).into())
+    }
+
+    /// Whether an `Authorization` header value carries this token.
+    pub fn admits(&self, authorization: Option<&str>) -> bool {
+        authorization.and_then(bearer).is_some_and(|token| {
+            let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+            bool::from(self.0.ct_eq(&digest))
+        })
     }
 }
 
@@ -106,8 +139,24 @@ mod tests {
             clients.identify(Some("s3cret")).unwrap_err().code,
             "unauthorized"
         );
+        for spelling in ["bearer s3cret", "BEARER s3cret", "BeArEr   s3cret "] {
+            assert_eq!(clients.identify(Some(spelling)).unwrap(), "claims");
+        }
+        assert!(clients.identify(Some("Basic s3cret")).is_err());
+        assert!(clients.identify(Some("Bearers3cret")).is_err());
         let dev = ApiClients::new(&[], Some("dev".into()));
         assert_eq!(dev.identify(None).unwrap(), "dev");
         assert!(!format!("{clients:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn the_metrics_token_is_matched_under_any_spelling_of_the_scheme() {
+        let token = MetricsToken::new("m3trics");
+        assert!(token.admits(Some("Bearer m3trics")));
+        assert!(token.admits(Some("bearer m3trics")));
+        assert!(!token.admits(Some("Bearer other")));
+        assert!(!token.admits(Some("m3trics")));
+        assert!(!token.admits(None));
+        assert!(!format!("{token:?}").contains("m3trics"));
     }
 }

@@ -322,7 +322,18 @@ pub(crate) fn channel(input: &str) -> Result<Channel, ApiError> {
     Channel::parse(input).map_err(|e| explained(StatusCode::BAD_REQUEST, &e))
 }
 
+/// `to` parsed as the channel's kind of destination. An email address for a phone channel, or a
+/// phone number for email, is `channel_destination_mismatch` (the caller picked the wrong
+/// channel), not a malformed number or address.
 fn destination(channel: Channel, to: &str) -> Result<Destination, ApiError> {
+    let other_kind = match channel {
+        Channel::Email => MobileNumber::parse(to).is_ok(),
+        _ => to.contains('@'),
+    };
+    if other_kind {
+        let mismatch = gerbang_domain::verification::VerificationError::ChannelMismatch;
+        return Err(explained(StatusCode::BAD_REQUEST, &mismatch));
+    }
     match channel {
         Channel::Email => Email::parse(to)
             .map(Destination::Email)
@@ -397,7 +408,7 @@ pub(crate) async fn start<S: Store>(
     let channel = channel(&request.channel)?;
     let destination = destination(channel, &request.to)?;
     let locale = match request.locale.as_deref() {
-        None => Locale::Id,
+        None => crate::language::preferred(),
         Some(input) => Locale::parse(input).ok_or_else(|| {
             bad_request(
                 "locale_unknown",
@@ -478,21 +489,14 @@ pub(crate) async fn resend<S: Store>(
     State(state): State<HttpState<S>>,
     CallingClient(client): CallingClient,
     Path(id): Path<String>,
-    raw: axum::body::Bytes,
+    super::RawBody(raw): super::RawBody,
 ) -> Result<Json<VerificationBody>, ApiError> {
     let id = verification_id(&id)?;
     // The body is optional: an empty one resends over the last channel.
     let request: ResendBody = if raw.iter().all(u8::is_ascii_whitespace) {
         ResendBody::default()
     } else {
-        serde_json::from_slice(&raw).map_err(|error| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "body_invalid",
-                format!("Isi permintaan tidak sesuai: {error}"),
-                format!("The request body does not fit: {error}"),
-            )
-        })?
+        super::decode(&raw)?
     };
     let channel = request.channel.as_deref().map(channel).transpose()?;
     let destination = match (&request.to, channel) {
