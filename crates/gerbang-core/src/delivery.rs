@@ -22,6 +22,7 @@ use gerbang_domain::verification::{Channel, Destination};
 use gerbang_domain::{Clock, Operator};
 
 use crate::metrics::Metrics;
+use crate::pace::{Capacity, DeliveryPace};
 use gerbang_store::{ClaimedMessage, FailedTry, MessageOutcome, OutboxMessage, Store, StoreError};
 use rand::Rng;
 use tokio::sync::Notify;
@@ -80,6 +81,11 @@ impl std::fmt::Display for HandOffFailure {
 pub trait Courier: Send + Sync + 'static {
     /// The provider's name in the delivery trail and the logs (`dev_inbox`, `smpp:telkomsel`).
     fn name(&self) -> &str;
+
+    /// Its own limits on throughput, for the queue estimate; none by default.
+    fn capacity(&self) -> Capacity {
+        Capacity::default()
+    }
 
     /// Hands one message over. The caller (the delivery worker) records every failure in the
     /// delivery trail and decides, from its `retry`, whether to fail over or retry later.
@@ -227,6 +233,8 @@ pub struct DeliveryWorker<S, C> {
     pub retry: RetryPolicy,
     /// Where hand-offs, refusals, drops and circuit states are counted.
     pub metrics: Arc<Metrics>,
+    /// Where the routes' response times and the worker's throughput go, for the queue estimate.
+    pace: Arc<DeliveryPace>,
 }
 
 impl<S: Store, C: Courier> DeliveryWorker<S, C> {
@@ -246,7 +254,15 @@ impl<S: Store, C: Courier> DeliveryWorker<S, C> {
             concurrency: 32,
             retry: RetryPolicy::default(),
             metrics: Arc::default(),
+            pace: Arc::default(),
         }
+    }
+
+    /// Measures into `pace` (shared with the engine's queue estimate), with `concurrency` set.
+    pub fn with_pace(mut self, pace: Arc<DeliveryPace>) -> Self {
+        pace.register(&self.routes, self.concurrency);
+        self.pace = pace;
+        self
     }
 
     pub fn routes(&self) -> &[Route<C>] {
@@ -283,10 +299,13 @@ impl<S: Store, C: Courier> DeliveryWorker<S, C> {
                 .buffer_unordered(self.concurrency.max(1))
                 .filter_map(std::future::ready)
                 .ready_chunks(self.concurrency.max(1));
+            let mut handed_off = 0;
             while let Some(chunk) = outcomes.next().await {
                 for (claimed, outcome) in &chunk {
                     self.count(claimed, outcome);
+                    handed_off += usize::from(matches!(outcome, MessageOutcome::HandedOff { .. }));
                 }
+                self.pace.step(now, self.clock.now(), count, handed_off);
                 // The committer stopped on a store error: leave the rest to the lease.
                 if finished.send(chunk).is_err() {
                     break;
@@ -308,6 +327,7 @@ impl<S: Store, C: Courier> DeliveryWorker<S, C> {
         for route in &self.routes {
             let open = !matches!(route.circuit(), CircuitState::Closed { .. });
             self.metrics.circuit(route.courier.name(), open);
+            self.pace.circuit(route.courier.name(), open);
         }
         Ok(count)
     }
@@ -365,9 +385,11 @@ impl<S: Store, C: Courier> DeliveryWorker<S, C> {
                 continue;
             }
             let name = route.courier.name();
+            let sending = self.pace.sending(name);
             match route.courier.hand_off(message, now).await {
                 Ok(handoff) => {
                     route.breaker().record_success();
+                    self.pace.answered(&sending, self.clock.now() - now);
                     return MessageOutcome::HandedOff {
                         provider: name.to_owned(),
                         at: handoff.at,

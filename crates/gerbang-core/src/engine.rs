@@ -25,6 +25,7 @@ use gerbang_store::{Changes, DeliveryAttempt, OutboxMessage, Priority, RateKey, 
 use tokio::sync::Notify;
 
 use crate::error::EngineError;
+use crate::pace::DeliveryPace;
 
 /// The policy the engine applies, from configuration.
 #[derive(Debug, Clone)]
@@ -71,8 +72,9 @@ pub struct DeliveryOutlook {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QueueWait {
     pub ahead: u64,
-    /// From the last minute's hand-off rate; `None` when nothing went out in the last minute (the
-    /// providers may be down: the wait cannot be told).
+    /// At the rate the queue drains now ([`DeliveryPace`]: the routes' limits and response times,
+    /// then the worker's measured throughput); without one, at the last minute's hand-off rate;
+    /// `None` when neither can be told (no route would take it, nothing went out in the last minute).
     pub estimated_wait: Option<chrono::Duration>,
 }
 
@@ -183,6 +185,8 @@ pub struct VerificationEngine<S> {
     settings: Arc<EngineSettings>,
     /// Wakes the delivery worker when a message is queued.
     queued: Arc<Notify>,
+    /// How fast the delivery worker drains the outbox, for the queue estimate.
+    pace: Arc<DeliveryPace>,
 }
 
 /// The rules that count one key kind.
@@ -198,7 +202,15 @@ impl<S: Store> VerificationEngine<S> {
             key,
             settings: Arc::new(settings),
             queued: Arc::new(Notify::new()),
+            pace: Arc::default(),
         }
+    }
+
+    /// Tells queue estimates from the delivery worker's `pace` (see
+    /// [`DeliveryWorker::with_pace`](crate::DeliveryWorker::with_pace)).
+    pub fn with_pace(mut self, pace: Arc<DeliveryPace>) -> Self {
+        self.pace = pace;
+        self
     }
 
     pub fn settings(&self) -> &EngineSettings {
@@ -574,15 +586,22 @@ impl<S: Store> VerificationEngine<S> {
             }
         }
         let position = self.store.queue_position(verification.id, now).await?;
-        let queue = position.map(|position| QueueWait {
-            ahead: position.ahead,
-            estimated_wait: (position.handed_off_last_minute > 0).then(|| {
-                let per_message_ms = 60_000 / position.handed_off_last_minute.max(1);
-                chrono::Duration::milliseconds(
-                    i64::try_from(position.ahead.saturating_add(1) * per_message_ms)
-                        .unwrap_or(i64::MAX / 2),
-                )
-            }),
+        let draining = verification
+            .latest()
+            .and_then(|send| self.pace.rate(send.channel, &send.destination, now));
+        let queue = position.map(|position| {
+            // Messages per second: the queue's pace now, else the last minute's.
+            let per_second = draining.or_else(|| {
+                (position.handed_off_last_minute > 0)
+                    .then(|| position.handed_off_last_minute as f64 / 60.0)
+            });
+            QueueWait {
+                ahead: position.ahead,
+                estimated_wait: per_second.map(|per_second| {
+                    let seconds = position.ahead.saturating_add(1) as f64 / per_second;
+                    chrono::Duration::milliseconds((seconds * 1000.0).min(1e12).ceil() as i64)
+                }),
+            }
         });
         let latest_outbox = attempts.iter().map(|attempt| attempt.outbox_id).max();
         let waiting_newer = matches!((position, latest_outbox), (Some(p), Some(o)) if p.outbox_id > o)

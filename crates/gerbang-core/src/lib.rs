@@ -11,6 +11,8 @@
 //! - [`captcha`]: the captcha gate in front of lookups: built-in image challenges, test mode.
 //! - [`password`]: Argon2id password hashing on a bounded blocking pool, with transparent rehash
 //!   and equal cost for unknown accounts.
+//! - [`pace`]: how fast the outbox drains (routes' limits, response times, the worker's
+//!   throughput), for the queue estimate.
 //! - [`metrics`]: the counters and gauges operators watch, rendered for Prometheus.
 //! - [`error`]: [`EngineError`], every refusal with its stable code and `retry_after`.
 
@@ -20,6 +22,7 @@ pub mod delivery;
 pub mod engine;
 pub mod error;
 pub mod metrics;
+pub mod pace;
 pub mod password;
 
 pub use accounts::{AccountError, AccountService, AccountSettings};
@@ -35,4 +38,5 @@ pub use engine::{
 };
 pub use error::EngineError;
 pub use metrics::Metrics;
+pub use pace::{Capacity, DeliveryPace};
 pub use password::{PasswordCheck, PasswordHashing, PasswordHashingError, PasswordHashingSettings};

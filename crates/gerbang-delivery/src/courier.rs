@@ -70,6 +70,14 @@ impl Courier for SmppCourier {
         &self.name
     }
 
+    fn capacity(&self) -> gerbang_core::Capacity {
+        let config = self.client.config();
+        gerbang_core::Capacity {
+            window: Some(config.window.max(1)),
+            per_second: (config.max_per_second > 0).then_some(f64::from(config.max_per_second)),
+        }
+    }
+
     async fn hand_off(
         &self,
         message: &OutboxMessage,
@@ -121,6 +129,17 @@ impl Courier for Provider {
             Self::Smtp(relay) => relay.name(),
             Self::Whatsapp(whatsapp) => whatsapp.name(),
             Self::Voice(voice) => voice.name(),
+        }
+    }
+
+    fn capacity(&self) -> gerbang_core::Capacity {
+        match self {
+            Self::DevInbox(inbox) => inbox.capacity(),
+            Self::Smpp(smpp) => smpp.capacity(),
+            Self::HttpSms(gateway) => gateway.capacity(),
+            Self::Smtp(relay) => relay.capacity(),
+            Self::Whatsapp(whatsapp) => whatsapp.capacity(),
+            Self::Voice(voice) => voice.capacity(),
         }
     }
 

@@ -175,12 +175,15 @@ impl Application {
         let (stop_delivery, delivery_stops) = tokio::sync::watch::channel(false);
         let (router, delivery) = with_store!(&database, |store| {
             let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+            // Measured by the worker, read by the engine's queue estimate.
+            let pace = Arc::new(gerbang_core::DeliveryPace::default());
             let engine = VerificationEngine::new(
                 store.clone(),
                 clock.clone(),
                 code_key.clone(),
                 settings.clone(),
-            );
+            )
+            .with_pace(pace.clone());
             for (provider, events) in receipts {
                 tokio::spawn(apply_receipts(
                     store.clone(),
@@ -195,6 +198,7 @@ impl Application {
             worker.metrics = metrics.clone();
             worker.retry = retry;
             worker.lease = lease;
+            let worker = worker.with_pace(pace);
             let mut stops = delivery_stops.clone();
             let delivery = tokio::spawn(worker.run(engine.queued_signal(), async move {
                 let _ = stops.wait_for(|stop| *stop).await;

@@ -310,6 +310,124 @@ async fn with_delivery_over_smpp_a_code_started_over_http_reaches_the_smsc_and_v
     stop_in_process(stop, server).await;
 }
 
+/// Seconds since the Unix epoch, as the test SMSC writes its receive times (`t=`).
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+/// At the start of a burst the queue estimate used to come from the previous minute's hand-offs and
+/// told a participant behind 197 others ~264 s for a code that arrived 6.5 s later. Read right after
+/// the burst is queued, and again while it drains, each estimate must be near the code's actual
+/// arrival at the test SMSC (a bind limited to 30 submits per second).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_estimates_during_a_burst_match_the_arrival_at_the_smsc() {
+    let smsc = smsc::Smsc::start(&[("SMSC_LOG_TIME", "1")]).await;
+    let db = TestDatabase::create().await;
+    let vars = app_vars(
+        &db,
+        vec![
+            ("GERBANG_DELIVERY__SMS", "smpp".to_string()),
+            ("GERBANG_DELIVERY__SMPP__ADDRESS", smsc.address.clone()),
+            ("GERBANG_DELIVERY__SMPP__SYSTEM_ID", "gerbang".to_string()),
+            ("GERBANG_DELIVERY__SMPP__PASSWORD", "secret".to_string()),
+            ("GERBANG_DELIVERY__SMPP__MAX_PER_SECOND", "30".to_string()),
+        ],
+    );
+    let (address, stop, server) = serve_in_process(vars).await;
+    let http = reqwest::Client::new();
+    let start = |n: u32| {
+        let http = http.clone();
+        async move {
+            let to = format!("0812{:04}{:04}", 1000 + n, 5000 + n);
+            let body: serde_json::Value = http
+                .post(format!("http://{address}/v1/verifications"))
+                .json(&serde_json::json!({"purpose": "registration", "channel": "sms", "to": to}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let id = body["id"].as_str().expect("a verification id").to_owned();
+            (id, format!("62812{:04}{:04}", 1000 + n, 5000 + n))
+        }
+    };
+    // A quiet minute before the burst: a few codes went out, as in the report.
+    for n in 0..5 {
+        start(n).await;
+    }
+    smsc.wait_for("submit ", 5).await;
+    // The burst.
+    let burst: Vec<(String, String)> = futures::future::join_all((5..205).map(start)).await;
+    // Each reading: (number, estimate in seconds, when it was read).
+    let mut readings: Vec<(String, f64, f64)> = Vec::new();
+    let read = |id: String| {
+        let http = http.clone();
+        async move {
+            let status: serde_json::Value = http
+                .get(format!("http://{address}/v1/verifications/{id}"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            (status["queue"].clone(), unix_now())
+        }
+    };
+    // Right after the burst is queued, then while it drains.
+    for round in 0..2 {
+        if round == 1 {
+            smsc.wait_for("submit ", 5 + 100).await;
+        }
+        for (id, to) in burst.iter().rev().step_by(20) {
+            let (queue, at) = read(id.clone()).await;
+            if queue.is_null() {
+                continue; // already sent
+            }
+            let wait = queue["estimated_wait"]
+                .as_f64()
+                .unwrap_or_else(|| panic!("a queued code without an estimate: {queue}"));
+            readings.push((to.clone(), wait, at));
+        }
+    }
+    smsc.wait_for("submit ", 5 + burst.len()).await;
+    assert!(
+        readings.len() >= 8,
+        "too few codes still queued when read: {readings:?}"
+    );
+    let arrival = |to: &str| -> f64 {
+        let line = smsc
+            .lines()
+            .into_iter()
+            .find(|line| line.starts_with(&format!("submit {to} ")))
+            .unwrap_or_else(|| panic!("no submit to {to}"));
+        line.split(' ')
+            .find_map(|word| word.strip_prefix("t="))
+            .and_then(|t| t.parse().ok())
+            .unwrap_or_else(|| panic!("no receive time in {line}"))
+    };
+    let mut report = Vec::new();
+    for (to, estimate, at) in &readings {
+        let actual = (arrival(to) - at).max(0.0);
+        report.push(format!(
+            "{to}: estimate {estimate} s, arrived after {actual:.2} s"
+        ));
+        // Within a factor of two either way, with a second's slack for rounding up and the bind's
+        // first second.
+        assert!(
+            *estimate <= actual * 2.0 + 1.5 && *estimate >= actual / 2.0 - 1.5,
+            "{}",
+            report.join("\n")
+        );
+    }
+    eprintln!("{}", report.join("\n"));
+    stop_in_process(stop, server).await;
+}
+
 #[test]
 fn an_smpp_provider_without_an_address_is_refused_at_start() {
     let vars = vec![("GERBANG_DELIVERY__SMS".to_string(), "smpp".to_string())];

@@ -202,6 +202,11 @@ impl SmppClient {
     }
 
     /// Unbinds and stops reconnecting.
+    /// The bind's settings (its window and submits per second set the queue estimate).
+    pub fn config(&self) -> &SmppConfig {
+        &self.config
+    }
+
     pub fn close(&self) {
         let _ = self.stop.send(true);
     }
