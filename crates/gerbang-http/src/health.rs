@@ -10,10 +10,12 @@ use serde_json::{Value, json};
 use crate::HttpState;
 use crate::error::ApiError;
 
+#[utoipa::path(get, path = "/healthz", operation_id = "healthz", tag = "operations", responses((status = 200, body = Object, description = "{\"status\": \"ok\"}")))]
 pub(crate) async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
+#[utoipa::path(get, path = "/readyz", operation_id = "readyz", tag = "operations", responses((status = 200, body = Object, description = "{\"status\": \"ready\", \"database\": …}")))]
 pub(crate) async fn readyz<S: Store>(
     State(state): State<HttpState<S>>,
 ) -> Result<Json<Value>, ApiError> {
@@ -37,6 +39,7 @@ pub(crate) async fn readyz<S: Store>(
 /// The Prometheus / OpenMetrics text: delivery per provider, circuits, receipts, refused webhooks,
 /// and the outbox depth read now. Holds no personal data. With `metrics.token` configured, only a
 /// request bearing it is answered (`401 unauthorized` otherwise).
+#[utoipa::path(get, path = "/metrics", operation_id = "metrics", tag = "operations", security((), ("metrics_token" = [])), responses((status = 200, content_type = "application/openmetrics-text", body = String)))]
 pub(crate) async fn metrics<S: Store>(
     State(state): State<HttpState<S>>,
     headers: axum::http::HeaderMap,

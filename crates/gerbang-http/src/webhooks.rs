@@ -146,7 +146,7 @@ impl WebhookCounters {
 }
 
 /// The answer to an accepted callback.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Received {
     /// Updates the callback carried.
     received: usize,
@@ -263,6 +263,7 @@ impl std::fmt::Display for MaskedMessageId<'_> {
 }
 
 /// `GET /v1/webhooks/{provider}`: the subscription handshake.
+#[utoipa::path(get, path = "/v1/webhooks/{provider}", operation_id = "webhook_subscribe", tag = "webhooks", params(("provider" = String, Path, description = "the provider's configured name")), responses((status = 200, content_type = "text/plain", body = String, description = "the challenge to echo")))]
 pub(crate) async fn subscribe<S: Store>(
     State(state): State<HttpState<S>>,
     path: Result<Path<String>, PathRejection>,
@@ -324,6 +325,7 @@ pub(crate) async fn read_body<S: Store>(
 }
 
 /// `POST /v1/webhooks/{provider}`: a status callback.
+#[utoipa::path(post, path = "/v1/webhooks/{provider}", operation_id = "webhook_receive", tag = "webhooks", params(("provider" = String, Path, description = "the provider's configured name")), request_body(content = Object, description = "the provider's own callback, signed"), responses((status = 200, body = Received)))]
 pub(crate) async fn receive<S: Store>(
     State(state): State<HttpState<S>>,
     path: Result<Path<String>, PathRejection>,

@@ -94,11 +94,14 @@ impl<S: Store> Api<S> {
         );
         let headers = response.headers().clone();
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        (
-            status,
-            headers,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
+        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let (method, uri) = (method.to_owned(), uri.to_owned());
+        if let Err(undeclared) =
+            gerbang_http::openapi::declared(&method, &uri, status.as_u16(), body["code"].as_str())
+        {
+            panic!("{undeclared}: {body}");
+        }
+        (status, headers, body)
     }
 
     async fn post(&self, uri: &str, body: &str) -> (StatusCode, Value) {
@@ -158,11 +161,14 @@ async fn call<S: Store>(
     let status = response.status();
     let headers = response.headers().clone();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    (
-        status,
-        headers,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    let (method, uri) = (method.to_owned(), uri.to_owned());
+    if let Err(undeclared) =
+        gerbang_http::openapi::declared(&method, &uri, status.as_u16(), body["code"].as_str())
+    {
+        panic!("{undeclared}: {body}");
+    }
+    (status, headers, body)
 }
 
 store_test!(

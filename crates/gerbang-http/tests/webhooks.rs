@@ -183,10 +183,17 @@ impl<S: Store> App<S> {
     }
 
     async fn call(&self, request: Request<Body>) -> Answer {
+        let (method, uri) = (request.method().to_string(), request.uri().to_string());
         let response = self.router.clone().oneshot(request).await.unwrap();
         let status = response.status();
         let headers = response.headers().clone();
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        if let Err(undeclared) =
+            gerbang_http::openapi::declared(&method, &uri, status.as_u16(), body["code"].as_str())
+        {
+            panic!("{undeclared}: {body}");
+        }
         let text = String::from_utf8_lossy(&bytes).into_owned();
         Answer {
             status,

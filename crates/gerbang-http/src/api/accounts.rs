@@ -211,6 +211,7 @@ pub struct LoginBody {
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = FlowResendBody)]
 pub struct ResendBody {
     flow: String,
     channel: Option<String>,
@@ -560,7 +561,7 @@ pub enum LoginAnswer {
     },
 }
 
-#[utoipa::path(post, path = "/v1/accounts/login", tag = "accounts", request_body = LoginBody, responses((status = 200, body = LoginAnswer, description = "a session (trusted device), or 202 with step_up_required, flow and verification (new device)"), (status = "4XX", body = crate::error::ErrorBody), (status = "5XX", body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/v1/accounts/login", tag = "accounts", request_body = LoginBody, responses((status = 200, body = LoginAnswer, description = "a session (trusted device)"), (status = 202, body = LoginAnswer, description = "a new device: step_up_required, flow and verification"), (status = "4XX", body = crate::error::ErrorBody), (status = "5XX", body = crate::error::ErrorBody)))]
 pub(crate) async fn login<S: Store>(
     State(state): State<HttpState<S>>,
     ClientIp(ip): ClientIp,
@@ -621,7 +622,7 @@ pub struct ResentBody {
     verification: VerificationBody,
 }
 
-#[utoipa::path(post, path = "/v1/accounts/flows/resend", tag = "accounts", request_body = ResendBody, responses((status = 200, body = ResentBody), (status = "4XX", body = crate::error::ErrorBody), (status = "5XX", body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/v1/accounts/flows/resend", operation_id = "resend_flow_code", tag = "accounts", request_body = ResendBody, responses((status = 200, body = ResentBody), (status = "4XX", body = crate::error::ErrorBody), (status = "5XX", body = crate::error::ErrorBody)))]
 pub(crate) async fn resend<S: Store>(
     State(state): State<HttpState<S>>,
     ApiJson(request): ApiJson<ResendBody>,
@@ -860,7 +861,7 @@ pub enum ContactChangeAnswer {
     Changed { account: AccountBody },
 }
 
-#[utoipa::path(post, path = "/v1/session/contact/confirm", tag = "accounts", request_body = CodeBody, security(("session" = [])), responses((status = 200, body = ContactChangeAnswer, description = "202 with a code to the new contact after the old one authorised; 200 with the account once changed"), (status = "4XX", body = crate::error::ErrorBody), (status = "5XX", body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/v1/session/contact/confirm", tag = "accounts", request_body = CodeBody, security(("session" = [])), responses((status = 200, body = ContactChangeAnswer, description = "the account, once changed"), (status = 202, body = ContactChangeAnswer, description = "the old contact authorised: a code went to the new one"), (status = "4XX", body = crate::error::ErrorBody), (status = "5XX", body = crate::error::ErrorBody)))]
 pub(crate) async fn confirm_contact_change<S: Store>(
     State(state): State<HttpState<S>>,
     SessionBearer(token): SessionBearer,

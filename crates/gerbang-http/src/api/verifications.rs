@@ -484,7 +484,7 @@ pub(crate) async fn status<S: Store>(
     Ok(Json(answer))
 }
 
-#[utoipa::path(post, path = "/v1/verifications/{id}/resend", tag = "verifications", request_body = ResendBody, params(("id" = String, Path, description = "vf_ and 32 hex digits")), security(("api_token" = [])), responses((status = 200, body = VerificationBody), (status = "4XX", body = crate::error::ErrorBody), (status = "5XX", body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/v1/verifications/{id}/resend", operation_id = "resend_verification", tag = "verifications", request_body = ResendBody, params(("id" = String, Path, description = "vf_ and 32 hex digits")), security(("api_token" = [])), responses((status = 200, body = VerificationBody), (status = "4XX", body = crate::error::ErrorBody), (status = "5XX", body = crate::error::ErrorBody)))]
 pub(crate) async fn resend<S: Store>(
     State(state): State<HttpState<S>>,
     CallingClient(client): CallingClient,
