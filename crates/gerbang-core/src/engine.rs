@@ -281,6 +281,7 @@ impl<S: Store> VerificationEngine<S> {
                             verification: Some(written),
                             rates,
                             messages: vec![message],
+                            ..Changes::none()
                         },
                         Ok(()),
                     ),
@@ -366,6 +367,7 @@ impl<S: Store> VerificationEngine<S> {
                         verification: Some(verification.clone()),
                         rates,
                         messages: vec![message],
+                        ..Changes::none()
                     },
                     Ok(verification),
                 )
@@ -578,8 +580,10 @@ impl<S: Store> VerificationEngine<S> {
                 match verification.cancel(&policy, now) {
                     Ok(()) => {
                         let view = engine.view(&verification, now);
+                        // Its messages still queued go with it, in the same transaction.
                         (
                             Changes {
+                                withdrawn: vec![verification.id],
                                 verification: Some(verification),
                                 ..Changes::none()
                             },

@@ -321,6 +321,7 @@ async fn save<S: Store>(store: &S, verification: Verification, messages: Vec<Out
                     verification: Some(verification),
                     rates: vec![],
                     messages,
+                    withdrawn: vec![],
                 },
                 (),
             )
