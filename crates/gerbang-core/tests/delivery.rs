@@ -185,7 +185,11 @@ async fn a_cancelled_verification_s_queued_message_is_never_sent<S: Store>(store
     assert_eq!(h.queued().await, 2, "both wait for another round");
 
     h.engine.cancel("app", cancelled).await.unwrap();
-    assert_eq!(h.queued().await, 1, "the cancel took its message out of the queue");
+    assert_eq!(
+        h.queued().await,
+        1,
+        "the cancel took its message out of the queue"
+    );
 
     // The SMSC is back: only the other code goes out.
     *smsc.script.lock().unwrap() = VecDeque::from([Ok(())]);
@@ -193,7 +197,11 @@ async fn a_cancelled_verification_s_queued_message_is_never_sent<S: Store>(store
     assert_eq!(h.worker.deliver_next().await.unwrap(), 1);
     assert_eq!(smsc.taken(), vec![kept]);
     assert_eq!(h.queued().await, 0);
-    assert_eq!(smsc.calls(), 3, "the cancelled one was tried once, before its cancel");
+    assert_eq!(
+        smsc.calls(),
+        3,
+        "the cancelled one was tried once, before its cancel"
+    );
 }
 
 /// A cancel while the worker holds the message (its hand-off under way) drops it too: a refusal

@@ -10,11 +10,11 @@ use std::time::Duration;
 use gerbang_core::{CheckRequest, DeliveryWorker, StartRequest, VerificationEngine};
 use gerbang_delivery::smpp::{SmppClient, SmppConfig};
 use gerbang_delivery::{Provider, SmppCourier, apply_receipts};
+use gerbang_domain::delivery::circuit::CircuitState;
 use gerbang_domain::delivery::{Cause, DeliveryStatus};
 use gerbang_domain::verification::code::CodeKey;
 use gerbang_domain::verification::purpose::{ActionDetails, Purpose};
 use gerbang_domain::verification::{Channel, Destination, Status};
-use gerbang_domain::delivery::circuit::CircuitState;
 use gerbang_domain::{Clock, ManualClock, MobileNumber, SystemClock};
 use gerbang_store::Store;
 use gerbang_testkit::store_test;
@@ -182,7 +182,10 @@ async fn numbers_the_smsc_refuses_never_hold_up_the_codes_of_other_numbers<S: St
     for round in 0..3 {
         for i in 0..12 {
             let number = format!("0812{round}{i:03}0050");
-            normal.push((number.clone(), engine.start(start(&number)).await.unwrap().id));
+            normal.push((
+                number.clone(),
+                engine.start(start(&number)).await.unwrap().id,
+            ));
         }
         worker.deliver_next().await.unwrap();
         assert_eq!(

@@ -215,10 +215,12 @@ async fn a_refused_bind_is_reported_and_submits_fail_at_once_instead_of_waiting(
         SmppEvent::Unbound { reason } => assert!(reason.contains("bind refused"), "{reason}"),
         other => panic!("{other:?}"),
     }
-    let submitted =
-        tokio::time::timeout(Duration::from_secs(30), client.submit("6281234567890", "kode"))
-            .await
-            .expect("no wait while the bind is down");
+    let submitted = tokio::time::timeout(
+        Duration::from_secs(30),
+        client.submit("6281234567890", "kode"),
+    )
+    .await
+    .expect("no wait while the bind is down");
     assert_eq!(submitted.unwrap_err(), SubmitError::Unbound);
     smsc.wait_for("bind refused", 1).await;
     assert_eq!(smsc.count("submit"), 0);

@@ -78,7 +78,11 @@ async fn a_primary_smsc_that_refuses_connections_is_failed_over_at_once_not_afte
         assert_eq!(
             seen,
             [
-                ("smpp:down", DeliveryStatus::Failed, Some(Cause::ProviderError)),
+                (
+                    "smpp:down",
+                    DeliveryStatus::Failed,
+                    Some(Cause::ProviderError)
+                ),
                 ("dev_inbox", DeliveryStatus::Delivered, None),
             ],
             "{trail:?}"
