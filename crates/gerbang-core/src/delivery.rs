@@ -49,6 +49,9 @@ pub struct HandOffFailure {
     /// The provider's raw words for staff (`command_status 0x58`, `HTTP 400 code 131026`, `550 5.1.1
     /// ...`). Never the message text, never the code.
     pub detail: String,
+    /// The refusal is about this message's destination alone (an SMSC's queue full or throttling
+    /// for that number), whatever its cause says: it does not count against the provider's circuit.
+    pub about_destination: bool,
 }
 
 impl HandOffFailure {
@@ -57,7 +60,14 @@ impl HandOffFailure {
             cause,
             retry,
             detail: detail.into(),
+            about_destination: false,
         }
+    }
+
+    /// Marks the refusal as about this destination alone (see `about_destination`).
+    pub fn for_destination(mut self) -> Self {
+        self.about_destination = true;
+        self
     }
 
     /// Nothing answered, or the answer made no sense: worth another try, here or elsewhere.
@@ -400,7 +410,11 @@ impl<S: Store, C: Courier> DeliveryWorker<S, C> {
                 }
                 Err(failure) => {
                     let at = self.clock.now();
-                    route.breaker().record_failure(failure.cause, at);
+                    if failure.about_destination {
+                        route.breaker().record_destination_refusal(at);
+                    } else {
+                        route.breaker().record_failure(failure.cause, at);
+                    }
                     tracing::warn!(
                         outbox_id = claimed.id,
                         provider = name,

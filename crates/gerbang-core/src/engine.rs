@@ -313,6 +313,7 @@ impl<S: Store> VerificationEngine<S> {
                             verification: Some(written),
                             rates,
                             messages: vec![message],
+                            ..Changes::none()
                         },
                         Ok(()),
                     ),
@@ -434,6 +435,7 @@ impl<S: Store> VerificationEngine<S> {
                         verification: Some(verification.clone()),
                         rates,
                         messages: vec![message],
+                        ..Changes::none()
                     },
                     Ok(verification),
                 )
@@ -683,8 +685,10 @@ impl<S: Store> VerificationEngine<S> {
                 match verification.cancel(&policy, now) {
                     Ok(()) => {
                         let view = engine.view(&verification, now);
+                        // Its messages still queued go with it, in the same transaction.
                         (
                             Changes {
+                                withdrawn: vec![verification.id],
                                 verification: Some(verification),
                                 ..Changes::none()
                             },

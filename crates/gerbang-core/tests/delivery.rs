@@ -19,8 +19,8 @@ use gerbang_domain::delivery::{Cause, DeliveryStatus, NextStep, Retry};
 use gerbang_domain::verification::code::CodeKey;
 use gerbang_domain::verification::purpose::Purpose;
 use gerbang_domain::verification::{Channel, Destination, VerificationId};
-use gerbang_domain::{Email, Explain, ManualClock, MobileNumber, Operator};
-use gerbang_store::{Changes, OutboxMessage, Priority, Store};
+use gerbang_domain::{Clock, Email, Explain, ManualClock, MobileNumber, Operator};
+use gerbang_store::{Changes, MessageOutcome, OutboxMessage, Priority, Store};
 use gerbang_testkit::store_test;
 
 fn t0() -> DateTime<Utc> {
@@ -173,7 +173,68 @@ store_test!(
     a_message_given_up_says_it_was_not_sent_and_never_to_wait,
     a_code_expired_in_the_queue_has_a_line_in_the_trail,
     an_email_refusal_is_explained_for_email_and_suggests_other_channels,
+    a_cancelled_verification_s_queued_message_is_never_sent,
+    a_message_in_flight_when_its_verification_is_cancelled_does_not_come_back,
 );
+
+/// The SMSC refuses while the code waits; the participant cancels; when the SMSC takes messages
+/// again the cancelled code is not among them (nor retried until its hard cap meanwhile).
+async fn a_cancelled_verification_s_queued_message_is_never_sent<S: Store>(store: S) {
+    let smsc = Scripted::failing("smsc", Cause::ProviderError, Retry::SameRoute);
+    let h = harness(store, vec![sms_route(&smsc)]);
+    let cancelled = h.start(phone(1, false)).await;
+    let kept = h.start(phone(2, false)).await;
+    assert_eq!(h.worker.deliver_next().await.unwrap(), 2);
+    assert_eq!(h.queued().await, 2, "both wait for another round");
+
+    h.engine.cancel("app", cancelled).await.unwrap();
+    assert_eq!(
+        h.queued().await,
+        1,
+        "the cancel took its message out of the queue"
+    );
+
+    // The SMSC is back: only the other code goes out.
+    *smsc.script.lock().unwrap() = VecDeque::from([Ok(())]);
+    h.clock.advance(Duration::seconds(70));
+    assert_eq!(h.worker.deliver_next().await.unwrap(), 1);
+    assert_eq!(smsc.taken(), vec![kept]);
+    assert_eq!(h.queued().await, 0);
+    assert_eq!(
+        smsc.calls(),
+        3,
+        "the cancelled one was tried once, before its cancel"
+    );
+}
+
+/// A cancel while the worker holds the message (its hand-off under way) drops it too: a refusal
+/// that ends the hand-off afterwards does not put it back in the queue.
+async fn a_message_in_flight_when_its_verification_is_cancelled_does_not_come_back<S: Store>(
+    store: S,
+) {
+    let smsc = Scripted::ok("smsc");
+    let h = harness(store.clone(), vec![sms_route(&smsc)]);
+    let id = h.start(phone(1, false)).await;
+    let claimed = store
+        .claim_messages(10, h.clock.now(), Duration::seconds(30))
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    h.engine.cancel("app", id).await.unwrap();
+    let retry_at = h.clock.now() + Duration::seconds(5);
+    let outcome = MessageOutcome::Deferred {
+        retry_at,
+        failures: Vec::new(),
+    };
+    store
+        .finish_messages(vec![(claimed[0].clone(), outcome)])
+        .await
+        .unwrap();
+    assert_eq!(h.queued().await, 0);
+    h.clock.advance(Duration::seconds(70));
+    assert_eq!(h.worker.deliver_next().await.unwrap(), 0);
+    assert!(smsc.taken().is_empty());
+}
 
 async fn a_refusal_fails_over_to_the_next_provider_and_both_tries_are_in_the_trail<S: Store>(
     store: S,

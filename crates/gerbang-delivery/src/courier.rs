@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 
 use crate::email::SmtpCourier;
 use crate::http_sms::HttpSmsCourier;
-use crate::smpp::{SmppClient, SmppEvent, SubmitError};
+use crate::smpp::{QUEUE_FULL, SmppClient, SmppEvent, SubmitError, THROTTLED};
 use crate::voice::VoiceCourier;
 use crate::whatsapp::WhatsappCourier;
 
@@ -92,11 +92,20 @@ impl Courier for SmppCourier {
             }),
             Err(SubmitError::Refused(status)) => {
                 let verdict = self.causes.judge(&RawOutcome::SmppSubmit(status));
-                Err(HandOffFailure::new(
+                let failure = HandOffFailure::new(
                     verdict.cause.unwrap_or(Cause::Unknown),
                     verdict.retry,
                     format!("submit_sm_resp command_status {status:#04x}"),
-                ))
+                );
+                // Queue full or throttled, still, after the client's own back-off and retries:
+                // the SMSC answers (so it is up) and refuses this number; the bind's pacing has
+                // already slowed down for it. Counting it against the provider would let a few
+                // such numbers open the circuit for every code.
+                if status == QUEUE_FULL || status == THROTTLED {
+                    Err(failure.for_destination())
+                } else {
+                    Err(failure)
+                }
             }
             Err(SubmitError::Invalid(reason)) => Err(HandOffFailure::new(
                 Cause::InvalidNumber,

@@ -21,7 +21,74 @@ use gerbang_store::Store;
 use gerbang_testkit::store_test;
 use support::Smsc;
 
-store_test!(codes_acknowledged_while_the_smsc_is_down_go_out_when_it_returns);
+store_test!(
+    codes_acknowledged_while_the_smsc_is_down_go_out_when_it_returns,
+    a_primary_smsc_that_refuses_connections_is_failed_over_at_once_not_after_a_timeout,
+);
+
+/// The primary SMSC refuses connections; its answer timeout is an hour, so a courier that waited for
+/// an answer instead of failing at once would never let the step end. Every code goes out through
+/// the second route in the same step, the refusal of the first on record.
+async fn a_primary_smsc_that_refuses_connections_is_failed_over_at_once_not_after_a_timeout<
+    S: Store,
+>(
+    store: S,
+) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut config = SmppConfig::new(format!("127.0.0.1:{port}"), "gerbang", "secret");
+    config.response_timeout = Duration::from_secs(3600);
+    config.reconnect_min = Duration::from_millis(100);
+    let (client, _events) = SmppClient::start(config);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let engine = VerificationEngine::new(
+        store.clone(),
+        clock.clone(),
+        CodeKey::new([9; 32]),
+        Default::default(),
+    );
+    let primary = Provider::Smpp(SmppCourier {
+        name: "smpp:down".into(),
+        client,
+        causes: Default::default(),
+    });
+    let routes = vec![
+        Route::new(primary, vec![Channel::Sms]),
+        Route::new(Provider::DevInbox(Default::default()), vec![Channel::Sms]),
+    ];
+    let worker = DeliveryWorker::with_routes(store.clone(), routes, clock);
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        let to = Destination::Phone(MobileNumber::parse(&format!("08123456{n:02}90")).unwrap());
+        let request = StartRequest::new("app", Purpose::Registration, Channel::Sms, to);
+        ids.push(engine.start(request).await.unwrap().id);
+    }
+    let step = tokio::time::timeout(Duration::from_secs(60), worker.deliver_next()).await;
+    assert_eq!(step.expect("no wait for the refused SMSC").unwrap(), 3);
+    assert_eq!(store.queued_messages().await.unwrap(), 0);
+    for id in ids {
+        let trail = store.delivery_trail(id).await.unwrap();
+        let seen: Vec<_> = trail
+            .iter()
+            .map(|a| (a.provider.as_str(), a.status, a.cause))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (
+                    "smpp:down",
+                    DeliveryStatus::Failed,
+                    Some(Cause::ProviderError)
+                ),
+                ("dev_inbox", DeliveryStatus::Delivered, None),
+            ],
+            "{trail:?}"
+        );
+    }
+}
 
 async fn codes_acknowledged_while_the_smsc_is_down_go_out_when_it_returns<S: Store>(store: S) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")

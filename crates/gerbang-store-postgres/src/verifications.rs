@@ -10,7 +10,7 @@ use gerbang_domain::Nik;
 use gerbang_domain::delivery::receipt::normalise_message_id;
 use gerbang_domain::verification::{Verification, VerificationId};
 use gerbang_store::verifications::{
-    ATTEMPT_COLUMNS, AttemptColumns, SUPERSEDED, apply_handoffs, attempt_from_row,
+    ATTEMPT_COLUMNS, AttemptColumns, CANCELLED, SUPERSEDED, apply_handoffs, attempt_from_row,
     decode_rate_state, encode_rate_state, nik_digest, open_message, open_verification,
     open_verifications_for_nik, seal_message, seal_verification, verification_nik_digest,
 };
@@ -195,6 +195,26 @@ impl VerificationStore for PostgresStore {
             .await
             .map_err(store_error)?;
         }
+        if !changes.withdrawn.is_empty() {
+            // Cancelled: what is still in the outbox, waiting or claimed, goes with it. A worker
+            // holding one finishes it against `status = 'claimed'` and so cannot requeue it.
+            let ids: Vec<&[u8]> = changes
+                .withdrawn
+                .iter()
+                .map(|id| id.as_bytes().as_slice())
+                .collect();
+            sqlx::query(
+                "UPDATE outbox SET status = 'dropped', finished_at = $2, reason = $3, \
+                 claimed_until = NULL \
+                 WHERE verification = ANY($1) AND status IN ('queued', 'claimed')",
+            )
+            .bind(&ids)
+            .bind(ms(now))
+            .bind(CANCELLED)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        }
         tx.commit().await.map_err(store_error)?;
         Ok(value)
     }
@@ -300,7 +320,7 @@ impl VerificationStore for PostgresStore {
                 MessageOutcome::Deferred { retry_at, .. } => {
                     sqlx::query(
                         "UPDATE outbox SET status = 'queued', claimed_until = NULL, \
-                         rounds = rounds + 1, not_before = $1 WHERE id = $2",
+                         rounds = rounds + 1, not_before = $1 WHERE id = $2 AND status = 'claimed'",
                     )
                     .bind(ms(*retry_at))
                     .bind(claimed.id)
@@ -312,7 +332,7 @@ impl VerificationStore for PostgresStore {
             };
             sqlx::query(
                 "UPDATE outbox SET status = $1, provider = $2, finished_at = $3, reason = $4, \
-                 claimed_until = NULL WHERE id = $5",
+                 claimed_until = NULL WHERE id = $5 AND ($1 = 'handed_off' OR status = 'claimed')",
             )
             .bind(status)
             .bind(provider)

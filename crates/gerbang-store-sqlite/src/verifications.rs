@@ -20,7 +20,7 @@ use gerbang_domain::delivery::receipt::normalise_message_id;
 use gerbang_domain::verification::rate::{KeyKind, RateState};
 use gerbang_domain::verification::{Verification, VerificationId};
 use gerbang_store::verifications::{
-    ATTEMPT_COLUMNS, AttemptColumns, SUPERSEDED, apply_handoffs, attempt_from_row,
+    ATTEMPT_COLUMNS, AttemptColumns, CANCELLED, SUPERSEDED, apply_handoffs, attempt_from_row,
     decode_rate_state, encode_rate_state, nik_digest, open_message, open_verification,
     open_verifications_for_nik, seal_message, seal_verification, verification_nik_digest,
 };
@@ -303,6 +303,8 @@ struct Pending {
     dirty_verifications: BTreeSet<VerificationId>,
     dirty_rates: BTreeMap<Vec<u8>, (KeyKind, DateTime<Utc>)>,
     messages: Vec<OutboxMessage>,
+    /// Verifications cancelled: their messages still in the outbox are dropped.
+    withdrawn: BTreeSet<VerificationId>,
     finished: Vec<FinishedRow>,
     attempts: Vec<AttemptRow>,
     failures: Vec<FailureRow>,
@@ -398,6 +400,7 @@ async fn apply_batch(
                     pending.rates.insert(digest, state);
                 }
                 pending.messages.extend(changes.messages);
+                pending.withdrawn.extend(changes.withdrawn);
             }
             Command::Finish { outcomes, reply } => {
                 for (claimed, outcome) in &outcomes {
@@ -645,6 +648,23 @@ async fn flush(
         }
         query.execute(&mut *connection).await.map_err(store_error)?;
     }
+    // After the inserts (a send queued earlier in this batch goes too) and before the workers'
+    // outcomes (a refusal of a message in flight must not put it back in the queue).
+    let withdrawn: Vec<&VerificationId> = pending.withdrawn.iter().collect();
+    for chunk in withdrawn.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "UPDATE outbox SET status = 'dropped', finished_at = ?, reason = ?, claimed_until = NULL \
+             WHERE status IN ('queued', 'claimed') AND verification IN {}",
+            placeholders(chunk.len())
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql))
+            .bind(ms(now))
+            .bind(CANCELLED);
+        for id in chunk {
+            query = query.bind(id.as_bytes().as_slice());
+        }
+        query.execute(&mut *connection).await.map_err(store_error)?;
+    }
     for chunk in pending.failures.chunks(ROWS_PER_STATEMENT / 2) {
         let sql = format!(
             "INSERT INTO delivery_attempts (outbox_id, verification, channel, provider, status, \
@@ -669,7 +689,7 @@ async fn flush(
     for (id, retry_at) in &pending.deferred {
         sqlx::query(
             "UPDATE outbox SET status = 'queued', claimed_until = NULL, rounds = rounds + 1, \
-             not_before = ? WHERE id = ?",
+             not_before = ? WHERE id = ? AND status = 'claimed'",
         )
         .bind(ms(*retry_at))
         .bind(*id)
@@ -699,7 +719,8 @@ async fn flush(
     }
     for chunk in pending.finished.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
-            "UPDATE outbox SET status = v.column2, provider = v.column3, finished_at = v.column4,              reason = v.column5, claimed_until = NULL FROM (VALUES {}) AS v WHERE outbox.id = v.column1",
+            "UPDATE outbox SET status = v.column2, provider = v.column3, finished_at = v.column4,              reason = v.column5, claimed_until = NULL FROM (VALUES {}) AS v WHERE outbox.id = v.column1 \
+             AND (v.column2 = 'handed_off' OR outbox.status = 'claimed')",
             rows(chunk.len(), 5)
         );
         let mut query = sqlx::query(AssertSqlSafe(sql));

@@ -68,6 +68,10 @@ pub struct Changes {
     /// refuse nothing and may be forgotten.
     pub rates: Vec<(usize, RateState, DateTime<Utc>)>,
     pub messages: Vec<OutboxMessage>,
+    /// Verifications whose messages still in the outbox (waiting, or claimed by a worker) are
+    /// dropped as [`CANCELLED`], in the same transaction as the rest: a cancelled code is never
+    /// sent later. Written after `messages`, so a send queued earlier in the same batch goes too.
+    pub withdrawn: Vec<VerificationId>,
 }
 
 impl Changes {
@@ -141,6 +145,9 @@ pub struct ClaimedMessage {
 
 /// Why an earlier send still waiting in the queue was dropped when a later one was queued.
 pub const SUPERSEDED: &str = "superseded by a later send of the same verification";
+
+/// Why a message still in the queue was dropped when its verification was cancelled.
+pub const CANCELLED: &str = "its verification was cancelled";
 
 /// One provider's refusal of one message, as the delivery trail keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]

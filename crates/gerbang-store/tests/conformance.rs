@@ -426,6 +426,7 @@ async fn save<S: Store>(store: &S, verification: Verification, messages: Vec<Out
                     verification: Some(verification),
                     rates: vec![],
                     messages,
+                    withdrawn: vec![],
                 },
                 (),
             )

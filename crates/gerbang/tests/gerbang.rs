@@ -1026,6 +1026,158 @@ async fn after_sigkill_and_restart_every_acknowledged_code_reaches_the_smsc() {
     assert!(duplicates <= 32, "{duplicates} duplicates");
 }
 
+/// The `t=` time (Unix seconds) in an SMSC log line.
+fn logged_time(line: &str) -> f64 {
+    line.split(' ')
+        .find_map(|part| part.strip_prefix("t="))
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("no time in {line}"))
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+/// Three SIGKILLs while a slow SMSC answers (each submit answered 100 ms after it arrives, the SMSC
+/// reading on meanwhile, so a whole window of 10 is taken and not yet answered): after each restart
+/// every acknowledged code still arrives, and the submits sent twice are measured and classified.
+/// Outcomes are committed as each answer arrives, so no submit answered well before the kill is
+/// sent again; what repeats was in flight — the window still unanswered, and answers sent in the
+/// last instant before the kill.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_sigkills_against_a_slow_smsc_repeat_only_submits_whose_answer_was_in_flight() {
+    let smsc = smsc::Smsc::start(&[
+        ("SMSC_ANSWER_DELAY_MS", "100"),
+        ("SMSC_LOG_TIME", "1"),
+        ("SMSC_NODELAY", "1"),
+    ])
+    .await;
+    let db = TestDatabase::create().await;
+    std::fs::create_dir_all(db.data_dir()).unwrap();
+    let log = db.data_dir().join("serve.log");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut child = serve_with_smpp(&db, port, &smsc, 0, &log);
+    wait_until_ready(&base, &mut child, &log).await;
+
+    let http = reqwest::Client::new();
+    let numbers: Vec<String> = (0..150).map(|n| format!("0812{n:04}5678")).collect();
+    let acknowledged: Vec<String> = futures::future::join_all(numbers.iter().map(|number| {
+        let http = http.clone();
+        let base = base.clone();
+        async move {
+            let response = http
+                .post(format!("{base}/v1/verifications"))
+                .json(
+                    &serde_json::json!({"purpose": "registration", "channel": "sms", "to": number}),
+                )
+                .send()
+                .await
+                .ok()?;
+            response
+                .status()
+                .is_success()
+                .then(|| format!("62{}", &number[1..]))
+        }
+    }))
+    .await
+    .into_iter()
+    .flatten()
+    .collect();
+    assert_eq!(
+        acknowledged.len(),
+        numbers.len(),
+        "every start acknowledged"
+    );
+
+    let mut kills = Vec::new();
+    for round in 1..=3 {
+        smsc.wait_for("answered ", 30 * round).await;
+        kills.push(unix_now());
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(
+            smsc.count("answered ") < acknowledged.len(),
+            "kill {round} must come while codes are still queued"
+        );
+        child = serve_with_smpp(&db, port, &smsc, 0, &log);
+        wait_until_ready(&base, &mut child, &log).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let missing = loop {
+        let lines = smsc.lines();
+        let missing = acknowledged
+            .iter()
+            .filter(|to| {
+                !lines
+                    .iter()
+                    .any(|l| l.starts_with(&format!("answered {to} ")))
+            })
+            .count();
+        if missing == 0 || Instant::now() > deadline {
+            break missing;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(missing, 0, "acknowledged codes never reached the SMSC");
+
+    // Each repeat, by what the SMSC had done with the first copy when the process died: answered
+    // long enough before that it should have been recorded (300 ms: arrival and commit take a few
+    // ms, a PostgreSQL commit on a loaded machine up to ~100), or still in flight (no answer yet,
+    // or one sent in the last 300 ms).
+    let lines = smsc.lines();
+    let mut recorded_late = vec![0; kills.len()];
+    let mut in_flight = vec![0; kills.len()];
+    for to in &acknowledged {
+        let submits: Vec<f64> = lines
+            .iter()
+            .filter(|l| l.starts_with(&format!("submit {to} ")))
+            .map(|l| logged_time(l))
+            .collect();
+        if submits.len() < 2 {
+            continue;
+        }
+        let first = submits[0];
+        let kill = kills
+            .iter()
+            .position(|&k| k >= first)
+            .unwrap_or(kills.len() - 1);
+        let answered_long_before = lines
+            .iter()
+            .filter(|l| l.starts_with(&format!("answered {to} ")))
+            .map(|l| logged_time(l))
+            .any(|t| t >= first && t <= kills[kill] - 0.3);
+        let repeats = submits.len() - 1;
+        if answered_long_before {
+            recorded_late[kill] += repeats;
+        } else {
+            in_flight[kill] += repeats;
+        }
+    }
+    eprintln!(
+        "{} acknowledged, {} submits; repeats per kill: answered over 300 ms before the kill {recorded_late:?}, in flight {in_flight:?}",
+        acknowledged.len(),
+        smsc.count("submit ")
+    );
+    for kill in 0..kills.len() {
+        assert_eq!(
+            recorded_late[kill], 0,
+            "kill {kill}: submits answered well before the kill were sent again"
+        );
+        // The window not yet answered, and the ones answered as the process died.
+        assert!(
+            in_flight[kill] <= 40,
+            "kill {kill}: {} repeats, more than four windows",
+            in_flight[kill]
+        );
+    }
+}
+
 /// Every kind of provider is built from its table at start, and a provider without its table, or
 /// with a setting it cannot use, stops the start with the key named.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,6 +5,9 @@
 //! connection fails it tells every caller still waiting, then reconnects with exponential back-off
 //! and jitter. Callers use [`SmppClient::submit`], which
 //!
+//! - fails at once while the bind is down (the connection was refused or dropped, and no new bind
+//!   has been made since), so the caller fails over instead of waiting for an answer that cannot
+//!   come; only while the very first bind is under way does it wait, within `response_timeout`,
 //! - waits for a slot in the window of outstanding submits (`window`),
 //! - respects the per-bind throughput limit (`max_per_second`) and any back-off in force,
 //! - on `ESME_RTHROTTLED` or `ESME_RMSGQFUL` backs every sender off and tries again, up to
@@ -116,9 +119,13 @@ pub enum SubmitError {
     /// The connection ended with the submit outstanding: the SMSC may or may not have taken it.
     #[error("the connection to the SMSC ended before it answered")]
     Disconnected,
-    /// No answer in time (not bound, or the SMSC is silent).
+    /// No answer in time (the SMSC is silent, or the first bind took too long).
     #[error("the SMSC did not answer in time")]
     Timeout,
+    /// Not bound: the connection was refused or dropped and no bind has been made since. Nothing
+    /// was sent.
+    #[error("not bound to the SMSC (the connection was refused or dropped); nothing was sent")]
+    Unbound,
     /// The text or number cannot be put in a PDU.
     #[error("cannot build the submit: {0}")]
     Invalid(String),
@@ -169,10 +176,21 @@ struct Pace {
     paused_until: Instant,
 }
 
+/// Whether submits can go now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Link {
+    /// The first bind is under way.
+    Connecting,
+    Bound,
+    /// The last connection or bind failed; reconnecting with back-off.
+    Down,
+}
+
 /// The handle; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct SmppClient {
     jobs: mpsc::Sender<Job>,
+    link: watch::Receiver<Link>,
     window: Arc<Semaphore>,
     pace: Arc<Mutex<Pace>>,
     config: Arc<SmppConfig>,
@@ -185,11 +203,19 @@ impl SmppClient {
         let (jobs, job_rx) = mpsc::channel(config.window.max(1) * 4);
         let (events, event_rx) = mpsc::channel(4096);
         let (stop, stop_rx) = watch::channel(false);
+        let (link_tx, link) = watch::channel(Link::Connecting);
         let config = Arc::new(config);
-        tokio::spawn(connection_loop(config.clone(), job_rx, events, stop_rx));
+        tokio::spawn(connection_loop(
+            config.clone(),
+            job_rx,
+            events,
+            stop_rx,
+            link_tx,
+        ));
         let now = Instant::now();
         let client = Self {
             jobs,
+            link,
             window: Arc::new(Semaphore::new(config.window.max(1))),
             pace: Arc::new(Mutex::new(Pace {
                 next_slot: now,
@@ -262,13 +288,30 @@ impl SmppClient {
         slot
     }
 
+    /// Fails at once unless bound; waits (until `deadline`) only for the first bind.
+    async fn bound(&self, deadline: Instant) -> Result<(), SubmitError> {
+        let mut link = self.link.clone();
+        let state = tokio::time::timeout_at(deadline, link.wait_for(|l| *l != Link::Connecting))
+            .await
+            .map_err(|_| SubmitError::Timeout)?
+            .map(|state| *state)
+            .map_err(|_| SubmitError::Closed)?;
+        match state {
+            Link::Bound => Ok(()),
+            Link::Connecting | Link::Down => Err(SubmitError::Unbound),
+        }
+    }
+
     async fn submit_once(&self, to: &str, text: &str) -> Result<String, SubmitError> {
         let deadline = Instant::now() + self.config.response_timeout;
+        self.bound(deadline).await?;
         let permit = tokio::time::timeout_at(deadline, self.window.acquire())
             .await
             .map_err(|_| SubmitError::Timeout)?
             .map_err(|_| SubmitError::Closed)?;
         tokio::time::sleep_until(self.slot()).await;
+        // The bind may have gone down while this waited for the window or a slot.
+        self.bound(deadline).await?;
         let (reply, answer) = oneshot::channel();
         let job = Job {
             to: to.to_owned(),
@@ -297,6 +340,7 @@ async fn connection_loop(
     mut jobs: mpsc::Receiver<Job>,
     events: mpsc::Sender<SmppEvent>,
     mut stop: watch::Receiver<bool>,
+    link: watch::Sender<Link>,
 ) {
     let mut delay = config.reconnect_min;
     loop {
@@ -306,6 +350,7 @@ async fn connection_loop(
         let ended = match connect_and_bind(&config).await {
             Ok(framed) => {
                 delay = config.reconnect_min;
+                link.send_replace(Link::Bound);
                 let _ = events.send(SmppEvent::Bound).await;
                 let reason = serve(&config, framed, &mut jobs, &events, &mut stop).await;
                 if *stop.borrow() {
@@ -315,12 +360,27 @@ async fn connection_loop(
             }
             Err(reason) => reason,
         };
+        link.send_replace(Link::Down);
+        // Submits queued but never sent: their callers fail over now rather than when their
+        // answer's time runs out.
+        while let Ok(job) = jobs.try_recv() {
+            let _ = job.reply.send(Err(SubmitError::Unbound));
+        }
         tracing::warn!(address = %config.address, reason = %ended, "SMPP bind down; reconnecting");
         let _ = events.send(SmppEvent::Unbound { reason: ended }).await;
         let jitter = rand::rng().random_range(0..=delay.as_millis() as u64 / 4 + 1);
-        tokio::select! {
-            _ = tokio::time::sleep(delay + Duration::from_millis(jitter)) => {}
-            _ = stop.changed() => return,
+        let wake = tokio::time::sleep(delay + Duration::from_millis(jitter));
+        tokio::pin!(wake);
+        loop {
+            tokio::select! {
+                _ = &mut wake => break,
+                _ = stop.changed() => return,
+                // One that slipped in as the bind went down.
+                job = jobs.recv() => match job {
+                    Some(job) => { let _ = job.reply.send(Err(SubmitError::Unbound)); }
+                    None => return,
+                },
+            }
         }
         delay = (delay * 2).min(config.reconnect_max);
     }

@@ -14,7 +14,11 @@
 # put the receive time of each submit (Unix seconds, microseconds) into its line as "t=<time>", just
 # before text= (benches/delivery.sh joins it with the request's send time); SMSC_NODELAY=1 to set
 # TCP_NODELAY on each bind (off by default: the SMSC then writes its submit_sm_resp and deliver_sm
-# as separate small segments under Nagle's algorithm, which can hold the second for a delayed ACK).
+# as separate small segments under Nagle's algorithm, which can hold the second for a delayed ACK);
+# SMSC_ANSWER_DELAY_MS=<ms> for a slow SMSC: each submit is logged when it arrives and answered that
+# long after, while the SMSC goes on reading (so a whole window can be taken and not yet answered);
+# each accepted one's answer is then logged as "answered <to> t=<time>" (the SIGKILL measurement
+# tells answers sent before a kill from submits whose answer was still due).
 #
 # What happens to a submit depends on the last four digits of destination_addr:
 #   0001  receipt UNDELIV err:001 (unknown subscriber: number inactive)
@@ -34,6 +38,7 @@ use IO::Handle;
 use POSIX qw(strftime);
 use Time::HiRes qw(time);
 use Socket qw(IPPROTO_TCP TCP_NODELAY);
+use IO::Select;
 
 my ($log_file, $port) = @ARGV;
 die "usage: smsc.pl LOG_FILE [PORT]\n" unless defined $log_file;
@@ -44,6 +49,7 @@ my $max_tps = $ENV{SMSC_MAX_TPS} // 0;
 my $tlvs = ($ENV{SMSC_RECEIPT_TLVS} // '1') ne '0';
 my $log_time = ($ENV{SMSC_LOG_TIME} // '0') ne '0';
 my $nodelay = ($ENV{SMSC_NODELAY} // '0') ne '0';
+my $answer_delay = ($ENV{SMSC_ANSWER_DELAY_MS} // 0) / 1000;
 
 my $listener = Net::SMPP->new_listen('127.0.0.1', port => $port, smpp_version => 0x34,
                                      async => 1, listen => 64, timeout => 3600)
@@ -74,7 +80,14 @@ sub serve {
     my ($c) = @_;
     setsockopt($c, IPPROTO_TCP, TCP_NODELAY, 1) or die "TCP_NODELAY: $!\n" if $nodelay;
     my ($counter, $second, $in_second) = (0, 0, 0);
+    my @due;    # answers of a slow SMSC: [when, what]
+    my $select = IO::Select->new($c);
     while (1) {
+        if ($answer_delay > 0) {
+            while (@due && $due[0][0] <= time) { (shift @due)->[1]->(); }
+            my $wait = @due ? $due[0][0] - time : undef;
+            next unless $select->can_read(defined $wait && $wait < 0 ? 0 : $wait);
+        }
         my $pdu = $c->read_pdu() or exit 0;
         my $cmd = $pdu->{cmd};
         if ($cmd == 0x00000009 || $cmd == 0x00000002 || $cmd == 0x00000001) {
@@ -97,7 +110,8 @@ sub serve {
             my $now = int(time);
             if ($now != $second) { ($second, $in_second) = ($now, 0); }
             $in_second++;
-            submit($c, $pdu, $max_tps > 0 && $in_second > $max_tps, ++$counter);
+            my $answer = submit($c, $pdu, $max_tps > 0 && $in_second > $max_tps, ++$counter);
+            if ($answer_delay > 0) { push @due, [time + $answer_delay, $answer]; } else { $answer->(); }
         } else {
             $c->generic_nack(seq => $pdu->{seq}, status => 0x03);
         }
@@ -117,6 +131,11 @@ sub submit {
         note('drop');
         exit 0;
     }
+    return sub { answer($c, $pdu, $over_rate, $counter, $to, $suffix) };
+}
+
+sub answer {
+    my ($c, $pdu, $over_rate, $counter, $to, $suffix) = @_;
     my %refused = ('0011' => 0x0B, '0014' => 0x14, '0088' => 0x58);
     my $status = $over_rate ? 0x58 : $refused{$suffix};
     if ($status) {
@@ -127,6 +146,7 @@ sub submit {
     # Ids unique across connections: this process, then a counter; decimal, as SMPP 3.4 says.
     my $id = sprintf('%d%06d', $$, $counter);
     $c->submit_sm_resp(message_id => $id, seq => $pdu->{seq});
+    note('answered', $to, sprintf('t=%.6f', time)) if $answer_delay > 0;
     return if $suffix eq '0000';
     my %outcome = ('0001' => ['UNDELIV', '001', 5], '0006' => ['EXPIRED', '006', 3],
                    '0013' => ['REJECTD', '013', 8], '0032' => ['UNDELIV', '032', 5]);

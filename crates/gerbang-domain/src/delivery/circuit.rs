@@ -4,7 +4,10 @@
 //!
 //! Only failures that say something about the provider count (it did not answer, is overloaded,
 //! throttles, or is misconfigured). A wrong number or a full inbox is the destination's fault and
-//! leaves the circuit alone.
+//! leaves the circuit alone. So does a refusal the provider says is about one destination (an SMSC's
+//! queue full or throttling for that number, [`CircuitBreaker::record_destination_refusal`]): it
+//! neither counts towards opening nor decides a trial, since anyone could otherwise stop every code
+//! by asking codes for a few such numbers.
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -94,6 +97,16 @@ impl CircuitBreaker {
     /// The provider took a message (or refused it for the destination's sake: it answered).
     pub fn record_success(&mut self) {
         self.state = CircuitState::Closed { failures: 0 };
+    }
+
+    /// The provider refused one message for a reason about its destination alone (an SMSC whose
+    /// queue for that number is full, or that throttles that number). It says nothing about the
+    /// provider's health: a closed circuit keeps its count, and a trial refused this way is no
+    /// verdict — the circuit stays open with its time up, so the next message is the trial.
+    pub fn record_destination_refusal(&mut self, now: DateTime<Utc>) {
+        if let CircuitState::HalfOpen { opened } = self.state {
+            self.state = CircuitState::Open { until: now, opened };
+        }
     }
 
     /// The provider failed a message for the given cause. Destination causes count as an answer.
@@ -187,6 +200,40 @@ mod tests {
         breaker.record_success();
         assert!(breaker.try_pass(at(40)));
         assert_eq!(breaker.state(), CircuitState::Closed { failures: 0 });
+    }
+
+    #[test]
+    fn refusals_about_one_destination_neither_open_the_circuit_nor_decide_a_trial() {
+        let mut breaker = CircuitBreaker::new(CircuitPolicy::default());
+        breaker.record_failure(Cause::ProviderError, at(0));
+        for _ in 0..20 {
+            breaker.record_destination_refusal(at(0));
+            assert!(breaker.try_pass(at(0)));
+        }
+        assert_eq!(breaker.state(), CircuitState::Closed { failures: 1 });
+
+        // Opened by real failures; the trial is a number the provider refuses: not a verdict, the
+        // next message is the trial, and the open time does not double.
+        for _ in 0..4 {
+            breaker.record_failure(Cause::ProviderError, at(1));
+        }
+        assert_eq!(breaker.reopens_at(), Some(at(31)));
+        assert!(breaker.try_pass(at(31)));
+        breaker.record_destination_refusal(at(32));
+        assert!(breaker.try_pass(at(32)), "the next message is the trial");
+        assert!(!breaker.try_pass(at(32)), "one trial at a time");
+        breaker.record_success();
+        assert_eq!(breaker.state(), CircuitState::Closed { failures: 0 });
+
+        // A failed trial after a released one doubles once, from the first opening.
+        for _ in 0..5 {
+            breaker.record_failure(Cause::ProviderError, at(40));
+        }
+        assert!(breaker.try_pass(at(70)));
+        breaker.record_destination_refusal(at(70));
+        assert!(breaker.try_pass(at(71)));
+        breaker.record_failure(Cause::ProviderError, at(71));
+        assert_eq!(breaker.reopens_at(), Some(at(131)), "60 s, not 120 s");
     }
 
     #[test]
