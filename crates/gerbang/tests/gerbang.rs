@@ -405,10 +405,7 @@ async fn queue_estimates_during_a_burst_match_the_arrival_at_the_smsc() {
             .into_iter()
             .find(|line| line.starts_with(&format!("submit {to} ")))
             .unwrap_or_else(|| panic!("no submit to {to}"));
-        line.split(' ')
-            .find_map(|word| word.strip_prefix("t="))
-            .and_then(|t| t.parse().ok())
-            .unwrap_or_else(|| panic!("no receive time in {line}"))
+        logged_time(&line)
     };
     let mut report = Vec::new();
     for (to, estimate, at) in &readings {
@@ -1032,13 +1029,6 @@ fn logged_time(line: &str) -> f64 {
         .find_map(|part| part.strip_prefix("t="))
         .and_then(|t| t.parse().ok())
         .unwrap_or_else(|| panic!("no time in {line}"))
-}
-
-fn unix_now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64()
 }
 
 /// Three SIGKILLs while a slow SMSC answers (each submit answered 100 ms after it arrives, the SMSC
