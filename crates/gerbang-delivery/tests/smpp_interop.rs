@@ -147,6 +147,32 @@ async fn refusals_carry_the_command_status_and_throttling_is_retried_then_given_
     );
 }
 
+/// A number whose queue is full at the SMSC is retried, but only it waits: with a back-off of an
+/// hour, a pause of the whole bind would hold the other number's submit for an hour.
+#[tokio::test]
+async fn a_number_the_smsc_keeps_refusing_does_not_hold_back_other_numbers() {
+    let smsc = Smsc::start(&[]).await;
+    let mut config = config(&smsc);
+    config.throttle_backoff = Duration::from_secs(3600);
+    config.max_attempts = 3;
+    let (client, _events) = SmppClient::start(config);
+    client.submit("6281234567890", "kode").await.unwrap();
+    let refused = {
+        let client = client.clone();
+        tokio::spawn(async move { client.submit("6281234560014", "kode").await })
+    };
+    smsc.wait_for("refused 6281234560014", 1).await;
+    let other = tokio::time::timeout(
+        Duration::from_secs(30),
+        client.submit("6281234561234", "kode"),
+    )
+    .await
+    .expect("the other number is not held back");
+    assert!(other.is_ok(), "{other:?}");
+    refused.abort();
+    client.close();
+}
+
 #[tokio::test]
 async fn under_smsc_throttling_every_message_still_goes_out_once_accepted() {
     let smsc = Smsc::start(&[("SMSC_MAX_TPS", "20")]).await;

@@ -10,8 +10,9 @@
 //!   come; only while the very first bind is under way does it wait, within `response_timeout`,
 //! - waits for a slot in the window of outstanding submits (`window`),
 //! - respects the per-bind throughput limit (`max_per_second`) and any back-off in force,
-//! - on `ESME_RTHROTTLED` or `ESME_RMSGQFUL` backs every sender off and tries again, up to
-//!   `max_attempts`,
+//! - on `ESME_RTHROTTLED` or `ESME_RMSGQFUL` backs off and tries again, up to `max_attempts`:
+//!   every sender on the bind when refusals of different submits come in a row (the SMSC wants
+//!   fewer submits), only this one when the SMSC took others in between (it refuses this number),
 //! - returns the SMSC's message id, or why it could not.
 //!
 //! Receipts arrive as [`SmppEvent::Receipt`] on the event channel, parsed tolerantly
@@ -174,6 +175,8 @@ struct Job {
 struct Pace {
     next_slot: Instant,
     paused_until: Instant,
+    /// Submits refused (throttled, queue full) on their first try since the SMSC last took one.
+    refused_in_a_row: u32,
 }
 
 /// Whether submits can go now.
@@ -220,6 +223,7 @@ impl SmppClient {
             pace: Arc::new(Mutex::new(Pace {
                 next_slot: now,
                 paused_until: now,
+                refused_in_a_row: 0,
             })),
             config,
             stop: Arc::new(stop),
@@ -247,10 +251,20 @@ impl SmppClient {
                     if (status == THROTTLED || status == QUEUE_FULL)
                         && attempt < self.config.max_attempts =>
                 {
-                    self.back_off(attempt);
-                    tracing::debug!(status, attempt, "SMSC asks us to slow down; backing off");
+                    let wait = self.back_off_time(attempt);
+                    if self.refused_for_the_bind(attempt) {
+                        self.pause(wait);
+                        tracing::debug!(status, attempt, "SMSC asks us to slow down; backing off");
+                    } else {
+                        // The SMSC takes other submits and refuses this one: its number's
+                        // trouble, so only this submit waits.
+                        tokio::time::sleep(wait).await;
+                    }
                 }
                 Ok(message_id) => {
+                    if let Ok(mut pace) = self.pace.lock() {
+                        pace.refused_in_a_row = 0;
+                    }
                     return Ok(Submitted {
                         message_id,
                         attempts: attempt,
@@ -261,13 +275,31 @@ impl SmppClient {
         }
     }
 
-    /// Pauses every sender on this bind: `throttle_backoff × 2^(attempt-1)`, with jitter.
-    fn back_off(&self, attempt: u32) {
+    /// Whether a refusal (throttled, queue full) is about the bind's pace rather than one number:
+    /// refusals of two different submits in a row, with nothing taken in between. A number the
+    /// SMSC keeps refusing while it takes others must not hold every code back.
+    fn refused_for_the_bind(&self, attempt: u32) -> bool {
+        let Ok(mut pace) = self.pace.lock() else {
+            return true;
+        };
+        if attempt == 1 {
+            pace.refused_in_a_row += 1;
+        }
+        pace.refused_in_a_row >= 2
+    }
+
+    /// `throttle_backoff × 2^(attempt-1)`, with jitter.
+    fn back_off_time(&self, attempt: u32) -> Duration {
         let base = self.config.throttle_backoff.as_millis() as u64;
         let factor = 1u64 << attempt.saturating_sub(1).min(6);
         let millis = base.saturating_mul(factor);
         let jitter = rand::rng().random_range(0..=millis / 4 + 1);
-        let until = Instant::now() + Duration::from_millis(millis + jitter);
+        Duration::from_millis(millis + jitter)
+    }
+
+    /// Pauses every sender on this bind for `wait`.
+    fn pause(&self, wait: Duration) {
+        let until = Instant::now() + wait;
         if let Ok(mut pace) = self.pace.lock() {
             pace.paused_until = pace.paused_until.max(until);
         }
