@@ -73,6 +73,24 @@ impl ReceiptState {
         }
     }
 
+    /// The standard `stat` word of the state (SMPP 3.4 appendix B), for the staff view of a
+    /// receipt that carried only the `message_state` number.
+    pub fn stat_word(self) -> Option<&'static str> {
+        Some(match self {
+            Self::Enroute => "ENROUTE",
+            Self::Delivered => "DELIVRD",
+            Self::Expired => "EXPIRED",
+            Self::Deleted => "DELETED",
+            Self::Undeliverable => "UNDELIV",
+            Self::Accepted => "ACCEPTD",
+            Self::Unknown => "UNKNOWN",
+            Self::Rejected => "REJECTD",
+            Self::Skipped => "SKIPPED",
+            Self::Failed => "FAILED",
+            Self::Unrecognised => return None,
+        })
+    }
+
     /// No later receipt will follow.
     pub fn is_final(self) -> bool {
         !matches!(self, Self::Enroute)
@@ -85,7 +103,8 @@ pub struct Receipt {
     /// The message id as the SMSC wrote it (compare with [`same_message_id`]).
     pub message_id: String,
     pub state: ReceiptState,
-    /// The `stat` as written (or the TLV's number), for the staff view.
+    /// The `stat` as written, or the word of the `message_state` TLV's state (`UNDELIV` for 5; an
+    /// unknown number as `message_state=N`), for the staff view.
     pub stat: String,
     /// The `err` as written, when present and not all zeros.
     pub error: Option<String>,
@@ -125,7 +144,13 @@ impl Receipt {
             .or_else(|| fields.get("id").map(clean).filter(|id| !id.is_empty()))
             .ok_or(ReceiptError::MissingId)?;
         let (state, stat) = match (tlvs.message_state, fields.get("stat")) {
-            (Some(value), _) => (ReceiptState::from_message_state(value), value.to_string()),
+            (Some(value), _) => {
+                let state = ReceiptState::from_message_state(value);
+                let stat = state
+                    .stat_word()
+                    .map_or_else(|| format!("message_state={value}"), str::to_owned);
+                (state, stat)
+            }
             (None, Some(stat)) => {
                 // The stat is one word; some vendors glue the next key on without a space.
                 let word: String = stat.chars().take_while(char::is_ascii_alphabetic).collect();

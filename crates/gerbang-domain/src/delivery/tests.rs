@@ -113,6 +113,31 @@ fn tlvs_win_over_the_text() {
     );
     let r = Receipt::parse(b"", &tlvs).unwrap();
     assert_eq!(r.state, ReceiptState::Undeliverable);
+    // Staff read the state's word, as the docs show it, not the TLV's number.
+    assert_eq!(r.stat, "UNDELIV");
+    assert_eq!(r.to_string(), "id:abc123 stat:UNDELIV err:3:6");
+    for (value, word) in [
+        (1, "ENROUTE"),
+        (2, "DELIVRD"),
+        (3, "EXPIRED"),
+        (4, "DELETED"),
+        (6, "ACCEPTD"),
+        (7, "UNKNOWN"),
+        (8, "REJECTD"),
+        (9, "SKIPPED"),
+    ] {
+        let tlvs = ReceiptTlvs {
+            message_state: Some(value),
+            ..tlvs.clone()
+        };
+        assert_eq!(Receipt::parse(b"", &tlvs).unwrap().stat, word);
+    }
+    // A state outside the standard keeps its number, named.
+    let odd = ReceiptTlvs {
+        message_state: Some(42),
+        ..tlvs
+    };
+    assert_eq!(Receipt::parse(b"", &odd).unwrap().stat, "message_state=42");
 }
 
 #[test]

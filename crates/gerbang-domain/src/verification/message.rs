@@ -1,4 +1,5 @@
-//! The text that carries a code: one SMS (at most 140 bytes, what Android's SMS Retriever reads),
+//! The text that carries a code: one SMS (at most 140 bytes: 160 GSM 7-bit characters or 70 in
+//! UCS-2, what Android's SMS Retriever reads),
 //! naming the brand (an Indonesian operator rule since 2024), warning against sharing the code, and
 //! ending with the `@domain #code` line that WebOTP and iOS AutoFill read (research/domain.md §5).
 //! Its words come from the SMS templates ([`super::template`]); fitting it into one SMS is done here.
@@ -10,7 +11,8 @@ use super::code::OtpCode;
 use super::purpose::SensitiveAction;
 use super::template::{Templates, action_label};
 
-/// Longest message, in bytes, that the Android SMS Retriever accepts.
+/// Longest message, in bytes on the air, of one SMS and of what the Android SMS Retriever accepts:
+/// 160 GSM 7-bit characters, or 70 UCS-2 ones.
 pub const MAX_SMS_BYTES: usize = 140;
 
 /// Most bytes of the brand an SMS names; the rest is cut (the templates are checked with a brand
@@ -105,11 +107,32 @@ pub fn render(
     render_with(Templates::builtin(), brand, locale, code, lifetime, action)
 }
 
+/// The optional parts of an SMS, each either written or left out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Parts {
+    hint: bool,
+    app_hash: bool,
+    autofill: bool,
+    long_forms: bool,
+}
+
+/// The optional parts, highest priority first.
+const PRIORITY: [fn(&mut Parts) -> &mut bool; 4] = [
+    |parts| &mut parts.hint,
+    |parts| &mut parts.app_hash,
+    |parts| &mut parts.autofill,
+    |parts| &mut parts.long_forms,
+];
+
 /// Renders the SMS for one code: the template's text (`[step_up]` for an action, else `[plain]`),
 /// then, when configured, the app hash after a space and the autofill line `@host #code` as the
-/// last line. Optional parts (the action's hint, the app hash, the autofill line) are dropped, in
-/// that order, until the text fits in one SMS. [`Templates`] refuses any template that would not
-/// fit with all three dropped, so the brand, the code and the warning always go out.
+/// last line. The code, the brand and the warning (the template's own text, with every
+/// `{fit:long|short}` short) always go out; the optional parts are then added by priority, each
+/// one kept if the SMS still fits with it: the action's hint, the app hash (SMS Retriever, for the
+/// Android app), the autofill line (WebOTP and iOS), and last the long forms of `{fit:…}` words
+/// (`kepada` for `kpd`). One SMS is 160 GSM 7-bit characters, or 70 in UCS-2 when a character is
+/// outside that alphabet ([`sms_bytes`]). [`Templates`] refuses any template that would not fit
+/// with every optional part left out.
 pub fn render_with(
     templates: &Templates,
     brand: &MessageBrand,
@@ -118,40 +141,100 @@ pub fn render_with(
     lifetime: Duration,
     action: Option<(SensitiveAction, Option<&str>)>,
 ) -> String {
+    choose(templates, brand, locale, code, lifetime, action).1
+}
+
+/// The parts written and the SMS they make.
+fn choose(
+    templates: &Templates,
+    brand: &MessageBrand,
+    locale: Locale,
+    code: &OtpCode,
+    lifetime: Duration,
+    action: Option<(SensitiveAction, Option<&str>)>,
+) -> (Parts, String) {
+    let compose = composer(templates, brand, locale, code, lifetime, action);
+    let mut parts = Parts::default();
+    for part in PRIORITY {
+        let mut more = parts;
+        *part(&mut more) = true;
+        if more != parts && fits_one_sms(&compose(more)) {
+            parts = more;
+        }
+    }
+    (parts, compose(parts))
+}
+
+/// Writes the SMS with the given optional parts (one not configured is never written).
+fn composer<'a>(
+    templates: &'a Templates,
+    brand: &'a MessageBrand,
+    locale: Locale,
+    code: &'a OtpCode,
+    lifetime: Duration,
+    action: Option<(SensitiveAction, Option<&'a str>)>,
+) -> impl Fn(Parts) -> String + 'a {
     let name = brand_name(&brand.name);
     let minutes = u64::try_from(lifetime.num_minutes().max(1)).unwrap_or(1);
-    let code = code.reveal();
     let label = action.map(|(action, _)| action_label(action, locale));
-    let mut hint = action.and_then(|(_, hint)| hint);
-    let mut app_hash = Some(brand.app_hash.as_str()).filter(|hash| !hash.is_empty());
-    let mut webotp = Some(brand.webotp_host.as_str()).filter(|host| !host.is_empty());
-    loop {
-        let action = label.map(|label| match hint {
+    let hint = action
+        .and_then(|(_, hint)| hint)
+        .filter(|hint| !hint.is_empty());
+    let app_hash = Some(brand.app_hash.as_str()).filter(|hash| !hash.is_empty());
+    let webotp = Some(brand.webotp_host.as_str()).filter(|host| !host.is_empty());
+    move |parts: Parts| {
+        let code = code.reveal();
+        let action = label.map(|label| match hint.filter(|_| parts.hint) {
             Some(hint) => format!("{label} {hint}"),
             None => label.to_owned(),
         });
-        let mut text = templates.sms_body(locale, name, code, minutes, action.as_deref());
-        if let Some(hash) = app_hash {
+        let mut text = templates.sms_body(
+            locale,
+            name,
+            code,
+            minutes,
+            action.as_deref(),
+            parts.long_forms,
+        );
+        if let Some(hash) = app_hash.filter(|_| parts.app_hash) {
             text.push(' ');
             text.push_str(hash);
         }
-        if let Some(host) = webotp {
+        if let Some(host) = webotp.filter(|_| parts.autofill) {
             text.push_str(&format!("\n@{host} #{code}"));
         }
-        if text.len() <= MAX_SMS_BYTES {
-            return text;
-        }
-        if hint.take().is_some() {
-            continue;
-        }
-        if app_hash.take().is_some() {
-            continue;
-        }
-        if webotp.take().is_some() {
-            continue;
-        }
-        return text;
+        text
     }
+}
+
+/// The GSM 03.38 default alphabet (one septet each).
+const GSM7_BASIC: &str = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡\
+ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
+/// Its extension table (an escape and the character: two septets each).
+const GSM7_EXTENSION: &str = "\u{c}^{}\\[~]|€";
+
+/// How many bytes `text` takes in one SMS: GSM 7-bit (packed septets, an extension character
+/// counting twice) when every character is in that alphabet, else UCS-2 (two bytes per UTF-16
+/// unit). One SMS, and what the Android SMS Retriever reads, is [`MAX_SMS_BYTES`].
+pub fn sms_bytes(text: &str) -> usize {
+    let septets = text.chars().try_fold(0usize, |septets, c| {
+        if GSM7_BASIC.contains(c) {
+            Some(septets + 1)
+        } else if GSM7_EXTENSION.contains(c) {
+            Some(septets + 2)
+        } else {
+            None
+        }
+    });
+    match septets {
+        Some(septets) => (septets * 7).div_ceil(8),
+        None => text.encode_utf16().count() * 2,
+    }
+}
+
+/// Whether `text` goes out as one SMS.
+pub fn fits_one_sms(text: &str) -> bool {
+    sms_bytes(text) <= MAX_SMS_BYTES
 }
 
 /// The brand as an SMS names it: its first [`MAX_BRAND_BYTES`] bytes, cut at a character.
@@ -187,7 +270,7 @@ mod tests {
                 Some((SensitiveAction::PasswordReset, None)),
             ] {
                 let text = render(&brand, locale, &code(), Duration::minutes(5), action);
-                assert!(text.len() <= MAX_SMS_BYTES, "{} bytes: {text}", text.len());
+                assert!(fits_one_sms(&text), "{} bytes: {text}", sms_bytes(&text));
                 assert!(text.contains("12345678"));
                 assert!(text.contains("BPJS"));
             }
@@ -227,10 +310,11 @@ mod tests {
             app_hash: "FA+9qCX9VSu".into(),
         };
         let six = OtpCode::parse("482913", CodeLength::default()).unwrap();
+        // Everything fits in 160 GSM 7-bit characters, the warning written in full.
         assert_eq!(
             render(&brand, Locale::Id, &six, Duration::minutes(5), None),
-            "JKN Mobile: kode OTP 482913, berlaku 5 menit. JANGAN berikan kpd siapa pun, termasuk \
-             petugas BPJS. FA+9qCX9VSu\n@jkn.example.go.id #482913"
+            "JKN Mobile: kode OTP 482913, berlaku 5 menit. JANGAN berikan kepada siapa pun, \
+             termasuk petugas BPJS. FA+9qCX9VSu\n@jkn.example.go.id #482913"
         );
         assert_eq!(
             render(
@@ -243,42 +327,71 @@ mod tests {
             "gerbang: code 482913 for phone number change ****7890, valid 1 min. NEVER share it \
              with anyone, BPJS staff included."
         );
-        // Too long with everything: the hint goes first, then the hash; the autofill line stays.
-        let tight = MessageBrand {
-            name: "JKN Mobile".into(),
-            webotp_host: "jkn.go.id".into(),
+        // The review's case: a real brand, a step-up with its hint and both autofill lines. The
+        // hint and the app hash fit; the autofill line does not, nor does the full warning.
+        let bpjs = MessageBrand {
+            name: "BPJS Kesehatan".into(),
+            webotp_host: "mobile-jkn.bpjs-kesehatan.go.id".into(),
             app_hash: "FA+9qCX9VSu".into(),
         };
         let text = render(
-            &tight,
+            &bpjs,
             Locale::Id,
             &code(),
             Duration::minutes(5),
-            Some((SensitiveAction::BankAccountChange, Some("****7890"))),
+            Some((SensitiveAction::BankAccountChange, Some("****6789"))),
         );
         assert_eq!(
             text,
-            "JKN Mobile: kode 12345678 utk ubah rekening bank, berlaku 5 menit. JANGAN berikan kpd \
-             siapa pun, termasuk petugas BPJS.\n@jkn.go.id #12345678"
+            "BPJS Kesehatan: kode 12345678 utk ubah rekening bank ****6789, berlaku 5 menit. \
+             JANGAN berikan kepada siapa pun, termasuk petugas BPJS. FA+9qCX9VSu"
         );
-        assert_eq!(text.len(), MAX_SMS_BYTES);
-        // Still too long: the autofill line goes too, and the brand is cut to 16 bytes.
+        assert!(fits_one_sms(&text));
+        // Without a step-up, the autofill line of a short host fits too.
+        let short = MessageBrand {
+            webotp_host: "jkn.go.id".into(),
+            ..bpjs.clone()
+        };
+        let text = render(&short, Locale::Id, &code(), Duration::minutes(5), None);
+        assert_eq!(
+            text,
+            "BPJS Kesehatan: kode OTP 12345678, berlaku 5 menit. JANGAN berikan kepada siapa pun, \
+             termasuk petugas BPJS. FA+9qCX9VSu\n@jkn.go.id #12345678"
+        );
+        // A 16-byte brand, 8 digits, the longest action and a hint: the brand is cut, the hint and
+        // the hash kept.
         let long = MessageBrand {
             name: "BPJS Ketenagakerjaan".into(),
             webotp_host: "jmo.bpjsketenagakerjaan.go.id".into(),
             app_hash: "FA+9qCX9VSu".into(),
         };
-        assert_eq!(
-            render(
-                &long,
-                Locale::Id,
-                &code(),
-                Duration::minutes(5),
-                Some((SensitiveAction::BankAccountChange, Some("****7890")))
-            ),
-            "BPJS Ketenagaker: kode 12345678 utk ubah rekening bank, berlaku 5 menit. JANGAN \
-             berikan kpd siapa pun, termasuk petugas BPJS."
+        let text = render(
+            &long,
+            Locale::Id,
+            &code(),
+            Duration::minutes(5),
+            Some((SensitiveAction::BankAccountChange, Some("****7890"))),
         );
+        assert!(
+            text.starts_with("BPJS Ketenagaker: kode 12345678 utk ubah rekening bank ****7890,"),
+            "{text}"
+        );
+        assert!(text.ends_with("FA+9qCX9VSu"), "{text}");
+    }
+
+    #[test]
+    fn one_sms_is_160_gsm_characters_or_70_ucs2_ones() {
+        assert_eq!(sms_bytes(&"a".repeat(160)), 140);
+        assert_eq!(sms_bytes(&"a".repeat(161)), 141);
+        assert!(fits_one_sms(&"a".repeat(160)));
+        assert!(!fits_one_sms(&"a".repeat(161)));
+        // An extension character takes two septets.
+        assert!(!fits_one_sms(&format!("{}€", "a".repeat(159))));
+        assert!(fits_one_sms(&format!("{}é\n@#", "a".repeat(156))));
+        // One character outside the alphabet: UCS-2, 70 characters.
+        assert!(fits_one_sms(&format!("{}™", "a".repeat(69))));
+        assert!(!fits_one_sms(&format!("{}™", "a".repeat(70))));
+        assert_eq!(sms_bytes("\u{1F600}"), 4);
     }
 
     #[test]
@@ -334,61 +447,49 @@ mod tests {
         );
     }
 
-    /// The renderer the templates replaced, word for word: the oracle the default templates must
-    /// match.
+    /// The default templates' words as gerbang wrote them before templates, with the optional
+    /// parts of `parts`: the oracle the default templates must match.
     fn hard_coded(
         brand: &MessageBrand,
         locale: Locale,
         code: &OtpCode,
         lifetime: Duration,
         action: Option<(SensitiveAction, Option<&str>)>,
+        parts: Parts,
     ) -> String {
-        let name: String = brand.name.chars().take(16).collect();
+        let name = brand_name(&brand.name);
         let minutes = lifetime.num_minutes().max(1);
         let code = code.reveal();
-        let mut hint = action.and_then(|(_, hint)| hint).map(str::to_owned);
-        let mut app_hash = (!brand.app_hash.is_empty()).then(|| brand.app_hash.clone());
-        let mut webotp = (!brand.webotp_host.is_empty()).then(|| brand.webotp_host.clone());
-        loop {
-            let mut text = match (locale, action) {
-                (Locale::Id, None) => format!(
-                    "{name}: kode OTP {code}, berlaku {minutes} menit. JANGAN berikan kpd siapa pun, termasuk petugas BPJS."
-                ),
-                (Locale::Id, Some((action, _))) => format!(
-                    "{name}: kode {code} utk {}{}, berlaku {minutes} menit. JANGAN berikan kpd siapa pun, termasuk petugas BPJS.",
-                    action.label().0,
-                    hint.as_deref().map(|h| format!(" {h}")).unwrap_or_default()
-                ),
-                (Locale::En, None) => format!(
-                    "{name}: OTP {code}, valid {minutes} min. NEVER share it with anyone, BPJS staff included."
-                ),
-                (Locale::En, Some((action, _))) => format!(
-                    "{name}: code {code} for {}{}, valid {minutes} min. NEVER share it with anyone, BPJS staff included.",
-                    action.label().1,
-                    hint.as_deref().map(|h| format!(" {h}")).unwrap_or_default()
-                ),
-            };
-            if let Some(hash) = &app_hash {
-                text.push(' ');
-                text.push_str(hash);
-            }
-            if let Some(host) = &webotp {
-                text.push_str(&format!("\n@{host} #{code}"));
-            }
-            if text.len() <= MAX_SMS_BYTES {
-                return text;
-            }
-            if hint.take().is_some() {
-                continue;
-            }
-            if app_hash.take().is_some() {
-                continue;
-            }
-            if webotp.take().is_some() {
-                continue;
-            }
-            return text;
+        let hint = action
+            .and_then(|(_, hint)| hint)
+            .filter(|hint| parts.hint && !hint.is_empty())
+            .map(|hint| format!(" {hint}"))
+            .unwrap_or_default();
+        let to = if parts.long_forms { "kepada" } else { "kpd" };
+        let mut text = match (locale, action) {
+            (Locale::Id, None) => format!(
+                "{name}: kode OTP {code}, berlaku {minutes} menit. JANGAN berikan {to} siapa pun, termasuk petugas BPJS."
+            ),
+            (Locale::Id, Some((action, _))) => format!(
+                "{name}: kode {code} utk {}{hint}, berlaku {minutes} menit. JANGAN berikan {to} siapa pun, termasuk petugas BPJS.",
+                action.label().0,
+            ),
+            (Locale::En, None) => format!(
+                "{name}: OTP {code}, valid {minutes} min. NEVER share it with anyone, BPJS staff included."
+            ),
+            (Locale::En, Some((action, _))) => format!(
+                "{name}: code {code} for {}{hint}, valid {minutes} min. NEVER share it with anyone, BPJS staff included.",
+                action.label().1,
+            ),
+        };
+        if parts.app_hash && !brand.app_hash.is_empty() {
+            text.push(' ');
+            text.push_str(&brand.app_hash);
         }
+        if parts.autofill && !brand.webotp_host.is_empty() {
+            text.push_str(&format!("\n@{} #{code}", brand.webotp_host));
+        }
+        text
     }
 
     fn any_code() -> impl Strategy<Value = OtpCode> {
@@ -429,10 +530,55 @@ mod tests {
             let brand = MessageBrand { name, webotp_host, app_hash };
             let action = action.as_ref().map(|(action, hint)| (*action, hint.as_deref()));
             let lifetime = Duration::minutes(minutes);
-            prop_assert_eq!(
-                render(&brand, locale, &code, lifetime, action),
-                hard_coded(&brand, locale, &code, lifetime, action)
-            );
+            let (parts, text) = choose(Templates::builtin(), &brand, locale, &code, lifetime, action);
+            prop_assert_eq!(text, hard_coded(&brand, locale, &code, lifetime, action, parts));
+        }
+
+        /// Item by item, by priority: the hint, the app hash, the autofill line, the long forms.
+        /// A part is left out only when the SMS cannot fit with it and every part above it, and
+        /// adding any left-out part to what was written would not fit either.
+        #[test]
+        fn every_optional_part_that_fits_is_written_by_priority(
+            name in "[ -~]{0,20}|\\PC{0,20}",
+            webotp_host in "|[a-z0-9.-]{1,60}",
+            app_hash in "|[A-Za-z0-9+/]{11}",
+            locale in any_locale(),
+            code in any_code(),
+            minutes in 1i64..=99,
+            action in proptest::option::of((
+                proptest::sample::select(SensitiveAction::ALL.to_vec()),
+                proptest::option::of("\\*{4}[0-9]{4}|[ -~]{1,16}|\\PC{1,16}"),
+            )),
+        ) {
+            let brand = MessageBrand { name, webotp_host, app_hash };
+            let action = action.as_ref().map(|(action, hint)| (*action, hint.as_deref()));
+            let lifetime = Duration::minutes(minutes);
+            let templates = Templates::builtin();
+            let (parts, text) = choose(templates, &brand, locale, &code, lifetime, action);
+            let compose = composer(templates, &brand, locale, &code, lifetime, action);
+            prop_assert_eq!(&text, &compose(parts));
+            let bare = compose(Parts::default());
+            if fits_one_sms(&bare) {
+                prop_assert!(fits_one_sms(&text), "{} bytes: {}", sms_bytes(&text), text);
+            } else {
+                prop_assert_eq!(&text, &bare);
+            }
+            // The parts written among those ranked above the one at hand.
+            let mut above = Parts::default();
+            for part in PRIORITY {
+                let mut with = parts;
+                *part(&mut with) = true;
+                if compose(with) != text {
+                    // Left out, and writing it would change the text: it could not fit, neither
+                    // with everything written nor with just the parts ranked above it.
+                    prop_assert!(!fits_one_sms(&compose(with)), "{:?} fits: {}", with, compose(with));
+                    let mut first = above;
+                    *part(&mut first) = true;
+                    prop_assert!(!fits_one_sms(&compose(first)), "{:?} fits: {}", first, compose(first));
+                }
+                let mut written = parts;
+                *part(&mut above) = *part(&mut written);
+            }
         }
 
         #[test]
@@ -448,7 +594,11 @@ mod tests {
             let brand = MessageBrand { name, webotp_host, app_hash };
             let action = action.as_ref().map(|(action, hint)| (*action, hint.as_deref()));
             let text = render(&brand, locale, &code, Duration::minutes(minutes), action);
-            prop_assert!(text.len() <= MAX_SMS_BYTES, "{} bytes: {}", text.len(), text);
+            // One SMS, unless even the bare text cannot be (a brand outside GSM 7-bit: UCS-2).
+            let bare = composer(
+                Templates::builtin(), &brand, locale, &code, Duration::minutes(minutes), action,
+            )(Parts::default());
+            prop_assert!(fits_one_sms(&text) || text == bare, "{} bytes: {}", sms_bytes(&text), text);
             prop_assert!(text.contains(code.reveal()), "{}", text);
             prop_assert!(text.starts_with(brand_name(&brand.name)), "{}", text);
             prop_assert!(brand_name(&brand.name).len() <= MAX_BRAND_BYTES);

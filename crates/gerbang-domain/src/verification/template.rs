@@ -30,7 +30,7 @@ use std::path::Path;
 use std::sync::LazyLock;
 
 use super::Locale;
-use super::message::{MAX_BRAND_BYTES, MAX_SMS_BYTES, MessageContent};
+use super::message::{MAX_BRAND_BYTES, MAX_SMS_BYTES, MessageContent, sms_bytes};
 use super::purpose::SensitiveAction;
 
 /// The file names a templates directory may hold, one per channel and language.
@@ -276,6 +276,7 @@ impl Templates {
         code: &str,
         minutes: u64,
         action: Option<&str>,
+        long_forms: bool,
     ) -> String {
         let sms = self.sms.get(locale);
         let template = if action.is_some() {
@@ -290,6 +291,7 @@ impl Templates {
                 minutes,
                 action,
                 subject: "",
+                long_forms,
             },
             Escape::None,
         )
@@ -304,6 +306,7 @@ impl Templates {
                 minutes: 0,
                 action: None,
                 subject: "",
+                long_forms: true,
             },
             Escape::None,
         )
@@ -321,6 +324,7 @@ impl Templates {
             minutes: u64::from(content.lifetime_minutes),
             action: action.as_deref(),
             subject: &subject,
+            long_forms: true,
         };
         let mut text = email.text.render(&values, Escape::None);
         text.push('\n');
@@ -351,6 +355,7 @@ impl Templates {
                 .action
                 .map(|action| action_label(action, content.locale)),
             subject: "",
+            long_forms: true,
         };
         let opening = if values.action.is_some() {
             &voice.step_up
@@ -451,6 +456,8 @@ pub enum Rule {
     AddedByGerbang { name: String },
     #[error("a plural is written {{plural:one|other}}, e.g. {{plural:minute|minutes}}")]
     BadPlural,
+    #[error("a word written in full when it fits is {{fit:long|short}}, e.g. {{fit:kepada|kpd}}")]
+    BadFit,
     #[error("must contain {{{name}}}")]
     Missing { name: &'static str },
     #[error("must carry the anti-fraud warning, with the word {word} in capitals")]
@@ -458,7 +465,7 @@ pub enum Rule {
     #[error("must be one line")]
     NotOneLine,
     #[error(
-        "is {bytes} bytes at its longest ({case}, with the action's hint, the app hash and the autofill line left out), over the {MAX_SMS_BYTES} of one SMS: shorten it"
+        "is {bytes} bytes at its longest ({case}, with the action's hint, the app hash and the autofill line left out and every {{fit:…}} short), over the {MAX_SMS_BYTES} of one SMS (160 GSM 7-bit characters, or 70 in UCS-2): shorten it"
     )]
     TooLong { bytes: usize, case: String },
 }
@@ -476,16 +483,18 @@ enum Name {
     Plural,
     Action,
     Subject,
+    Fit,
 }
 
 impl Name {
-    const ALL: [Name; 6] = [
+    const ALL: [Name; 7] = [
         Self::Brand,
         Self::Code,
         Self::Minutes,
         Self::Plural,
         Self::Action,
         Self::Subject,
+        Self::Fit,
     ];
 
     fn as_str(self) -> &'static str {
@@ -496,6 +505,7 @@ impl Name {
             Self::Plural => "plural",
             Self::Action => "action",
             Self::Subject => "subject",
+            Self::Fit => "fit",
         }
     }
 
@@ -508,6 +518,7 @@ impl Name {
             Self::Plural => "{plural:one|other}",
             Self::Action => "{action}",
             Self::Subject => "{subject}",
+            Self::Fit => "{fit:long|short}",
         }
     }
 }
@@ -518,9 +529,17 @@ enum Segment {
     Brand,
     Code,
     Minutes,
-    Plural { one: String, other: String },
+    Plural {
+        one: String,
+        other: String,
+    },
     Action,
     Subject,
+    /// `{fit:kepada|kpd}`: the long form when the SMS fits with it, else the short one.
+    Fit {
+        long: String,
+        short: String,
+    },
 }
 
 impl Segment {
@@ -533,6 +552,7 @@ impl Segment {
             Self::Plural { .. } => Some(Name::Plural),
             Self::Action => Some(Name::Action),
             Self::Subject => Some(Name::Subject),
+            Self::Fit { .. } => Some(Name::Fit),
         }
     }
 }
@@ -553,6 +573,8 @@ struct Values<'a> {
     /// `None`: not a step-up, and every line holding `{action}` is left out.
     action: Option<&'a str>,
     subject: &'a str,
+    /// `{fit:long|short}` writes its long form.
+    long_forms: bool,
 }
 
 #[derive(Clone, Copy)]
@@ -590,6 +612,10 @@ impl Template {
                     }
                     Segment::Plural { one, other } => {
                         out.push_str(if values.minutes == 1 { one } else { other });
+                        continue;
+                    }
+                    Segment::Fit { long, short } => {
+                        out.push_str(if values.long_forms { long } else { short });
                         continue;
                     }
                     Segment::Brand => values.brand,
@@ -656,7 +682,29 @@ const WITH_ACTION: &[Name] = &[
     Name::Plural,
     Name::Action,
 ];
-const EMAIL_PART: &[Name] = &Name::ALL;
+const SMS_SIMPLE: &[Name] = &[
+    Name::Brand,
+    Name::Code,
+    Name::Minutes,
+    Name::Plural,
+    Name::Fit,
+];
+const SMS_WITH_ACTION: &[Name] = &[
+    Name::Brand,
+    Name::Code,
+    Name::Minutes,
+    Name::Plural,
+    Name::Action,
+    Name::Fit,
+];
+const EMAIL_PART: &[Name] = &[
+    Name::Brand,
+    Name::Code,
+    Name::Minutes,
+    Name::Plural,
+    Name::Action,
+    Name::Subject,
+];
 
 fn sms_rules(locale: Locale) -> [SectionRule; 2] {
     let warning = Some(match locale {
@@ -666,14 +714,14 @@ fn sms_rules(locale: Locale) -> [SectionRule; 2] {
     [
         SectionRule {
             name: "plain",
-            allowed: SIMPLE,
+            allowed: SMS_SIMPLE,
             required: &[Name::Brand, Name::Code],
             warning,
             one_line: false,
         },
         SectionRule {
             name: "step_up",
-            allowed: WITH_ACTION,
+            allowed: SMS_WITH_ACTION,
             required: &[Name::Brand, Name::Code, Name::Action],
             warning,
             one_line: false,
@@ -813,8 +861,9 @@ fn sms_worst_cases(sms: &SmsTemplates, locale: Locale) -> Vec<Problem> {
                         minutes,
                         action: *action,
                         subject: "",
+                        long_forms: false,
                     };
-                    (template.render(&values, Escape::None).len(), *action)
+                    (sms_bytes(&template.render(&values, Escape::None)), *action)
                 })
             })
             .max_by_key(|(bytes, _)| *bytes);
@@ -1064,6 +1113,14 @@ fn placeholder(inner: &str, rule: &SectionRule, channel: Channel) -> Result<Segm
             _ => return Err(Rule::BadPlural),
         },
         (Name::Plural, None) => return Err(Rule::BadPlural),
+        (Name::Fit, Some(forms)) => match forms.split_once('|') {
+            Some((long, short)) if !short.contains('|') => Segment::Fit {
+                long: long.into(),
+                short: short.into(),
+            },
+            _ => return Err(Rule::BadFit),
+        },
+        (Name::Fit, None) => return Err(Rule::BadFit),
         (_, Some(_)) => {
             return Err(Rule::UnknownPlaceholder {
                 name: inner.into(),
@@ -1230,8 +1287,8 @@ mod tests {
             builtin.voice_script("JKN Mobile", &content(Locale::En, None), "four", 2)
         );
         assert_eq!(
-            loaded.sms_body(Locale::En, "B", "1234", 5, None),
-            builtin.sms_body(Locale::En, "B", "1234", 5, None)
+            loaded.sms_body(Locale::En, "B", "1234", 5, None, true),
+            builtin.sms_body(Locale::En, "B", "1234", 5, None, true)
         );
     }
 
@@ -1393,6 +1450,17 @@ mod tests {
             let plural = SMS_ID.replace("kode {code}.", &format!("kode {{code}} {bad}."));
             assert_eq!(rules("sms.id.txt", &plural), [Rule::BadPlural], "{bad}");
         }
+        for bad in ["{fit}", "{fit:kepada}", "{fit:a|b|c}"] {
+            let fit = SMS_ID.replace("kode {code}.", &format!("kode {{code}} {bad}."));
+            assert_eq!(rules("sms.id.txt", &fit), [Rule::BadFit], "{bad}");
+        }
+        // A word written in full when it fits is an SMS matter only.
+        let voice = "[plain]\n{brand} {code} {fit:kepada|kpd}\n[step_up]\n{brand} {code} {action}\n\
+                     [again]\n{code}\n[closing]\nbye\n";
+        assert!(matches!(
+            rules("voice.id.txt", voice)[..],
+            [Rule::PlaceholderNotHere { .. }]
+        ));
     }
 
     #[test]
@@ -1419,8 +1487,9 @@ mod tests {
 
     #[test]
     fn an_sms_that_cannot_fit_with_every_optional_part_dropped_is_refused() {
-        // 16-byte brand + ": kode " + 8 digits + "." = 32 bytes; the rest takes it to 141.
-        let padding = "x".repeat(MAX_SMS_BYTES - 32 - " JANGAN".len() + 1);
+        // 16-byte brand + ": kode " + 8 digits + "." = 32 characters; the rest takes it to 161
+        // GSM 7-bit characters, 141 bytes.
+        let padding = "x".repeat(161 - 32 - " JANGAN".len());
         let plain = format!("[plain]\n{{brand}}: kode {{code}}.{padding} JANGAN\n");
         let step_up = "[step_up]\n{brand}: {code} {action} JANGAN\n";
         let found = rules("sms.id.txt", &format!("{plain}{step_up}"));
@@ -1438,7 +1507,7 @@ mod tests {
         // For a step-up, the longest action of the language is the one that counts.
         let long = format!(
             "[plain]\n{{brand}} {{code}} JANGAN\n[step_up]\n{{brand}} {{code}} {{action}} JANGAN {}\n",
-            "y".repeat(88)
+            "y".repeat(106)
         );
         let said = Templates::builtin()
             .clone()
@@ -1446,7 +1515,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            said.contains("[step_up]: is 143 bytes at its longest"),
+            said.contains("[step_up]: is 141 bytes at its longest"),
             "{said}"
         );
         assert!(
@@ -1465,11 +1534,11 @@ mod tests {
             )
             .unwrap();
         assert_eq!(
-            templates.sms_body(Locale::En, "{code}", "1234", 1, None),
+            templates.sms_body(Locale::En, "{code}", "1234", 1, None, true),
             "{code} {code} 1234 NEVER minute"
         );
         assert_eq!(
-            templates.sms_body(Locale::En, "B", "1234", 2, None),
+            templates.sms_body(Locale::En, "B", "1234", 2, None, true),
             "B {code} 1234 NEVER minutes"
         );
     }
