@@ -265,9 +265,8 @@ async fn ping_answers_until_the_store_is_closed<S: Store>(store: S) {
 }
 
 /// A TCP relay to `upstream` that, once `armed` is set, stops passing bytes both ways at the first
-/// client message containing `SELECT 1`: a database that keeps its connections open and stops
-/// answering in the middle of a query (the pool's own check of the connection before handing it
-/// out still passes).
+/// client message: a database that keeps its connections open and stops answering (whether the
+/// pool's own check of a connection or the query is the first to meet it).
 async fn freezing_relay(
     upstream: String,
     armed: std::sync::Arc<std::sync::atomic::AtomicBool>,
@@ -294,8 +293,9 @@ async fn freezing_relay(
                         if read == 0 {
                             break;
                         }
-                        let query = buffer[..read].windows(8).any(|w| w == b"SELECT 1");
-                        if from_client && query && armed.load(Ordering::SeqCst) {
+                        // Anything the client sends once armed: a ping on a connection that
+                        // already prepared `SELECT 1` sends no SQL text, only Bind/Execute.
+                        if from_client && armed.load(Ordering::SeqCst) {
                             frozen.store(true, Ordering::SeqCst);
                         }
                         if frozen.load(Ordering::SeqCst) {
