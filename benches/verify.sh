@@ -3,6 +3,7 @@
 # checks of the right codes (POST /v1/verifications/{id}/check), with wrk.
 #
 #   BACKENDS="sqlite postgres" START_DURATION=30 CHECK_DURATION=5 CONNECTIONS=64 bash benches/verify.sh
+#   BIN=/tmp/gerbang-before bash benches/verify.sh   # another build, not built here
 #
 # Every 2xx was committed durably before it was sent: SQLite with synchronous=FULL (fsync per group
 # commit), PostgreSQL with synchronous_commit on. Each run is bounded in time (the durations) and
@@ -19,8 +20,11 @@ THREADS=${THREADS:-1}
 PORT=${PORT:-18080}
 PG=${PG:-postgres://postgres@127.0.0.1:5432}
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
-cargo build --release --quiet
-BIN=target/release/gerbang
+# BIN=path/to/gerbang compares another build (e.g. the previous commit's) on the same machine.
+if [ -z "${BIN:-}" ]; then
+  cargo build --release --quiet
+  BIN=target/release/gerbang
+fi
 work=$(mktemp -d)
 server=""
 cleanup() {
