@@ -940,25 +940,13 @@ async fn wait_until_ready(base: &str, child: &mut std::process::Child, log: &Pat
     }
 }
 
-/// SIGKILL while acknowledged codes are still queued (the bind sends 25 a second): after a restart
-/// every acknowledged code reaches the SMSC. Duplicates (a submit the SMSC took just before the kill,
-/// whose hand-off was never committed) are counted and bounded by what was in flight.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn after_sigkill_and_restart_every_acknowledged_code_reaches_the_smsc() {
-    let smsc = smsc::Smsc::start(&[]).await;
-    let db = TestDatabase::create().await;
-    std::fs::create_dir_all(db.data_dir()).unwrap();
-    let log = db.data_dir().join("serve.log");
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let mut child = serve_with_smpp(&db, port, &smsc, 25, &log);
-    wait_until_ready(&base, &mut child, &log).await;
-
+/// Starts `count` registration codes at once to distinct numbers; every start must be
+/// acknowledged. Returns the numbers as the SMSC sees them (`62…`).
+async fn start_registrations(base: &str, count: u32) -> Vec<String> {
     let http = reqwest::Client::new();
-    let numbers: Vec<String> = (0..150).map(|n| format!("0812{n:04}5678")).collect();
+    let numbers: Vec<String> = (0..count).map(|n| format!("0812{n:04}5678")).collect();
     let acknowledged: Vec<String> = futures::future::join_all(numbers.iter().map(|number| {
         let http = http.clone();
-        let base = base.clone();
         async move {
             let response = http
                 .post(format!("{base}/v1/verifications"))
@@ -983,6 +971,24 @@ async fn after_sigkill_and_restart_every_acknowledged_code_reaches_the_smsc() {
         numbers.len(),
         "every start acknowledged"
     );
+    acknowledged
+}
+
+/// SIGKILL while acknowledged codes are still queued (the bind sends 25 a second): after a restart
+/// every acknowledged code reaches the SMSC. Duplicates (a submit the SMSC took just before the kill,
+/// whose hand-off was never committed) are counted and bounded by what was in flight.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_sigkill_and_restart_every_acknowledged_code_reaches_the_smsc() {
+    let smsc = smsc::Smsc::start(&[]).await;
+    let db = TestDatabase::create().await;
+    std::fs::create_dir_all(db.data_dir()).unwrap();
+    let log = db.data_dir().join("serve.log");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut child = serve_with_smpp(&db, port, &smsc, 25, &log);
+    wait_until_ready(&base, &mut child, &log).await;
+
+    let acknowledged = start_registrations(&base, 150).await;
     // Mid-stream: some sent, most still queued or in flight.
     smsc.wait_for("submit ", 20).await;
     child.kill().unwrap();
@@ -1053,35 +1059,7 @@ async fn repeated_sigkills_against_a_slow_smsc_repeat_only_submits_whose_answer_
     let mut child = serve_with_smpp(&db, port, &smsc, 0, &log);
     wait_until_ready(&base, &mut child, &log).await;
 
-    let http = reqwest::Client::new();
-    let numbers: Vec<String> = (0..150).map(|n| format!("0812{n:04}5678")).collect();
-    let acknowledged: Vec<String> = futures::future::join_all(numbers.iter().map(|number| {
-        let http = http.clone();
-        let base = base.clone();
-        async move {
-            let response = http
-                .post(format!("{base}/v1/verifications"))
-                .json(
-                    &serde_json::json!({"purpose": "registration", "channel": "sms", "to": number}),
-                )
-                .send()
-                .await
-                .ok()?;
-            response
-                .status()
-                .is_success()
-                .then(|| format!("62{}", &number[1..]))
-        }
-    }))
-    .await
-    .into_iter()
-    .flatten()
-    .collect();
-    assert_eq!(
-        acknowledged.len(),
-        numbers.len(),
-        "every start acknowledged"
-    );
+    let acknowledged = start_registrations(&base, 150).await;
 
     let mut kills = Vec::new();
     for round in 1..=3 {
