@@ -25,7 +25,7 @@ pub mod metrics;
 pub mod pace;
 pub mod password;
 
-pub use accounts::{AccountError, AccountService, AccountSettings};
+pub use accounts::{AccountError, AccountService, AccountSettings, FlowKind, FlowView};
 pub use captcha::{
     BuiltinCaptcha, CaptchaAnswer, CaptchaChallenge, CaptchaError, CaptchaGate, HostedCaptcha,
 };

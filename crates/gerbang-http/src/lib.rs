@@ -149,6 +149,12 @@ fn account_routes<S: Store>() -> Router<HttpState<S>> {
 
 /// The whole HTTP surface, callable without a socket (tests drive it with `tower::ServiceExt`).
 pub fn router<S: Store>(state: HttpState<S>) -> Router {
+    router_with_pages(state, None)
+}
+
+/// The same with the participant portal's pages (`gerbang-web`) beside the API, under the same
+/// request ids, request logs and body limits.
+pub fn router_with_pages<S: Store>(state: HttpState<S>, pages: Option<Router>) -> Router {
     let dev_inbox = state.dev_inbox;
     let body_timeout = state.settings.body_timeout;
     let mut routes = Router::new()
@@ -189,10 +195,14 @@ pub fn router<S: Store>(state: HttpState<S>) -> Router {
             .route("/dev/inbox", get(api::dev_inbox::page::<S>))
             .route("/dev/inbox.json", get(api::dev_inbox::json::<S>));
     }
-    routes
+    let mut routes = routes
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
-        .with_state(state)
+        .with_state(state);
+    if let Some(pages) = pages {
+        routes = routes.merge(pages);
+    }
+    routes
         .layer(axum::middleware::from_fn(language::assign))
         // Inside the request id, so that its refusals carry one.
         .layer(axum::middleware::from_fn_with_state(

@@ -169,6 +169,8 @@ impl Application {
                 .map_err(|e| anyhow::anyhow!("accounts.hashing: {e}"))?,
         );
         let captcha = captcha_gate(config, &sealer_for_codes.code_key())?;
+        // The portal's CSRF key derives from the same root, so every instance accepts the others' forms.
+        let portal_root = sealer_for_codes.code_key();
         let clients = api_clients(config);
         let (http_settings, limits) = http_settings(config)?;
         let code_key = CodeKey::new(sealer_for_codes.code_key());
@@ -211,18 +213,32 @@ impl Application {
                 account_settings.clone(),
             )
             .with_registry(Arc::new(RegistryLookup(registry(config, store.clone())?)));
-            let router = gerbang_http::router(HttpState {
-                store: store.clone(),
-                accounts: Some(accounts),
-                engine,
-                clients: clients.clone(),
-                dev_inbox: config.profile == Profile::Development,
-                trust_forwarded_for: config.server.trust_forwarded_for,
-                webhooks: webhooks.clone(),
-                webhook_counters: Default::default(),
-                metrics: metrics.clone(),
-                settings: http_settings.clone(),
+            let pages = config.portal.enabled.then(|| {
+                let mut portal = gerbang_web::Portal::new(
+                    accounts.clone(),
+                    gerbang_web::CsrfKey::derive(&portal_root),
+                    gerbang_web::CookiePolicy {
+                        secure: config.profile != Profile::Development,
+                    },
+                );
+                portal.help_line = config.portal.help_line.clone();
+                gerbang_web::routes(portal)
             });
+            let router = gerbang_http::router_with_pages(
+                HttpState {
+                    store: store.clone(),
+                    accounts: Some(accounts),
+                    engine,
+                    clients: clients.clone(),
+                    dev_inbox: config.profile == Profile::Development,
+                    trust_forwarded_for: config.server.trust_forwarded_for,
+                    webhooks: webhooks.clone(),
+                    webhook_counters: Default::default(),
+                    metrics: metrics.clone(),
+                    settings: http_settings.clone(),
+                },
+                pages,
+            );
             (router, delivery)
         });
         let listen = config.server.listen;

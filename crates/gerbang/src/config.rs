@@ -39,6 +39,7 @@ pub struct Config {
     pub api: ApiConfig,
     pub metrics: MetricsConfig,
     pub accounts: AccountsConfig,
+    pub portal: PortalConfig,
     pub log: LogConfig,
 }
 
@@ -670,6 +671,25 @@ pub struct MetricsConfig {
     pub token: Option<SecretString>,
 }
 
+/// The participant portal: the web pages at `/` over the account flows.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PortalConfig {
+    /// Serve the pages; off: `/` answers 404 and only the JSON API is served.
+    pub enabled: bool,
+    /// The call centre's number, shown where a participant is told to call.
+    pub help_line: String,
+}
+
+impl Default for PortalConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            help_line: "165".into(),
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageConfig {
@@ -761,6 +781,7 @@ impl Default for Config {
             api: ApiConfig::default(),
             metrics: MetricsConfig::default(),
             accounts: AccountsConfig::default(),
+            portal: PortalConfig::default(),
             log: LogConfig::default(),
         }
     }

@@ -36,6 +36,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 pub use error::AccountError;
+use gerbang_domain::identity::IndonesianTimeZone;
 
 use crate::captcha::{CaptchaAnswer, CaptchaGate};
 use crate::engine::{
@@ -300,6 +301,40 @@ pub struct StepUpDone {
     pub at: DateTime<Utc>,
 }
 
+/// Which account flow a flow token continues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowKind {
+    Registration,
+    Login,
+    Recovery,
+    ContactChange,
+    StepUp,
+}
+
+/// A flow in progress as the participant holding its token may see it: what the pages of a flow
+/// show between its steps (the masked name, the code's countdown, the delivery trail).
+#[derive(Debug, Clone)]
+pub struct FlowView {
+    pub kind: FlowKind,
+    pub expires_at: DateTime<Utc>,
+    /// Registration: the name of the participant found, masked.
+    pub masked_name: Option<String>,
+    /// The code of the flow's current step, once one was sent.
+    pub verification: Option<VerificationView>,
+    /// Its delivery trail, explanations, fallback offer and queue estimate.
+    pub outlook: Option<crate::engine::DeliveryOutlook>,
+    /// Step-up: the action the code confirms.
+    pub action: Option<SensitiveAction>,
+    /// Step-up: what the code confirms (the details it is bound to), in key order.
+    pub details: BTreeMap<String, String>,
+    /// Contact change: the old contact has authorised it and the code now goes to the new one.
+    pub authorised: bool,
+    /// Recovery: the channels on file, masked, before a code was sent.
+    pub channels: Vec<RecoveryChannel>,
+    /// The participant's clock (their NIK's province): the zone times are told in.
+    pub time_zone: IndonesianTimeZone,
+}
+
 /// What a service learns about a session token (RFC 7662 style).
 #[derive(Debug, Clone)]
 pub struct Introspection {
@@ -343,6 +378,9 @@ enum FlowState {
         session: TokenDigest,
         action: SensitiveAction,
         verification: VerificationId,
+        /// What the code confirms, for the pages that show it again beside the code box.
+        #[serde(default)]
+        details: BTreeMap<String, String>,
     },
 }
 
@@ -927,19 +965,7 @@ impl<S: Store> AccountService<S> {
             }
             _ => return Err(AccountError::RecoveryUnmatched),
         };
-        let mut channels = Vec::new();
-        if let Some(phone) = &stored.account.phone {
-            channels.push(RecoveryChannel {
-                channel: Channel::Sms,
-                masked: phone.masked(),
-            });
-        }
-        if let Some(email) = &stored.account.email {
-            channels.push(RecoveryChannel {
-                channel: Channel::Email,
-                masked: email.masked(),
-            });
-        }
+        let channels = recovery_channels(&stored.account);
         let (flow, digest) = new_flow_token();
         self.put_flow(
             digest,
@@ -1235,6 +1261,7 @@ impl<S: Store> AccountService<S> {
         let (channel, destination) = preferred_contact(&stored.account)?;
         let mut start = StartRequest::new(ACCOUNTS_CLIENT, Purpose::StepUp, channel, destination);
         start.action = Some(action);
+        let shown = details.entries().clone();
         start.details = details;
         start.action_hint = hint;
         start.locale = locale;
@@ -1248,6 +1275,7 @@ impl<S: Store> AccountService<S> {
                 session: session.token,
                 action,
                 verification: verification.id,
+                details: shown,
             },
             self.now() + self.settings.flow_lifetime,
         )
@@ -1412,6 +1440,73 @@ impl<S: Store> AccountService<S> {
                 .await?;
         }
         Ok(view)
+    }
+
+    /// The flow `flow` as its holder may see it; `FlowNotFound` once it expired or never was.
+    pub async fn flow_view(&self, flow: &str) -> Result<FlowView, AccountError> {
+        let (_, state, expires_at) = self.flow(flow).await?;
+        let (kind, action, authorised) = match &state {
+            FlowState::Registration { .. } => (FlowKind::Registration, None, false),
+            FlowState::Login { .. } => (FlowKind::Login, None, false),
+            FlowState::Recovery { .. } => (FlowKind::Recovery, None, false),
+            FlowState::ContactChange { authorised, .. } => {
+                (FlowKind::ContactChange, None, *authorised)
+            }
+            FlowState::StepUp { action, .. } => (FlowKind::StepUp, Some(*action), false),
+        };
+        let details = match &state {
+            FlowState::StepUp { details, .. } => details.clone(),
+            _ => BTreeMap::new(),
+        };
+        let masked_name = match &state {
+            FlowState::Registration { nik, .. } => self
+                .participant(ParticipantKey::Nik(nik))
+                .await?
+                .map(|participant| participant.full_name.masked()),
+            _ => None,
+        };
+        let (channels, time_zone) = match &state {
+            FlowState::Registration { nik, .. } => (
+                Vec::new(),
+                IndonesianTimeZone::of_province(nik.province()).unwrap_or(IndonesianTimeZone::Wib),
+            ),
+            FlowState::Recovery {
+                account,
+                verification,
+            } => {
+                let stored = self.account(*account).await?;
+                let channels = match verification {
+                    None => recovery_channels(&stored.account),
+                    Some(_) => Vec::new(),
+                };
+                (channels, stored.account.time_zone())
+            }
+            FlowState::Login { account, .. }
+            | FlowState::ContactChange { account, .. }
+            | FlowState::StepUp { account, .. } => (
+                Vec::new(),
+                self.account(*account).await?.account.time_zone(),
+            ),
+        };
+        let (verification, outlook) = match state.verification() {
+            Some(id) => (
+                Some(self.engine.status(ACCOUNTS_CLIENT, id).await?),
+                Some(self.engine.outlook(ACCOUNTS_CLIENT, id).await?),
+            ),
+            None => (None, None),
+        };
+        Ok(FlowView {
+            kind,
+            expires_at,
+            masked_name,
+            verification,
+            outlook,
+            action,
+            details,
+            authorised,
+            channels,
+            time_zone,
+        })
     }
 
     /// A branch officer lifts a lock after checking the participant's identity.
@@ -1746,6 +1841,24 @@ impl<S: Store> AccountService<S> {
         })?;
         Ok((digest, state, flow.expires_at))
     }
+}
+
+/// The channels on file a recovery code can go to, masked.
+fn recovery_channels(account: &Account) -> Vec<RecoveryChannel> {
+    let mut channels = Vec::new();
+    if let Some(phone) = &account.phone {
+        channels.push(RecoveryChannel {
+            channel: Channel::Sms,
+            masked: phone.masked(),
+        });
+    }
+    if let Some(email) = &account.email {
+        channels.push(RecoveryChannel {
+            channel: Channel::Email,
+            masked: email.masked(),
+        });
+    }
+    channels
 }
 
 fn taken(clash: AccountTaken) -> AccountError {

@@ -131,6 +131,11 @@ impl ActionDetails {
         Ok(Self(entries))
     }
 
+    /// The entries, in key order.
+    pub fn entries(&self) -> &BTreeMap<String, String> {
+        &self.0
+    }
+
     /// SHA-256 over the entries in key order, each length-prefixed.
     fn digest(&self) -> [u8; 32] {
         let mut hash = Sha256::new();
