@@ -123,7 +123,132 @@ store_test!(
     concurrent_confirmations_of_one_new_device_login_make_one_session,
     a_login_after_the_hashing_cost_changed_rehashes_the_password_transparently,
     participants_are_found_in_the_configured_registry_and_its_outage_is_told,
+    a_flow_shows_its_holder_the_masked_name_then_its_code_and_delivery,
 );
+
+/// What the portal shows between the steps of a flow: the masked name before a code, then the code's
+/// countdown and delivery trail; a step-up's details; a recovery's channels; nothing once done.
+async fn a_flow_shows_its_holder_the_masked_name_then_its_code_and_delivery<S: Store>(store: S) {
+    use gerbang_core::FlowKind;
+    use gerbang_domain::delivery::DeliveryStatus;
+    use gerbang_domain::verification::purpose::{ActionDetails, SensitiveAction};
+
+    let (accounts, clock) = service(store.clone()).await;
+    let p = participant(1);
+    let identified = accounts
+        .identify(
+            p.nik.as_str(),
+            p.birth_date,
+            Some(CaptchaAnswer {
+                token: "t",
+                answer: "ok",
+            }),
+            None,
+        )
+        .await
+        .unwrap();
+    let view = accounts.flow_view(&identified.flow).await.unwrap();
+    assert_eq!(view.kind, FlowKind::Registration);
+    assert_eq!(
+        view.masked_name.as_deref(),
+        Some(identified.masked_name.as_str())
+    );
+    assert!(view.verification.is_none() && view.outlook.is_none());
+    assert!(
+        accounts.flow_view("gbf_nonsense").await.is_err(),
+        "a malformed token is not found"
+    );
+
+    let (flow, code) = {
+        let sent = accounts
+            .register_contact(
+                &identified.flow,
+                ContactAndPassword {
+                    email: Some(Email::parse("peserta1@example.com").unwrap()),
+                    phone: None,
+                    password: SecretString::from(PASSWORD),
+                    confirmation: SecretString::from(PASSWORD),
+                    channel: None,
+                    locale: Locale::Id,
+                },
+            )
+            .await
+            .unwrap();
+        let queued = accounts.flow_view(&identified.flow).await.unwrap();
+        let outlook = queued.outlook.as_ref().unwrap();
+        assert!(
+            outlook.queue.is_some(),
+            "waiting in the outbox: {outlook:?}"
+        );
+        assert_eq!(
+            queued.verification.as_ref().unwrap().id,
+            sent.verification.id
+        );
+        let code = code_of(&store, &clock, sent.verification.id).await;
+        (identified.flow.clone(), code)
+    };
+    let delivered = accounts.flow_view(&flow).await.unwrap();
+    let outlook = delivered.outlook.unwrap();
+    assert!(outlook.queue.is_none());
+    assert_eq!(
+        outlook.attempts.last().unwrap().status,
+        DeliveryStatus::Delivered
+    );
+    accounts.confirm_registration(&flow, &code).await.unwrap();
+    assert!(matches!(
+        accounts.flow_view(&flow).await,
+        Err(AccountError::FlowNotFound)
+    ));
+
+    // A step-up keeps its details for the page that shows them beside the code box.
+    let device = "web-flow-view";
+    let LoginOutcome::StepUp(sent) = accounts.login(login(PASSWORD, device)).await.unwrap() else {
+        panic!("a new device needs a code");
+    };
+    let code = code_of(&store, &clock, sent.verification.id).await;
+    let session = accounts.confirm_login(&sent.flow, &code).await.unwrap();
+    let details = ActionDetails::parse(
+        [("account_number".to_string(), "0123456789".to_string())]
+            .into_iter()
+            .collect(),
+    )
+    .unwrap();
+    let step_up = accounts
+        .start_step_up(
+            session.token.expose(),
+            SensitiveAction::BankAccountChange,
+            details,
+            None,
+            Locale::En,
+        )
+        .await
+        .unwrap();
+    let view = accounts.flow_view(&step_up.flow).await.unwrap();
+    assert_eq!(view.kind, FlowKind::StepUp);
+    assert_eq!(view.action, Some(SensitiveAction::BankAccountChange));
+    assert_eq!(
+        view.details.get("account_number").map(String::as_str),
+        Some("0123456789")
+    );
+
+    // Recovery: the channels on file until one is chosen.
+    let options = accounts
+        .start_recovery(
+            p.nik.as_str(),
+            p.birth_date,
+            Some(CaptchaAnswer {
+                token: "t",
+                answer: "ok",
+            }),
+            None,
+        )
+        .await
+        .unwrap();
+    let view = accounts.flow_view(&options.flow).await.unwrap();
+    assert_eq!(view.kind, FlowKind::Recovery);
+    assert_eq!(view.channels, options.channels);
+    assert!(!view.channels.is_empty());
+}
 
 /// A registry outside the store: it knows participant 5 only, or is down.
 struct Membership {
