@@ -54,10 +54,10 @@ impl Lang {
 
     /// An API refusal's message in this language: the same words the JSON API answers with.
     pub fn explain(self, error: &dyn Explain) -> String {
-        match self {
+        sentence(match self {
             Self::Id => error.message_id(),
             Self::En => error.message_en(),
-        }
+        })
     }
 
     pub fn catalogue(self) -> &'static Catalogue {
@@ -66,6 +66,20 @@ impl Lang {
             Self::En => &ENGLISH,
         }
     }
+}
+
+/// A message as a sentence on a page: a capital first letter and a full stop (some of the API's
+/// English messages are lower-case clauses).
+pub fn sentence(message: String) -> String {
+    let mut chars = message.chars();
+    let Some(first) = chars.next() else {
+        return message;
+    };
+    let mut text: String = first.to_uppercase().chain(chars).collect();
+    if !text.ends_with(['.', '!', '?']) {
+        text.push('.');
+    }
+    text
 }
 
 /// One language's messages by key (`section.name`).
@@ -160,6 +174,16 @@ mod tests {
         for (key, text) in id.messages.iter().chain(en.messages.iter()) {
             assert!(!text.trim().is_empty(), "{key} is empty");
         }
+    }
+
+    #[test]
+    fn refusals_read_as_sentences() {
+        assert_eq!(
+            sentence("a NIK has 16 digits, this one has 15".into()),
+            "A NIK has 16 digits, this one has 15."
+        );
+        assert_eq!(sentence("Kode salah.".into()), "Kode salah.");
+        assert_eq!(sentence(String::new()), "");
     }
 
     #[test]

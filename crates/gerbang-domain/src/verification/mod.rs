@@ -536,11 +536,22 @@ impl Explain for VerificationError {
 
     fn message_en(&self) -> String {
         match self {
-            Self::IdMalformed => "no such verification".into(),
-            Self::ResendCountdown { .. } => {
-                "a code was just sent; wait for the countdown before asking again".into()
+            Self::ChannelUnknown => "Unknown channel; use sms, email, whatsapp or voice.".into(),
+            Self::ChannelMismatch => "This channel cannot reach that destination.".into(),
+            Self::IdMalformed | Self::NotFound => "No such verification.".into(),
+            Self::AlreadyUsed => "This code was already used.".into(),
+            Self::Expired => "This verification has expired; ask for a new code.".into(),
+            Self::CodeExpired => {
+                "That code has expired; enter the newest code you received.".into()
             }
-            other => other.to_string(),
+            Self::AttemptsExhausted => "Too many wrong codes; ask for a new code.".into(),
+            Self::Cancelled => "This verification was cancelled.".into(),
+            Self::Incorrect { attempts_left } => {
+                format!("Wrong code; {attempts_left} attempts left.")
+            }
+            Self::ResendCountdown { .. } => {
+                "A code was just sent; wait for the countdown before asking again.".into()
+            }
         }
     }
 }
