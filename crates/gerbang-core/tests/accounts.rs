@@ -225,6 +225,11 @@ async fn a_flow_shows_its_holder_the_masked_name_then_its_code_and_delivery<S: S
         .unwrap();
     let view = accounts.flow_view(&step_up.flow).await.unwrap();
     assert_eq!(view.kind, FlowKind::StepUp);
+    assert_eq!(
+        view.on_file,
+        vec![gerbang_domain::verification::Channel::Email],
+        "registered with an email only: no phone channel to switch to"
+    );
     assert_eq!(view.action, Some(SensitiveAction::BankAccountChange));
     assert_eq!(
         view.details.get("account_number").map(String::as_str),

@@ -165,7 +165,7 @@ pub fn status_panel(lang: Lang, view: &FlowView) -> StatusPanel {
             offer
                 .channels
                 .iter()
-                .filter(|c| !c.needs_destination)
+                .filter(|c| view.on_file.contains(&c.channel))
                 .map(|c| {
                     (
                         c.channel.as_str().to_string(),

@@ -333,6 +333,8 @@ pub struct FlowView {
     pub channels: Vec<RecoveryChannel>,
     /// The participant's clock (their NIK's province): the zone times are told in.
     pub time_zone: IndonesianTimeZone,
+    /// The channels a resend of this flow can switch to: their contact is on file.
+    pub on_file: Vec<Channel>,
 }
 
 /// What a service learns about a session token (RFC 7662 style).
@@ -1465,10 +1467,26 @@ impl<S: Store> AccountService<S> {
                 .map(|participant| participant.full_name.masked()),
             _ => None,
         };
-        let (channels, time_zone) = match &state {
-            FlowState::Registration { nik, .. } => (
+        // The channels another code of this flow can go to: those whose contact is on file (a
+        // contact change's codes go only to the contact each step proves).
+        let reachable = |phone: bool, email: bool| {
+            let mut channels = Vec::new();
+            if phone {
+                channels.extend([Channel::Sms, Channel::Whatsapp, Channel::Voice]);
+            }
+            if email {
+                channels.push(Channel::Email);
+            }
+            channels
+        };
+        let (channels, time_zone, on_file) = match &state {
+            FlowState::Registration { nik, pending, .. } => (
                 Vec::new(),
                 IndonesianTimeZone::of_province(nik.province()).unwrap_or(IndonesianTimeZone::Wib),
+                pending
+                    .as_ref()
+                    .map(|p| reachable(p.phone.is_some(), p.email.is_some()))
+                    .unwrap_or_default(),
             ),
             FlowState::Recovery {
                 account,
@@ -1479,14 +1497,25 @@ impl<S: Store> AccountService<S> {
                     None => recovery_channels(&stored.account),
                     Some(_) => Vec::new(),
                 };
-                (channels, stored.account.time_zone())
+                let on_file = reachable(
+                    stored.account.phone.is_some(),
+                    stored.account.email.is_some(),
+                );
+                (channels, stored.account.time_zone(), on_file)
             }
-            FlowState::Login { account, .. }
-            | FlowState::ContactChange { account, .. }
-            | FlowState::StepUp { account, .. } => (
+            FlowState::ContactChange { account, .. } => (
                 Vec::new(),
                 self.account(*account).await?.account.time_zone(),
+                Vec::new(),
             ),
+            FlowState::Login { account, .. } | FlowState::StepUp { account, .. } => {
+                let stored = self.account(*account).await?;
+                let on_file = reachable(
+                    stored.account.phone.is_some(),
+                    stored.account.email.is_some(),
+                );
+                (Vec::new(), stored.account.time_zone(), on_file)
+            }
         };
         let (verification, outlook) = match state.verification() {
             Some(id) => (
@@ -1506,6 +1535,7 @@ impl<S: Store> AccountService<S> {
             authorised,
             channels,
             time_zone,
+            on_file,
         })
     }
 
