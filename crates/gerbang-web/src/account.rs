@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::PageForm;
 use askama::Template;
-use axum::Form;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -128,7 +128,7 @@ pub struct CsrfOnly {
 pub async fn logout<S: Store>(
     State(portal): State<Portal<S>>,
     browser: Browser,
-    Form(form): Form<CsrfOnly>,
+    PageForm(form): PageForm<CsrfOnly>,
 ) -> Response {
     if let Err(refused) = portal.check_csrf(&browser, &form.csrf) {
         return refused;
@@ -159,7 +159,7 @@ pub struct RevokeForm {
 pub async fn revoke_device<S: Store>(
     State(portal): State<Portal<S>>,
     browser: Browser,
-    Form(form): Form<RevokeForm>,
+    PageForm(form): PageForm<RevokeForm>,
 ) -> Response {
     if let Err(refused) = portal.check_csrf(&browser, &form.csrf) {
         return refused;
@@ -264,7 +264,7 @@ async fn contact_form<S: Store>(
 pub async fn contact<S: Store>(
     State(portal): State<Portal<S>>,
     browser: Browser,
-    Form(form): Form<ContactForm>,
+    PageForm(form): PageForm<ContactForm>,
 ) -> Response {
     if let Err(refused) = portal.check_csrf(&browser, &form.csrf) {
         return refused;
@@ -375,7 +375,7 @@ fn bank_form<S: Store>(
 pub async fn bank<S: Store>(
     State(portal): State<Portal<S>>,
     browser: Browser,
-    Form(form): Form<BankForm>,
+    PageForm(form): PageForm<BankForm>,
 ) -> Response {
     if let Err(refused) = portal.check_csrf(&browser, &form.csrf) {
         return refused;

@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::PageForm;
 use askama::Template;
-use axum::Form;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -363,7 +363,7 @@ pub struct CodeForm {
 pub async fn submit<S: Store>(
     State(portal): State<Portal<S>>,
     browser: Browser,
-    Form(form): Form<CodeForm>,
+    PageForm(form): PageForm<CodeForm>,
 ) -> Response {
     if let Err(refused) = portal.check_csrf(&browser, &form.csrf) {
         return refused;
@@ -478,7 +478,7 @@ pub struct ResendForm {
 pub async fn resend<S: Store>(
     State(portal): State<Portal<S>>,
     browser: Browser,
-    Form(form): Form<ResendForm>,
+    PageForm(form): PageForm<ResendForm>,
 ) -> Response {
     if let Err(refused) = portal.check_csrf(&browser, &form.csrf) {
         return refused;
@@ -521,7 +521,7 @@ pub struct CancelForm {
 pub async fn cancel<S: Store>(
     State(portal): State<Portal<S>>,
     browser: Browser,
-    Form(form): Form<CancelForm>,
+    PageForm(form): PageForm<CancelForm>,
 ) -> Response {
     if let Err(refused) = portal.check_csrf(&browser, &form.csrf) {
         return refused;

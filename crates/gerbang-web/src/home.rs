@@ -1,7 +1,7 @@
 //! The home page, the language switch and the page a refused or broken request ends on.
 
+use crate::PageForm;
 use askama::Template;
-use axum::Form;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -61,7 +61,7 @@ const RETURNABLE: [&str; 10] = [
 pub async fn switch_language<S: Store>(
     State(portal): State<Portal<S>>,
     browser: Browser,
-    Form(form): Form<LanguageForm>,
+    PageForm(form): PageForm<LanguageForm>,
 ) -> Response {
     if let Err(refused) = portal.check_csrf(&browser, &form.csrf) {
         return refused;

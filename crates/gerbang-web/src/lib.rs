@@ -68,6 +68,37 @@ impl<S> std::fmt::Debug for Portal<S> {
     }
 }
 
+/// A submitted form; one that cannot be read (not a form, a field of the wrong shape) is a 400
+/// page, not the framework's plain-text refusal.
+#[derive(Debug)]
+pub struct PageForm<T>(pub T);
+
+impl<S: Store, T: serde::de::DeserializeOwned + Send> axum::extract::FromRequest<Portal<S>>
+    for PageForm<T>
+{
+    type Rejection = Response;
+
+    async fn from_request(
+        request: axum::extract::Request,
+        portal: &Portal<S>,
+    ) -> Result<Self, Self::Rejection> {
+        let browser = Browser::of(request.headers(), None);
+        match axum::Form::<T>::from_request(request, portal).await {
+            Ok(axum::Form(form)) => Ok(Self(form)),
+            Err(rejection) => {
+                tracing::info!(%rejection, "a form could not be read");
+                Err(home::problem(
+                    portal,
+                    &browser,
+                    StatusCode::BAD_REQUEST,
+                    "problem.form_title",
+                    "problem.form_body",
+                ))
+            }
+        }
+    }
+}
+
 impl<S: Store> Portal<S> {
     pub fn new(accounts: AccountService<S>, csrf: CsrfKey, cookies: CookiePolicy) -> Self {
         Self {

@@ -2,8 +2,8 @@
 //! a locked account gets the lock page (the unlock time on the participant's clock, or the branch
 //! office for a permanent lock).
 
+use crate::PageForm;
 use askama::Template;
-use axum::Form;
 use axum::extract::State;
 use axum::http::header::USER_AGENT;
 use axum::http::{HeaderMap, StatusCode};
@@ -106,7 +106,7 @@ pub async fn submit<S: Store>(
     State(portal): State<Portal<S>>,
     browser: Browser,
     headers: HeaderMap,
-    Form(form): Form<LoginForm>,
+    PageForm(form): PageForm<LoginForm>,
 ) -> Response {
     if let Err(refused) = portal.check_csrf(&browser, &form.csrf) {
         return refused;

@@ -1,8 +1,8 @@
 //! Forgot password: identifier, birth date and captcha → the masked channels on file → the code
 //! with the new password (on the code page) → "all your devices were signed out".
 
+use crate::PageForm;
 use askama::Template;
-use axum::Form;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -86,7 +86,7 @@ fn identify_form<S: Store>(
 pub async fn identify<S: Store>(
     State(portal): State<Portal<S>>,
     browser: Browser,
-    Form(form): Form<IdentifyForm>,
+    PageForm(form): PageForm<IdentifyForm>,
 ) -> Response {
     if let Err(refused) = portal.check_csrf(&browser, &form.csrf) {
         return refused;
@@ -206,7 +206,7 @@ async fn channel_form<S: Store>(
 pub async fn send<S: Store>(
     State(portal): State<Portal<S>>,
     browser: Browser,
-    Form(form): Form<ChannelForm>,
+    PageForm(form): PageForm<ChannelForm>,
 ) -> Response {
     if let Err(refused) = portal.check_csrf(&browser, &form.csrf) {
         return refused;

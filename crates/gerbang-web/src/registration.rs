@@ -1,8 +1,8 @@
 //! Registration: NIK or card number, birth date and the captcha → the masked name → email, phone
 //! and password (the policy shown as the participant types) → the code page.
 
+use crate::PageForm;
 use askama::Template;
-use axum::Form;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -140,7 +140,7 @@ pub fn parse_birth_date(input: &str) -> Option<NaiveDate> {
 pub async fn identify<S: Store>(
     State(portal): State<Portal<S>>,
     browser: Browser,
-    Form(form): Form<IdentifyForm>,
+    PageForm(form): PageForm<IdentifyForm>,
 ) -> Response {
     if let Err(refused) = portal.check_csrf(&browser, &form.csrf) {
         return refused;
@@ -380,7 +380,7 @@ fn contact_form<S: Store>(
 pub async fn contact<S: Store>(
     State(portal): State<Portal<S>>,
     browser: Browser,
-    Form(form): Form<ContactForm>,
+    PageForm(form): PageForm<ContactForm>,
 ) -> Response {
     if let Err(refused) = portal.check_csrf(&browser, &form.csrf) {
         return refused;
