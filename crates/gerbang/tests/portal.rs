@@ -107,9 +107,7 @@ async fn log_in(app: &App, b: &mut Browser, p: &gerbang_domain::Participant, lan
     if b.path().await == "/code" {
         assert_eq!(b.text("h1").await, lang.t("code.title_login"));
         let code = app.message_after(seen).await.code();
-        b.secret(&code);
-        b.fill("#f-code", &code).await;
-        b.submit("/code").await;
+        b.enter_code(&code).await;
     }
     b.expect_path("/account").await;
 }
@@ -210,9 +208,7 @@ async fn registration(lang: Lang, js: Js) {
     );
 
     let code = message.code();
-    b.secret(&code);
-    b.fill("#f-code", &code).await;
-    b.submit("/code").await;
+    b.enter_code(&code).await;
     b.expect_path("/login").await;
     assert_eq!(b.text(".notice").await, lang.t("notice.registered"));
     b.check("login-registered").await;
@@ -250,9 +246,7 @@ async fn login_from_a_new_device(lang: Lang, js: Js) {
     assert_eq!(b.text("h1").await, lang.t("code.title_login"));
     b.check("code-login").await;
     let code = app.message_after(seen).await.code();
-    b.secret(&code);
-    b.fill("#f-code", &code).await;
-    b.submit("/code").await;
+    b.enter_code(&code).await;
     b.expect_path("/account").await;
     assert_eq!(b.text("h1").await, lang.t("account.title"));
     let source = b.client.source().await.unwrap();
@@ -570,9 +564,7 @@ async fn devices_and_bank(lang: Lang, js: Js, width: u32) {
         message.text.contains("8901"),
         "the code's message names the account: {message:?}"
     );
-    b.secret(&message.code());
-    b.fill("#f-code", &message.code()).await;
-    b.submit("/code").await;
+    b.enter_code(&message.code()).await;
     b.expect_path("/account").await;
     assert_eq!(b.text(".notice").await, lang.t("notice.bank_changed"));
     b.check("account-bank-changed").await;
@@ -616,9 +608,7 @@ async fn phone_change_and_cool_off(lang: Lang, js: Js, width: u32) {
         new.to.contains("81398765432"),
         "the second code goes to the new number: {new:?}"
     );
-    b.secret(&new.code());
-    b.fill("#f-code", &new.code()).await;
-    b.submit("/code").await;
+    b.enter_code(&new.code()).await;
     b.expect_path("/account").await;
     assert_eq!(b.text(".notice").await, lang.t("notice.contact_changed"));
     let cooling = b.text("p.alert.soft").await;

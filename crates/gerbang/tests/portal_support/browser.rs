@@ -462,6 +462,13 @@ impl Browser {
             .await;
     }
 
+    /// Types a code that must never reach an address into the code page and submits it.
+    pub async fn enter_code(&mut self, code: &str) {
+        self.secret(code);
+        self.fill("#f-code", code).await;
+        self.submit("/code").await;
+    }
+
     /// The page's `<html lang>`.
     pub async fn lang(&self) -> String {
         self.client
