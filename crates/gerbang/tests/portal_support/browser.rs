@@ -538,7 +538,7 @@ impl Browser {
             let inner_width = layout["innerWidth"].as_u64().unwrap_or(0);
             if width == 360 && (scroll_width > inner_width || scroll_width > 360) {
                 self.problem(format!(
-                    "{name} at 360 px scrolls sideways: scrollWidth {scroll_width} > innerWidth {inner_width}"
+                    "{name} at 360 px scrolls sideways: the page is {scroll_width} px wide (window {inner_width} px; a phone widens its window to fit)"
                 ));
             }
             for small in layout["small"].as_array().cloned().unwrap_or_default() {
