@@ -9,6 +9,7 @@ use gerbang_store::accounts::{
     SealedAccount, account_lookup, decode_step_ups, digest32, encode_step_ups, new_public_id,
     open_account, open_flow, seal_flow,
 };
+use gerbang_store::audit::AuditChain;
 use gerbang_store::{
     AccountEvent, AccountKey, AccountRefusal, AccountStore, AccountTaken, StoreError,
     StoredAccount, StoredFlow, StoredSession,
@@ -28,24 +29,15 @@ fn taken_of(error: &sqlx::Error) -> Option<AccountTaken> {
     }
 }
 
+/// Writes `events` of account `account` to the audit log, inside the caller's transaction.
 async fn insert_events(
     connection: &mut PgConnection,
+    chain: &AuditChain,
     account: i64,
     events: &[AccountEvent],
 ) -> Result<(), StoreError> {
-    for event in events {
-        sqlx::query(
-            "INSERT INTO account_events (account_id, at, kind, detail) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(account)
-        .bind(ms(event.at))
-        .bind(event.kind.as_str())
-        .bind(event.detail.as_str())
-        .execute(&mut *connection)
-        .await
-        .map_err(store_error)?;
-    }
-    Ok(())
+    let records = events.iter().map(|event| event.record(account)).collect();
+    crate::audit::append(connection, chain, records).await
 }
 
 fn session_from_row(row: &sqlx::postgres::PgRow) -> Result<StoredSession, StoreError> {
@@ -97,7 +89,7 @@ impl AccountStore for PostgresStore {
                 };
             }
         };
-        insert_events(&mut tx, id, &events).await?;
+        insert_events(&mut tx, &self.audit_chain(), id, &events).await?;
         tx.commit().await.map_err(store_error)?;
         Ok(Ok(StoredAccount {
             id,
@@ -171,7 +163,7 @@ impl AccountStore for PostgresStore {
                 };
             }
         };
-        insert_events(&mut tx, id, &events).await?;
+        insert_events(&mut tx, &self.audit_chain(), id, &events).await?;
         tx.commit().await.map_err(store_error)?;
         Ok(Ok(StoredAccount {
             id,
@@ -182,17 +174,18 @@ impl AccountStore for PostgresStore {
     }
 
     async fn account_events(&self, id: i64) -> Result<Vec<AccountEvent>, StoreError> {
-        let rows: Vec<(i64, String, String)> = sqlx::query_as(
-            "SELECT at, kind, detail FROM account_events WHERE account_id = $1 ORDER BY id",
+        let rows: Vec<(i64, String, String, String)> = sqlx::query_as(
+            "SELECT at, actor, action, detail FROM audit_log WHERE account_id = $1 ORDER BY seq",
         )
         .bind(id)
         .fetch_all(&self.pool)
         .await
         .map_err(store_error)?;
         rows.into_iter()
-            .map(|(at, kind, detail)| {
+            .map(|(at, actor, kind, detail)| {
                 Ok(AccountEvent {
                     at: from_ms(at)?,
+                    actor,
                     kind,
                     detail,
                 })

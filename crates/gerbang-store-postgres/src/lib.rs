@@ -19,6 +19,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool, Postgres, Row, Transaction};
 
 mod accounts;
+mod audit;
 mod verifications;
 
 /// The fingerprint of the personal-data key this database was sealed with.
@@ -144,6 +145,7 @@ impl PostgresStore {
             timeouts,
         };
         store.bind_key().await?;
+        store.chain_carried_over().await?;
         Ok(store)
     }
 

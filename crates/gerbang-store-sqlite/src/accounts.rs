@@ -10,6 +10,7 @@ use gerbang_store::accounts::{
     SealedAccount, account_lookup, decode_step_ups, digest32, encode_step_ups, new_public_id,
     open_account, open_flow, seal_flow,
 };
+use gerbang_store::audit::AuditChain;
 use gerbang_store::{
     AccountEvent, AccountKey, AccountRefusal, AccountStore, AccountTaken, StoreError,
     StoredAccount, StoredFlow, StoredSession,
@@ -29,24 +30,15 @@ fn taken_of(error: &sqlx::Error) -> Option<AccountTaken> {
     }
 }
 
+/// Writes `events` of account `account` to the audit log, inside the caller's transaction.
 async fn insert_events(
     connection: &mut SqliteConnection,
+    chain: &AuditChain,
     account: i64,
     events: &[AccountEvent],
 ) -> Result<(), StoreError> {
-    for event in events {
-        sqlx::query(
-            "INSERT INTO account_events (account_id, at, kind, detail) VALUES (?, ?, ?, ?)",
-        )
-        .bind(account)
-        .bind(ms(event.at))
-        .bind(event.kind.as_str())
-        .bind(event.detail.as_str())
-        .execute(&mut *connection)
-        .await
-        .map_err(store_error)?;
-    }
-    Ok(())
+    let records = events.iter().map(|event| event.record(account)).collect();
+    crate::audit::append(connection, chain, records).await
 }
 
 fn session_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<StoredSession, StoreError> {
@@ -77,6 +69,7 @@ impl AccountStore for SqliteStore {
         let now = ms(account.created_at);
         let stored = account.clone();
         let public_id = new_public_id();
+        let chain = self.audit_chain();
         self.writer
             .raw(move |connection| {
                 Box::pin(async move {
@@ -102,7 +95,7 @@ impl AccountStore for SqliteStore {
                             };
                         }
                     };
-                    insert_events(connection, id, &events).await?;
+                    insert_events(connection, &chain, id, &events).await?;
                     Ok(Ok(StoredAccount {
                         id,
                         public_id,
@@ -155,6 +148,7 @@ impl AccountStore for SqliteStore {
         let sealed = SealedAccount::seal(account, &self.sealer)?;
         let now = ms(at);
         let stored = account.clone();
+        let chain = self.audit_chain();
         self.writer
             .raw(move |connection| {
                 Box::pin(async move {
@@ -182,7 +176,7 @@ impl AccountStore for SqliteStore {
                             };
                         }
                     };
-                    insert_events(connection, id, &events).await?;
+                    insert_events(connection, &chain, id, &events).await?;
                     Ok(Ok(StoredAccount {
                         id,
                         public_id,
@@ -195,17 +189,18 @@ impl AccountStore for SqliteStore {
     }
 
     async fn account_events(&self, id: i64) -> Result<Vec<AccountEvent>, StoreError> {
-        let rows: Vec<(i64, String, String)> = sqlx::query_as(
-            "SELECT at, kind, detail FROM account_events WHERE account_id = ? ORDER BY id",
+        let rows: Vec<(i64, String, String, String)> = sqlx::query_as(
+            "SELECT at, actor, action, detail FROM audit_log WHERE account_id = ? ORDER BY seq",
         )
         .bind(id)
         .fetch_all(&self.pool)
         .await
         .map_err(store_error)?;
         rows.into_iter()
-            .map(|(at, kind, detail)| {
+            .map(|(at, actor, kind, detail)| {
                 Ok(AccountEvent {
                     at: from_ms(at)?,
+                    actor,
                     kind,
                     detail,
                 })

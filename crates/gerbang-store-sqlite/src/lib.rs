@@ -18,6 +18,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 
 mod accounts;
+mod audit;
 mod verifications;
 
 /// The fingerprint of the personal-data key this database was sealed with.
@@ -119,6 +120,7 @@ impl SqliteStore {
         };
         store.migrate().await?;
         store.bind_key().await?;
+        store.chain_carried_over().await?;
         Ok(store)
     }
 

@@ -17,6 +17,7 @@ use gerbang_domain::account::{Account, DeviceDigest, SessionLife, TokenDigest};
 use gerbang_domain::{Email, MobileNumber, Nik};
 use serde::{Deserialize, Serialize};
 
+use crate::audit::{AuditRecord, actor};
 use crate::error::StoreError;
 use crate::sealing::{LookupKind, Sealer};
 
@@ -72,10 +73,13 @@ pub enum AccountRefusal {
     Taken(AccountTaken),
 }
 
-/// One entry of an account's audit trail (locks, unlocks, contact and password changes, …).
+/// One event of an account (locks, unlocks, contact and password changes, …), written to the
+/// audit log ([`crate::audit`]) in the same transaction as the account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountEvent {
     pub at: DateTime<Utc>,
+    /// Who acted: [`actor::PARTICIPANT`] unless [`by`](Self::by) says otherwise.
+    pub actor: String,
     /// Stable snake_case name, e.g. `locked_temporarily`.
     pub kind: String,
     /// What else the reader needs (never a password, code or full contact).
@@ -83,11 +87,31 @@ pub struct AccountEvent {
 }
 
 impl AccountEvent {
+    /// An event the participant caused.
     pub fn new(at: DateTime<Utc>, kind: &str, detail: impl Into<String>) -> Self {
         Self {
             at,
+            actor: actor::PARTICIPANT.to_owned(),
             kind: kind.to_owned(),
             detail: detail.into(),
+        }
+    }
+
+    /// The same event, caused by `actor` ([`actor::SYSTEM`], [`actor::operator`], …).
+    pub fn by(mut self, actor: impl Into<String>) -> Self {
+        self.actor = actor.into();
+        self
+    }
+
+    /// The audit record of this event on account `account`.
+    pub fn record(&self, account: i64) -> AuditRecord {
+        AuditRecord {
+            at: self.at,
+            actor: self.actor.clone(),
+            action: self.kind.clone(),
+            account: Some(account),
+            ticket: None,
+            detail: self.detail.clone(),
         }
     }
 }
@@ -138,7 +162,7 @@ pub trait AccountStore {
         events: Vec<AccountEvent>,
     ) -> impl Future<Output = Result<Result<StoredAccount, AccountRefusal>, StoreError>> + Send;
 
-    /// The account's audit trail, oldest first.
+    /// The account's events from the audit log, oldest first.
     fn account_events(
         &self,
         id: i64,

@@ -4,7 +4,8 @@
 //! Layout:
 //! - [`participants`]: the participant registry's storage (lookup, bulk import).
 //! - [`verifications`]: verifications, rate-limit state and the outbox, changed atomically.
-//! - [`accounts`]: participant accounts, their sessions, flows in progress and audit events.
+//! - [`accounts`]: participant accounts, their sessions, flows in progress and their events.
+//! - [`audit`]: the tamper-evident audit log the account events (and staff actions) go to.
 //! - [`sealing`]: the personal-data key, the AEAD envelope and the keyed lookup digests.
 //! - [`error`]: [`StoreError`], what a caller can tell apart (unavailable, key mismatch, ...).
 //!
@@ -16,6 +17,7 @@ use std::future::Future;
 use std::time::Duration;
 
 pub mod accounts;
+pub mod audit;
 pub mod error;
 pub mod participants;
 pub mod sealing;
@@ -24,6 +26,9 @@ pub mod verifications;
 pub use accounts::{
     AccountEvent, AccountKey, AccountRefusal, AccountStore, AccountTaken, StoredAccount,
     StoredFlow, StoredSession,
+};
+pub use audit::{
+    AuditChain, AuditEntry, AuditHead, AuditRecord, AuditStore, AuditVerifier, Tamper,
 };
 pub use error::StoreError;
 pub use participants::{
@@ -60,7 +65,7 @@ impl Default for Timeouts {
 
 /// Everything gerbang needs from a database, composed from the capability traits.
 pub trait Store:
-    ParticipantStore + VerificationStore + AccountStore + Clone + Send + Sync + 'static
+    ParticipantStore + VerificationStore + AccountStore + AuditStore + Clone + Send + Sync + 'static
 {
     /// Name of the backend, for logs and metrics (`sqlite`, `postgres`).
     fn backend(&self) -> &'static str;

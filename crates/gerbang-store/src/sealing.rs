@@ -134,6 +134,8 @@ struct SealerKeys {
     fingerprint: KeyFingerprint,
     /// Keys the digests of one-time codes; derived apart from the lookup key.
     code_key: [u8; 32],
+    /// Keys the MACs that chain the audit log.
+    audit_key: [u8; 32],
 }
 
 impl fmt::Debug for Sealer {
@@ -155,6 +157,8 @@ impl Sealer {
         let _ = hkdf.expand(b"fingerprint", &mut fingerprint);
         let mut code_key = [0u8; 32];
         let _ = hkdf.expand(b"otp code", &mut code_key);
+        let mut audit_key = [0u8; 32];
+        let _ = hkdf.expand(b"audit log", &mut audit_key);
         let lookup =
             <Hmac<Sha256> as Mac>::new_from_slice(&lookup_key).map_err(|_| SealingError::BadKey)?;
         let fingerprint = KeyFingerprint(
@@ -169,6 +173,7 @@ impl Sealer {
                 lookup,
                 fingerprint,
                 code_key,
+                audit_key,
             }),
         })
     }
@@ -180,6 +185,12 @@ impl Sealer {
     /// The secret that keys one-time-code digests, derived from the personal-data key.
     pub fn code_key(&self) -> [u8; 32] {
         self.inner.code_key
+    }
+
+    /// The secret that keys the audit log's chain of MACs (`crate::audit`), derived from the
+    /// personal-data key apart from every other subkey.
+    pub fn audit_key(&self) -> [u8; 32] {
+        self.inner.audit_key
     }
 
     /// Seals `plaintext`; `context` (e.g. the row's NIK digest) must be given again to open it.

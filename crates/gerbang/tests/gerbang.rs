@@ -1690,6 +1690,49 @@ async fn a_participant_registers_over_http_gets_locked_and_a_branch_officer_unlo
     assert!(out.starts_with("lock lifted"), "{out}");
     assert!(out.contains("lock: not locked"), "{out}");
     assert!(out.contains("lock_lifted  by cabang-jaksel-07"), "{out}");
+    // The same events in the audit log, with who caused each, and the chain whole.
+    let audit = |args: &[&str]| {
+        run(gerbang(&dir)
+            .env("GERBANG_PRIVACY__KEY", gerbang_testkit::TEST_KEY)
+            .args(["audit"])
+            .args(args)
+            .arg("--data-dir")
+            .arg(&dir)
+            .args(database_args(&db)))
+    };
+    let exported = audit(&["export"]);
+    assert!(exported.status.success(), "{}", text(&exported.stderr));
+    let lines: Vec<serde_json::Value> = text(&exported.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let actions: Vec<(&str, &str)> = lines
+        .iter()
+        .map(|l| (l["action"].as_str().unwrap(), l["actor"].as_str().unwrap()))
+        .collect();
+    assert!(
+        actions.contains(&("registered", "participant")),
+        "{actions:?}"
+    );
+    assert!(
+        actions.contains(&("locked_temporarily", "system")),
+        "{actions:?}"
+    );
+    assert!(
+        actions.contains(&("lock_lifted", "operator:cabang-jaksel-07")),
+        "{actions:?}"
+    );
+    assert!(lines.iter().all(|l| {
+        l["account"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("acct_"))
+    }));
+    assert!(
+        !text(&exported.stdout).contains(p.nik.as_str()),
+        "no NIK in the log"
+    );
+    let verified = audit(&["verify"]);
+    assert!(verified.status.success(), "{}", text(&verified.stderr));
     let nobody = run(gerbang(&dir)
         .env("GERBANG_PRIVACY__KEY", gerbang_testkit::TEST_KEY)
         .args([

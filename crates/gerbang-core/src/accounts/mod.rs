@@ -26,6 +26,7 @@ use gerbang_domain::verification::{Channel, Destination, Locale, VerificationId}
 use gerbang_domain::{
     Clock, Email, JknCardNumber, KpjNumber, MobileNumber, Nik, Participant, ParticipantStatus,
 };
+use gerbang_store::audit::actor;
 use gerbang_store::{
     AccountEvent, AccountKey, AccountRefusal, AccountTaken, ParticipantKey, RateKey, Store,
     StoredAccount, StoredFlow, StoredSession,
@@ -1552,11 +1553,10 @@ impl<S: Store> AccountService<S> {
         self.change(&mut stored, now, |account| {
             lifted = account.guard.lift().is_some();
             if lifted {
-                vec![AccountEvent::new(
-                    now,
-                    "lock_lifted",
-                    format!("by {officer}"),
-                )]
+                vec![
+                    AccountEvent::new(now, "lock_lifted", format!("by {officer}"))
+                        .by(actor::operator(&officer)),
+                ]
             } else {
                 Vec::new()
             }
@@ -1905,9 +1905,12 @@ fn lock_event(event: LockEvent, now: DateTime<Utc>) -> AccountEvent {
             now,
             "locked_temporarily",
             format!("lock {nth} until {}", until.to_rfc3339()),
-        ),
-        LockEvent::PermanentLock => AccountEvent::new(now, "locked_permanently", ""),
-        LockEvent::Lifted => AccountEvent::new(now, "lock_lifted", ""),
+        )
+        .by(actor::SYSTEM),
+        LockEvent::PermanentLock => {
+            AccountEvent::new(now, "locked_permanently", "").by(actor::SYSTEM)
+        }
+        LockEvent::Lifted => AccountEvent::new(now, "lock_lifted", "").by(actor::SYSTEM),
     }
 }
 

@@ -29,6 +29,8 @@ use crate::config::{self, Config, Overrides, RegistrySource};
 use crate::database::Database;
 use crate::{telemetry, with_store};
 
+pub mod audit;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "gerbang",
@@ -70,6 +72,27 @@ enum Command {
     /// Participant accounts, for branch officers.
     #[command(subcommand)]
     Accounts(AccountsCommand),
+    /// The tamper-evident audit log of account events and staff actions.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Walk the whole log and name the first entry that was changed, removed or reordered (exit
+    /// status 3); print the head (number and MAC of the last entry) to keep elsewhere.
+    Verify {
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Write the log as JSON lines (for a SIEM) to standard output, oldest first.
+    Export {
+        /// Only entries at or after this date (2026-12-01, UTC) or RFC 3339 time.
+        #[arg(long)]
+        since: Option<String>,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -304,6 +327,14 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }) => {
             let config = load_config(cli.config.as_ref(), &overrides(&database, None))?;
             account_command(&config, &nik, Some(&officer)).await
+        }
+        Command::Audit(AuditCommand::Verify { database }) => {
+            let config = load_config(cli.config.as_ref(), &overrides(&database, None))?;
+            audit::verify(&config).await
+        }
+        Command::Audit(AuditCommand::Export { since, database }) => {
+            let config = load_config(cli.config.as_ref(), &overrides(&database, None))?;
+            audit::export(&config, since.as_deref()).await
         }
     }
 }

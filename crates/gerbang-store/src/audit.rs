@@ -1,0 +1,475 @@
+//! The audit log: one append-only sequence of security events — account events (registrations,
+//! locks, unlocks, contact and password changes, device revocations) and, as the back office grows,
+//! staff sign-ins and actions — in which tampering shows.
+//!
+//! Entries are numbered 1, 2, 3, … with no gaps. Each carries the MAC of the one before it and its
+//! own MAC over its number, its fields and that previous MAC, keyed by a secret derived from the
+//! configured personal-data key ([`Sealer::audit_key`](crate::Sealer::audit_key)). A small head row
+//! holds the number and MAC of the last entry; a backend appends under a lock on it, so two writers
+//! (two instances on PostgreSQL) can never fork the chain.
+//!
+//! [`AuditVerifier`] walks the entries in order and names the first one that was changed (its MAC
+//! no longer matches), removed (a number is missing, or entries after the last one the head names
+//! are gone) or reordered (an entry does not follow the one before it). Someone with write access
+//! to the database but not the key can delete or edit rows; they cannot make the chain whole again.
+//! What the chain alone cannot show is the removal of the newest entries together with a matching
+//! edit of the head: export the log (or at least `gerbang audit verify`'s closing head) elsewhere to
+//! anchor it.
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use hmac::digest::KeyInit;
+use hmac::{Hmac, Mac};
+use serde::Serialize;
+use sha2::Sha256;
+
+use crate::error::StoreError;
+
+/// The length of an entry's MAC (HMAC-SHA256).
+pub const MAC_LEN: usize = 32;
+
+/// An entry's MAC.
+pub type AuditMac = [u8; MAC_LEN];
+
+/// What the first entry names as the one before it.
+pub const GENESIS: AuditMac = [0; MAC_LEN];
+
+/// Who acted, as the log records it.
+pub mod actor {
+    /// The participant, in their own session or flow.
+    pub const PARTICIPANT: &str = "participant";
+    /// gerbang itself (a lockout after wrong passwords).
+    pub const SYSTEM: &str = "system";
+    /// An operator at the command line (`gerbang accounts unlock --officer NAME`): `operator:NAME`.
+    pub fn operator(name: &str) -> String {
+        format!("operator:{name}")
+    }
+}
+
+/// One event to append.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditRecord {
+    pub at: DateTime<Utc>,
+    /// `participant`, `system`, `operator:NAME`, …
+    pub actor: String,
+    /// Stable snake_case name, e.g. `locked_temporarily`.
+    pub action: String,
+    /// The account concerned (its internal row id), if any.
+    pub account: Option<i64>,
+    /// The complaint ticket the action was taken under, if any.
+    pub ticket: Option<String>,
+    /// What else the reader needs (never a password, code or full contact).
+    pub detail: String,
+}
+
+/// An entry as stored. The MACs are kept as read (any length) so that a damaged row is reported,
+/// not refused while reading.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub seq: i64,
+    pub record: AuditRecord,
+    /// The account's public id (`acct_…`), read beside the entry for people and exports; not part
+    /// of the MAC (the row id is).
+    pub account_public_id: Option<String>,
+    pub prev_mac: Vec<u8>,
+    pub mac: Vec<u8>,
+}
+
+/// The number and MAC of the last entry, as the head row holds them (`0` and [`GENESIS`] while the
+/// log is empty).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuditHead {
+    pub seq: i64,
+    pub mac: AuditMac,
+}
+
+impl AuditHead {
+    pub const EMPTY: AuditHead = AuditHead {
+        seq: 0,
+        mac: GENESIS,
+    };
+
+    /// The head as read from a row; a MAC of the wrong length is corruption.
+    pub fn from_row(seq: i64, mac: &[u8]) -> Result<Self, StoreError> {
+        let mac = AuditMac::try_from(mac)
+            .map_err(|_| StoreError::Corrupt(format!("audit head MAC of {} bytes", mac.len())))?;
+        Ok(Self { seq, mac })
+    }
+}
+
+/// Computes the chain's MACs. Cheap to clone.
+#[derive(Clone)]
+pub struct AuditChain {
+    key: Hmac<Sha256>,
+}
+
+impl std::fmt::Debug for AuditChain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AuditChain(..)")
+    }
+}
+
+fn field(mac: &mut Hmac<Sha256>, bytes: &[u8]) {
+    // Length-prefixed, so that no two different records feed the MAC the same bytes.
+    mac.update(&(bytes.len() as u64).to_be_bytes());
+    mac.update(bytes);
+}
+
+impl AuditChain {
+    pub fn new(key: [u8; 32]) -> Self {
+        // HMAC takes a key of any length: a 32-byte one cannot be refused.
+        let key = <Hmac<Sha256> as KeyInit>::new_from_slice(&key)
+            .unwrap_or_else(|_| <Hmac<Sha256> as KeyInit>::new(&Default::default()));
+        Self { key }
+    }
+
+    /// The MAC of entry `seq` holding `record` after an entry whose MAC is `prev`.
+    pub fn mac(&self, seq: i64, prev: &[u8], record: &AuditRecord) -> AuditMac {
+        let mut mac = self.key.clone();
+        mac.update(b"gerbang audit v1");
+        mac.update(&seq.to_be_bytes());
+        mac.update(&record.at.timestamp_millis().to_be_bytes());
+        field(&mut mac, record.actor.as_bytes());
+        field(&mut mac, record.action.as_bytes());
+        match record.account {
+            Some(id) => {
+                mac.update(&[1]);
+                mac.update(&id.to_be_bytes());
+            }
+            None => mac.update(&[0]),
+        }
+        match &record.ticket {
+            Some(ticket) => {
+                mac.update(&[1]);
+                field(&mut mac, ticket.as_bytes());
+            }
+            None => mac.update(&[0]),
+        }
+        field(&mut mac, record.detail.as_bytes());
+        field(&mut mac, prev);
+        mac.finalize().into_bytes().into()
+    }
+
+    /// Numbers and MACs `records` after `head`: the rows to insert, and the head after them.
+    pub fn link(
+        &self,
+        head: AuditHead,
+        records: Vec<AuditRecord>,
+    ) -> (Vec<LinkedRecord>, AuditHead) {
+        let mut head = head;
+        let linked = records
+            .into_iter()
+            .map(|record| {
+                let seq = head.seq + 1;
+                let mac = self.mac(seq, &head.mac, &record);
+                let row = LinkedRecord {
+                    seq,
+                    record,
+                    prev_mac: head.mac,
+                    mac,
+                };
+                head = AuditHead { seq, mac };
+                row
+            })
+            .collect();
+        (linked, head)
+    }
+}
+
+/// A record numbered and MACed, ready to insert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkedRecord {
+    pub seq: i64,
+    pub record: AuditRecord,
+    pub prev_mac: AuditMac,
+    pub mac: AuditMac,
+}
+
+/// The first sign of tampering that [`AuditVerifier`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Tamper {
+    /// Entry `seq` is not there: the next one found is `found`.
+    #[error("entry {seq} was removed (the next entry found is {found})")]
+    Removed { seq: i64, found: i64 },
+    /// Entry `seq` does not follow the one before it.
+    #[error(
+        "entry {seq} does not follow entry {before}: entries were reordered, or one was removed and the rest renumbered"
+    )]
+    Reordered { seq: i64, before: i64 },
+    /// Entry `seq` is not what was written.
+    #[error("entry {seq} was changed after it was written")]
+    Changed { seq: i64 },
+    /// The log ends at `last` but the head says `head` entries were written.
+    #[error("the entries after {last} were removed (the log's head says {head} were written)")]
+    Truncated { last: i64, head: i64 },
+    /// The head row does not name the last entry.
+    #[error("the log's head was changed: it names entry {head}, the last entry is {last}")]
+    HeadChanged { head: i64, last: i64 },
+}
+
+/// Walks the log in order; see the module documentation.
+#[derive(Debug, Clone)]
+pub struct AuditVerifier {
+    chain: AuditChain,
+    last: AuditHead,
+}
+
+impl AuditVerifier {
+    pub fn new(chain: AuditChain) -> Self {
+        Self {
+            chain,
+            last: AuditHead::EMPTY,
+        }
+    }
+
+    /// How many entries were found whole so far (the number of the last one).
+    pub fn checked(&self) -> i64 {
+        self.last.seq
+    }
+
+    /// Checks the next entry in order.
+    pub fn check(&mut self, entry: &AuditEntry) -> Result<(), Tamper> {
+        let expected = self.last.seq + 1;
+        if entry.seq > expected {
+            return Err(Tamper::Removed {
+                seq: expected,
+                found: entry.seq,
+            });
+        }
+        if entry.seq < expected || entry.prev_mac.as_slice() != self.last.mac.as_slice() {
+            return Err(Tamper::Reordered {
+                seq: entry.seq,
+                before: self.last.seq,
+            });
+        }
+        let mac = self.chain.mac(entry.seq, &self.last.mac, &entry.record);
+        if entry.mac.as_slice() != mac.as_slice() {
+            return Err(Tamper::Changed { seq: entry.seq });
+        }
+        self.last = AuditHead {
+            seq: entry.seq,
+            mac,
+        };
+        Ok(())
+    }
+
+    /// Ends the walk against the head row; returns the last entry's number and MAC.
+    pub fn finish(self, head: AuditHead) -> Result<AuditHead, Tamper> {
+        if head.seq > self.last.seq {
+            return Err(Tamper::Truncated {
+                last: self.last.seq,
+                head: head.seq,
+            });
+        }
+        if head != self.last {
+            return Err(Tamper::HeadChanged {
+                head: head.seq,
+                last: self.last.seq,
+            });
+        }
+        Ok(self.last)
+    }
+}
+
+/// Storage of the audit log.
+pub trait AuditStore {
+    /// Appends `records` in order, numbered and chained after the current head, in one transaction.
+    fn append_audit(
+        &self,
+        records: Vec<AuditRecord>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Up to `limit` entries numbered above `after`, in order.
+    fn audit_entries(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<AuditEntry>, StoreError>> + Send;
+
+    /// The head row.
+    fn audit_head(&self) -> impl Future<Output = Result<AuditHead, StoreError>> + Send;
+}
+
+/// What a walk of the whole log found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Whole { head: AuditHead, entries: i64 },
+    Tampered(Tamper),
+}
+
+/// Entries read per query by [`walk`].
+const WALK_PAGE: u32 = 10_000;
+
+/// Walks every entry in order, then checks the head against the last one. The head is read after
+/// the entries (an append writes both in one transaction, so the head can only be ahead of what was
+/// read); when it is ahead, the entries appended meanwhile are read and checked too.
+pub async fn walk<S: AuditStore>(store: &S, chain: AuditChain) -> Result<Verdict, StoreError> {
+    let mut verifier = AuditVerifier::new(chain);
+    let mut after = 0;
+    loop {
+        let page = store.audit_entries(after, WALK_PAGE).await?;
+        if page.is_empty() {
+            let head = store.audit_head().await?;
+            if head.seq > after && !store.audit_entries(after, 1).await?.is_empty() {
+                continue;
+            }
+            let entries = verifier.checked();
+            return Ok(match verifier.finish(head) {
+                Ok(head) => Verdict::Whole { head, entries },
+                Err(tamper) => Verdict::Tampered(tamper),
+            });
+        }
+        for entry in &page {
+            if let Err(tamper) = verifier.check(entry) {
+                return Ok(Verdict::Tampered(tamper));
+            }
+            after = entry.seq;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn chain() -> AuditChain {
+        AuditChain::new([7; 32])
+    }
+
+    fn record(n: i64) -> AuditRecord {
+        AuditRecord {
+            at: DateTime::from_timestamp_millis(1_800_000_000_000 + n).unwrap(),
+            actor: actor::PARTICIPANT.into(),
+            action: "registered".into(),
+            account: Some(n),
+            ticket: None,
+            detail: format!("entry {n}"),
+        }
+    }
+
+    fn written(count: i64) -> (Vec<AuditEntry>, AuditHead) {
+        let (rows, head) = chain().link(AuditHead::EMPTY, (1..=count).map(record).collect());
+        let entries = rows
+            .into_iter()
+            .map(|row| AuditEntry {
+                seq: row.seq,
+                record: row.record,
+                account_public_id: None,
+                prev_mac: row.prev_mac.to_vec(),
+                mac: row.mac.to_vec(),
+            })
+            .collect();
+        (entries, head)
+    }
+
+    fn verify(entries: &[AuditEntry], head: AuditHead) -> Result<AuditHead, Tamper> {
+        let mut verifier = AuditVerifier::new(chain());
+        for entry in entries {
+            verifier.check(entry)?;
+        }
+        verifier.finish(head)
+    }
+
+    #[test]
+    fn an_untouched_log_verifies_to_its_head() {
+        let (entries, head) = written(5);
+        assert_eq!(head.seq, 5);
+        assert_eq!(verify(&entries, head), Ok(head));
+        assert_eq!(verify(&[], AuditHead::EMPTY), Ok(AuditHead::EMPTY));
+    }
+
+    #[test]
+    fn each_kind_of_tampering_is_named_at_the_first_entry_it_touches() {
+        let (entries, head) = written(6);
+
+        let mut changed = entries.clone();
+        changed[2].record.detail = "entry 3, edited".into();
+        assert_eq!(verify(&changed, head), Err(Tamper::Changed { seq: 3 }));
+
+        let mut actor_changed = entries.clone();
+        actor_changed[4].record.actor = actor::operator("mallory");
+        assert_eq!(
+            verify(&actor_changed, head),
+            Err(Tamper::Changed { seq: 5 })
+        );
+
+        let mut removed = entries.clone();
+        removed.remove(3);
+        assert_eq!(
+            verify(&removed, head),
+            Err(Tamper::Removed { seq: 4, found: 5 })
+        );
+
+        // Removed and the rest renumbered to close the gap.
+        let mut renumbered = entries.clone();
+        renumbered.remove(1);
+        for (i, entry) in renumbered.iter_mut().enumerate() {
+            entry.seq = i as i64 + 1;
+        }
+        assert_eq!(
+            verify(&renumbered, AuditHead { seq: 5, ..head }),
+            Err(Tamper::Reordered { seq: 2, before: 1 })
+        );
+
+        // Two entries swapped, numbers kept in place.
+        let mut swapped = entries.clone();
+        swapped.swap(3, 4);
+        swapped[3].seq = 4;
+        swapped[4].seq = 5;
+        assert_eq!(
+            verify(&swapped, head),
+            Err(Tamper::Reordered { seq: 4, before: 3 })
+        );
+
+        let truncated = &entries[..4];
+        assert_eq!(
+            verify(truncated, head),
+            Err(Tamper::Truncated { last: 4, head: 6 })
+        );
+
+        let forged_head = AuditHead {
+            seq: 6,
+            mac: [9; 32],
+        };
+        assert_eq!(
+            verify(&entries, forged_head),
+            Err(Tamper::HeadChanged { head: 6, last: 6 })
+        );
+    }
+
+    #[test]
+    fn another_key_does_not_verify_the_log() {
+        let (entries, _) = written(2);
+        let mut verifier = AuditVerifier::new(AuditChain::new([8; 32]));
+        assert_eq!(verifier.check(&entries[0]), Err(Tamper::Changed { seq: 1 }));
+    }
+
+    proptest! {
+        /// Any single edit of any field of any entry is caught at that entry.
+        #[test]
+        fn any_edit_of_one_entry_is_caught_there(
+            count in 1i64..20,
+            pick in any::<prop::sample::Index>(),
+            what in 0u8..6,
+            text in "[a-z]{1,8}",
+        ) {
+            let (mut entries, head) = written(count);
+            let i = pick.index(entries.len());
+            let record = &mut entries[i].record;
+            match what {
+                0 => record.detail.push_str(&text),
+                1 => record.action.push_str(&text),
+                2 => record.actor.push_str(&text),
+                3 => record.ticket = Some(text.clone()),
+                4 => record.account = record.account.map(|a| a + 1),
+                _ => record.at += chrono::Duration::milliseconds(1),
+            }
+            prop_assert_eq!(
+                verify(&entries, head),
+                Err(Tamper::Changed { seq: i as i64 + 1 })
+            );
+        }
+    }
+}
