@@ -18,6 +18,7 @@ pub mod delivery;
 pub mod explain;
 pub mod identity;
 pub mod participant;
+pub mod staff;
 pub mod verification;
 
 pub use clock::{Clock, ManualClock, SystemClock, round_up};
