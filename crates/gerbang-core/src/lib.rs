@@ -24,6 +24,7 @@ pub mod error;
 pub mod metrics;
 pub mod pace;
 pub mod password;
+pub mod staff;
 
 pub use accounts::{AccountError, AccountService, AccountSettings, FlowKind, FlowView};
 pub use captcha::{
@@ -40,3 +41,4 @@ pub use error::EngineError;
 pub use metrics::Metrics;
 pub use pace::{Capacity, DeliveryPace};
 pub use password::{PasswordCheck, PasswordHashing, PasswordHashingError, PasswordHashingSettings};
+pub use staff::{Enrolment, StaffService, StaffServiceError, StaffSession};

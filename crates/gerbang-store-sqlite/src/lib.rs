@@ -19,6 +19,7 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 
 mod accounts;
 mod audit;
+mod staff;
 mod verifications;
 
 /// The fingerprint of the personal-data key this database was sealed with.

@@ -5,11 +5,18 @@
 //! - `walk` (what `gerbang audit verify` runs) over `AUDIT_ENTRIES` entries (default 1,000,000),
 //!   appended 1,000 to a transaction first.
 //!
-//!     cargo bench -p gerbang-store --bench audit
-//!     GERBANG_TEST_DATABASE=postgres://postgres@127.0.0.1:5432/postgres cargo bench -p gerbang-store --bench audit
+//! ```text
+//! cargo bench -p gerbang-store --bench audit
+//! GERBANG_TEST_DATABASE=postgres://postgres@127.0.0.1:5432/postgres cargo bench -p gerbang-store --bench audit
+//! ```
 //!
 //! Medians of `RUNS` runs; nothing here asserts a time.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout
+)]
 
 use std::time::Instant;
 

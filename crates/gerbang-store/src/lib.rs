@@ -6,6 +6,7 @@
 //! - [`verifications`]: verifications, rate-limit state and the outbox, changed atomically.
 //! - [`accounts`]: participant accounts, their sessions, flows in progress and their events.
 //! - [`audit`]: the tamper-evident audit log the account events (and staff actions) go to.
+//! - [`staff`]: back-office staff and their sessions.
 //! - [`sealing`]: the personal-data key, the AEAD envelope and the keyed lookup digests.
 //! - [`error`]: [`StoreError`], what a caller can tell apart (unavailable, key mismatch, ...).
 //!
@@ -21,6 +22,7 @@ pub mod audit;
 pub mod error;
 pub mod participants;
 pub mod sealing;
+pub mod staff;
 pub mod verifications;
 
 pub use accounts::{
@@ -36,6 +38,7 @@ pub use participants::{
     RowConflict, SealedParticipant, StoredParticipant,
 };
 pub use sealing::{KeyFingerprint, PersonalDataKey, Sealer, SealingError};
+pub use staff::{StaffKey, StaffRefusal, StaffStore, StoredStaff, StoredStaffSession};
 pub use verifications::{
     Changes, ClaimedMessage, DeliveryAttempt, FailedTry, InboxMessage, MessageOutcome,
     OutboxMessage, Priority, QueuePosition, RateKey, ReceiptUpdate, Snapshot, VerificationStore,
@@ -65,7 +68,15 @@ impl Default for Timeouts {
 
 /// Everything gerbang needs from a database, composed from the capability traits.
 pub trait Store:
-    ParticipantStore + VerificationStore + AccountStore + AuditStore + Clone + Send + Sync + 'static
+    ParticipantStore
+    + VerificationStore
+    + AccountStore
+    + AuditStore
+    + StaffStore
+    + Clone
+    + Send
+    + Sync
+    + 'static
 {
     /// Name of the backend, for logs and metrics (`sqlite`, `postgres`).
     fn backend(&self) -> &'static str;
