@@ -40,7 +40,29 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub accounts: AccountsConfig,
     pub portal: PortalConfig,
+    /// Back-office staff: lockout and session lengths (`docs/staff.md`).
+    pub staff: gerbang_domain::staff::StaffPolicy,
     pub log: LogConfig,
+}
+
+impl Config {
+    /// The staff policy, checked: every number must be at least 1.
+    pub fn staff_policy(&self) -> Result<gerbang_domain::staff::StaffPolicy, ConfigError> {
+        let policy = &self.staff;
+        for (key, value) in [
+            ("staff.max_failures", i64::from(policy.max_failures)),
+            ("staff.lock_minutes", policy.lock_minutes),
+            ("staff.idle_minutes", policy.idle_minutes),
+            ("staff.absolute_hours", policy.absolute_hours),
+        ] {
+            if value < 1 {
+                return Err(ConfigError::Invalid(format!(
+                    "{key}: must be at least 1, not {value}"
+                )));
+            }
+        }
+        Ok(policy.clone())
+    }
 }
 
 /// Where messages go: the providers of each channel, tried in order, and how failures are retried.
@@ -782,6 +804,7 @@ impl Default for Config {
             metrics: MetricsConfig::default(),
             accounts: AccountsConfig::default(),
             portal: PortalConfig::default(),
+            staff: Default::default(),
             log: LogConfig::default(),
         }
     }

@@ -30,6 +30,7 @@ use crate::database::Database;
 use crate::{telemetry, with_store};
 
 pub mod audit;
+pub mod staff;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -75,6 +76,67 @@ enum Command {
     /// The tamper-evident audit log of account events and staff actions.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Back-office staff accounts (docs/staff.md); changes are recorded as `operator:BY`.
+    #[command(subcommand)]
+    Staff(StaffCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum StaffCommand {
+    /// Add a staff member; prints their authenticator QR code (and the password gerbang chose,
+    /// unless --password-stdin gave one) once.
+    Add {
+        #[arg(long)]
+        name: String,
+        /// agent, officer, supervisor or admin.
+        #[arg(long)]
+        role: String,
+        /// Read the password from the first line of standard input instead of choosing one.
+        #[arg(long)]
+        password_stdin: bool,
+        /// Who runs this (recorded in the audit log).
+        #[arg(long)]
+        by: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Change a staff member's role; it applies from their next request.
+    Role {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        by: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Disable a staff member and end their sessions.
+    Disable {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        by: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// A lost authenticator or password: a new TOTP secret and password, the lock and the disable
+    /// lifted, every session ended.
+    Reset {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        password_stdin: bool,
+        #[arg(long)]
+        by: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Every staff member with their role and state.
+    List {
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -327,6 +389,50 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }) => {
             let config = load_config(cli.config.as_ref(), &overrides(&database, None))?;
             account_command(&config, &nik, Some(&officer)).await
+        }
+        Command::Staff(command) => {
+            let (action, by, database) = match command {
+                StaffCommand::Add {
+                    name,
+                    role,
+                    password_stdin,
+                    by,
+                    database,
+                } => (
+                    staff::Action::Add {
+                        name,
+                        role,
+                        password_stdin,
+                    },
+                    Some(by),
+                    database,
+                ),
+                StaffCommand::Role {
+                    name,
+                    role,
+                    by,
+                    database,
+                } => (staff::Action::Role { name, role }, Some(by), database),
+                StaffCommand::Disable { name, by, database } => {
+                    (staff::Action::Disable { name }, Some(by), database)
+                }
+                StaffCommand::Reset {
+                    name,
+                    password_stdin,
+                    by,
+                    database,
+                } => (
+                    staff::Action::Reset {
+                        name,
+                        password_stdin,
+                    },
+                    Some(by),
+                    database,
+                ),
+                StaffCommand::List { database } => (staff::Action::List, None, database),
+            };
+            let config = load_config(cli.config.as_ref(), &overrides(&database, None))?;
+            staff::run(&config, action, by.as_deref()).await
         }
         Command::Audit(AuditCommand::Verify { database }) => {
             let config = load_config(cli.config.as_ref(), &overrides(&database, None))?;
