@@ -101,6 +101,14 @@ impl AccountStore for PostgresStore {
 
     async fn find_account(&self, key: AccountKey<'_>) -> Result<Option<StoredAccount>, StoreError> {
         let row = match (key, account_lookup(key, &self.sealer)) {
+            (AccountKey::PublicId(public_id), _) => {
+                sqlx::query(
+                    "SELECT id, public_id, version, nik_digest, sealed FROM accounts WHERE public_id = $1",
+                )
+                .bind(public_id)
+                .fetch_optional(&self.pool)
+                .await
+            }
             (AccountKey::Id(id), _) => {
                 sqlx::query("SELECT id, public_id, version, nik_digest, sealed FROM accounts WHERE id = $1")
                     .bind(id)

@@ -2,7 +2,9 @@
 //! transaction, so appends from any number of instances queue on it and the chain never forks.
 
 use gerbang_store::StoreError;
-use gerbang_store::audit::{AuditChain, AuditEntry, AuditHead, AuditRecord, AuditStore};
+use gerbang_store::audit::{
+    AuditChain, AuditEntry, AuditFilter, AuditHead, AuditRecord, AuditStore,
+};
 use sqlx::{AssertSqlSafe, PgConnection, Row};
 
 use crate::verifications::{from_ms, ms};
@@ -152,5 +154,44 @@ impl AuditStore for PostgresStore {
                 .await
                 .map_err(store_error)?;
         AuditHead::from_row(seq, &mac)
+    }
+    async fn audit_recent(
+        &self,
+        filter: &AuditFilter,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let mut conditions = Vec::new();
+        let mut values = Vec::new();
+        for (column, value) in [
+            ("l.actor", &filter.actor),
+            ("l.action", &filter.action),
+            ("a.public_id", &filter.account),
+            ("l.ticket", &filter.ticket),
+        ] {
+            if let Some(value) = value {
+                values.push(value.clone());
+                conditions.push(format!("{column} = ${}", values.len()));
+            }
+        }
+        let condition = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", conditions.join(" AND "))
+        };
+        // Only column names we wrote go into the text; every value is bound.
+        let sql = format!(
+            "SELECT {ENTRY_COLUMNS}{condition} ORDER BY l.seq DESC LIMIT ${}",
+            values.len() + 1
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for value in values {
+            query = query.bind(value);
+        }
+        let rows = query
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_error)?;
+        rows.iter().map(entry_from_row).collect()
     }
 }

@@ -2,7 +2,9 @@
 //! head read and the rows written after it can never interleave with another append.
 
 use gerbang_store::StoreError;
-use gerbang_store::audit::{AuditChain, AuditEntry, AuditHead, AuditRecord, AuditStore};
+use gerbang_store::audit::{
+    AuditChain, AuditEntry, AuditFilter, AuditHead, AuditRecord, AuditStore,
+};
 use sqlx::{AssertSqlSafe, Row, SqliteConnection};
 
 use crate::verifications::{from_ms, ms};
@@ -157,5 +159,41 @@ impl AuditStore for SqliteStore {
                 .await
                 .map_err(store_error)?;
         AuditHead::from_row(seq, &mac)
+    }
+    async fn audit_recent(
+        &self,
+        filter: &AuditFilter,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let mut conditions = Vec::new();
+        let mut values = Vec::new();
+        for (column, value) in [
+            ("l.actor", &filter.actor),
+            ("l.action", &filter.action),
+            ("a.public_id", &filter.account),
+            ("l.ticket", &filter.ticket),
+        ] {
+            if let Some(value) = value {
+                conditions.push(format!("{column} = ?"));
+                values.push(value.clone());
+            }
+        }
+        let condition = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", conditions.join(" AND "))
+        };
+        // Only column names we wrote go into the text; every value is bound.
+        let sql = format!("SELECT {ENTRY_COLUMNS}{condition} ORDER BY l.seq DESC LIMIT ?");
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for value in values {
+            query = query.bind(value);
+        }
+        let rows = query
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_error)?;
+        rows.iter().map(entry_from_row).collect()
     }
 }

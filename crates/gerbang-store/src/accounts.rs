@@ -25,6 +25,8 @@ use crate::sealing::{LookupKind, Sealer};
 #[derive(Debug, Clone, Copy)]
 pub enum AccountKey<'a> {
     Id(i64),
+    /// The public id (`acct_…`) answers and pages name the account by.
+    PublicId(&'a str),
     Nik(&'a Nik),
     Email(&'a Email),
     Phone(&'a MobileNumber),
@@ -267,10 +269,11 @@ pub fn phone_digest(sealer: &Sealer, phone: &MobileNumber) -> Vec<u8> {
         .to_vec()
 }
 
-/// The digest column and value an account key is looked up by; `None` for [`AccountKey::Id`].
+/// The digest column and value an account key is looked up by; `None` for [`AccountKey::Id`] and
+/// [`AccountKey::PublicId`].
 pub fn account_lookup(key: AccountKey<'_>, sealer: &Sealer) -> Option<(&'static str, Vec<u8>)> {
     Some(match key {
-        AccountKey::Id(_) => return None,
+        AccountKey::Id(_) | AccountKey::PublicId(_) => return None,
         AccountKey::Nik(nik) => (
             "nik_digest",
             sealer

@@ -289,6 +289,23 @@ pub trait AuditStore {
 
     /// The head row.
     fn audit_head(&self) -> impl Future<Output = Result<AuditHead, StoreError>> + Send;
+
+    /// The newest `limit` entries that match every given part of `filter`, newest first.
+    fn audit_recent(
+        &self,
+        filter: &AuditFilter,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<AuditEntry>, StoreError>> + Send;
+}
+
+/// What the console's audit view filters on; every part is an exact match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    /// The account's public id (`acct_…`).
+    pub account: Option<String>,
+    pub ticket: Option<String>,
 }
 
 /// What a walk of the whole log found.

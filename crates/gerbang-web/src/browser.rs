@@ -23,6 +23,8 @@ pub const SESSION_COOKIE: &str = "gb_session";
 pub const DEVICE_COOKIE: &str = "gb_device";
 pub const CSRF_COOKIE: &str = "gb_csrf";
 pub const NOTICE_COOKIE: &str = "gb_notice";
+/// A back-office staff session (the console, `/staff`).
+pub const STAFF_COOKIE: &str = "gb_staff";
 
 /// The key CSRF tokens are MACed with; every instance sharing the database's key derives the same.
 #[derive(Clone)]
@@ -83,6 +85,8 @@ pub struct Browser {
     pub session: Option<String>,
     pub device: Option<String>,
     pub notice: Option<String>,
+    /// The staff console's session token.
+    pub staff: Option<String>,
     pub ip: Option<IpAddr>,
 }
 
@@ -112,6 +116,7 @@ impl Browser {
             session: None,
             device: None,
             notice: None,
+            staff: None,
             ip,
         };
         for value in headers.get_all(COOKIE) {
@@ -134,6 +139,7 @@ impl Browser {
                     SESSION_COOKIE => browser.session = Some(token.to_string()),
                     DEVICE_COOKIE => browser.device = Some(token.to_string()),
                     NOTICE_COOKIE => browser.notice = Some(token.to_string()),
+                    STAFF_COOKIE => browser.staff = Some(token.to_string()),
                     _ => {}
                 }
             }

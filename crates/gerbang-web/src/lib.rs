@@ -20,6 +20,7 @@ pub mod assets;
 pub mod browser;
 pub mod catalogue;
 pub mod code;
+pub mod console;
 pub mod home;
 pub mod login;
 pub mod page;
@@ -134,7 +135,7 @@ impl<S: Store> Portal<S> {
 /// The portal's routes, with its security headers and compression; merged into the binary's
 /// router beside the JSON API.
 pub fn routes<S: Store>(portal: Portal<S>) -> Router {
-    Router::new()
+    let router = Router::new()
         .route("/", get(home::index::<S>))
         .route("/language", post(home::switch_language::<S>))
         .route(
@@ -170,7 +171,14 @@ pub fn routes<S: Store>(portal: Portal<S>) -> Router {
             get(account::bank_page::<S>).post(account::bank::<S>),
         )
         .route("/assets/{name}", get(assets::serve))
-        .with_state(portal)
+        .with_state(portal);
+    secured(router)
+}
+
+/// `router` with the pages' security headers (strict CSP, no framing, no sniffing, no referrer,
+/// no caching unless an asset says otherwise) and compression.
+pub fn secured(router: Router) -> Router {
+    router
         .layer(CompressionLayer::new())
         .layer(SetResponseHeaderLayer::if_not_present(
             CACHE_CONTROL,

@@ -29,11 +29,43 @@ pub struct Layout {
     pub signed_in: bool,
     /// Where the language switch returns to.
     pub here: &'static str,
+    /// The staff console's header (who is signed in, the sections their role may open); `None`
+    /// on the participant pages.
+    pub console: Option<ConsoleNav>,
+}
+
+/// The staff console's header.
+#[derive(Debug, Clone)]
+pub struct ConsoleNav {
+    pub name: String,
+    /// Catalogue key of the role's name.
+    pub role: &'static str,
+    /// `(href, catalogue key)` of each section the role may open.
+    pub links: Vec<(&'static str, &'static str)>,
 }
 
 impl Layout {
     pub fn other_lang(&self) -> &'static str {
         self.lang.other().code()
+    }
+
+    /// Where the language switch posts: the console has its own, so it works whatever the
+    /// portal's settings.
+    pub fn language_action(&self) -> &'static str {
+        if self.here.starts_with("/staff") {
+            "/staff/language"
+        } else {
+            "/language"
+        }
+    }
+
+    /// Where the brand in the header leads.
+    pub fn home_href(&self) -> &'static str {
+        if self.here.starts_with("/staff") {
+            "/staff"
+        } else {
+            "/"
+        }
     }
 
     /// The other language's name, in that language.
@@ -116,6 +148,7 @@ pub fn layout(browser: &Browser, csrf: String, title: &'static str, here: &'stat
         notice,
         signed_in: browser.session.is_some(),
         here,
+        console: None,
     }
 }
 

@@ -164,6 +164,7 @@ impl Application {
         let retry = config.delivery.retry_policy()?;
         let lease = config.delivery.claim_lease()?;
         let account_settings = config.accounts.settings()?;
+        let staff_policy = config.staff_policy()?;
         let hashing = Arc::new(
             gerbang_core::PasswordHashing::new(&config.accounts.hashing)
                 .map_err(|e| anyhow::anyhow!("accounts.hashing: {e}"))?,
@@ -222,7 +223,22 @@ impl Application {
                     },
                 );
                 portal.help_line = config.portal.help_line.clone();
-                gerbang_web::routes(portal)
+                let console = gerbang_web::console::Console {
+                    staff: Arc::new(gerbang_core::StaffService::new(
+                        store.clone(),
+                        hashing.clone(),
+                        Arc::new(SystemClock),
+                        staff_policy.clone(),
+                        config.accounts.password.clone(),
+                    )),
+                    accounts: accounts.clone(),
+                    store: store.clone(),
+                    csrf: gerbang_web::CsrfKey::derive(&portal_root),
+                    cookies: gerbang_web::CookiePolicy {
+                        secure: config.profile != Profile::Development,
+                    },
+                };
+                gerbang_web::routes(portal).merge(gerbang_web::console::routes(console))
             });
             let router = gerbang_http::router_with_pages(
                 HttpState {

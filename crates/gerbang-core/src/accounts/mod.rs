@@ -1542,6 +1542,18 @@ impl<S: Store> AccountService<S> {
 
     /// A branch officer lifts a lock after checking the participant's identity.
     pub async fn lift_lock(&self, nik: &Nik, officer: &str) -> Result<bool, AccountError> {
+        self.lift_lock_as(nik, actor::operator(officer), format!("by {officer}"))
+            .await
+    }
+
+    /// Lifts a lock on behalf of `actor` (`operator:NAME`, `staff:NAME`), recording `detail`
+    /// (the reason, the ticket); `false` when the account was not locked.
+    pub async fn lift_lock_as(
+        &self,
+        nik: &Nik,
+        actor: String,
+        detail: String,
+    ) -> Result<bool, AccountError> {
         let mut stored = self
             .store
             .find_account(AccountKey::Nik(nik))
@@ -1549,14 +1561,10 @@ impl<S: Store> AccountService<S> {
             .ok_or(AccountError::AccountNotFound)?;
         let now = self.now();
         let mut lifted = false;
-        let officer = officer.to_owned();
         self.change(&mut stored, now, |account| {
             lifted = account.guard.lift().is_some();
             if lifted {
-                vec![
-                    AccountEvent::new(now, "lock_lifted", format!("by {officer}"))
-                        .by(actor::operator(&officer)),
-                ]
+                vec![AccountEvent::new(now, "lock_lifted", detail.clone()).by(actor.clone())]
             } else {
                 Vec::new()
             }
