@@ -35,11 +35,13 @@ fn templates() -> Vec<(String, String)> {
 }
 
 fn sources() -> Vec<(String, String)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|entry| {
+    fn walk(dir: &Path, out: &mut Vec<(String, String)>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+                continue;
+            }
             let text = std::fs::read_to_string(&path).unwrap();
             // The unit tests name made-up keys.
             let code = text
@@ -47,12 +49,12 @@ fn sources() -> Vec<(String, String)> {
                 .next()
                 .unwrap_or_default()
                 .to_string();
-            (
-                path.file_name().unwrap().to_string_lossy().into_owned(),
-                code,
-            )
-        })
-        .collect()
+            out.push((path.display().to_string(), code));
+        }
+    }
+    let mut out = Vec::new();
+    walk(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut out);
+    out
 }
 
 /// Every `"section.name"` literal: the keys a template or handler names.
