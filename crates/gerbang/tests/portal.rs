@@ -1002,3 +1002,113 @@ async fn every_page_with_its_stylesheet_script_and_icon_weighs_under_60_kb_and_i
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     app.stop().await;
 }
+
+// --- g. the staff console --------------------------------------------------------------------
+
+/// Signs `member` in on the console; ends on its home page.
+async fn staff_sign_in(b: &mut Browser, member: &gerbang_domain::staff::StaffMember) {
+    b.goto("/staff").await;
+    b.expect_path("/staff/login").await;
+    let code = member
+        .totp
+        .code_at(&member.name, chrono::Utc::now())
+        .unwrap();
+    b.fill("#f-name", member.name.as_str()).await;
+    b.fill("#f-password", PASSWORD).await;
+    b.fill("#f-code", &code).await;
+    b.submit("/staff/login").await;
+    b.expect_path("/staff").await;
+}
+
+async fn console(lang: Lang, js: Js) {
+    let (app, driver, mut b) = start(&[7], Captcha::Test, js).await;
+    let p = participant(7);
+    app.register_over_api(&p).await;
+    app.lock_over_api(&p).await;
+    let officer = app.add_staff("cabang-jaksel-07", "officer").await;
+    let supervisor = app.add_staff("supervisor.pusat", "supervisor").await;
+    let admin = app.add_staff("admin.pusat", "admin").await;
+    b.secret(p.nik.as_str());
+
+    // Sign-in: a wrong code is told above the form, the name kept.
+    b.goto("/staff").await;
+    b.expect_path("/staff/login").await;
+    b.use_language(lang, "console-login-language-switched")
+        .await;
+    assert_eq!(b.text("h1").await, lang.t("console.login_title"));
+    b.check("console-login").await;
+    b.fill("#f-name", officer.name.as_str()).await;
+    b.fill("#f-password", PASSWORD).await;
+    b.fill("#f-code", "000000").await;
+    b.submit("/staff/login").await;
+    assert!(b.exists("#form-error").await, "a wrong code is refused");
+    assert_eq!(b.value("#f-name").await, officer.name.as_str());
+    b.check("console-login-refused").await;
+
+    // The officer finds the locked participant by NIK, with a reason, and lifts the lock.
+    staff_sign_in(&mut b, &officer).await;
+    assert_eq!(b.text("h1").await, lang.t("console.home_title"));
+    b.check("console-home").await;
+    b.follow("main a[href=\"/staff/participants\"]").await;
+    b.expect_path("/staff/participants").await;
+    b.check("console-search").await;
+    b.fill("#f-value", p.nik.as_str()).await;
+    b.submit("/staff/participants").await;
+    assert!(b.exists("#e-reason").await, "a search needs a reason");
+    b.fill("#f-value", p.nik.as_str()).await;
+    b.fill("#f-reason", "telepon 165: akun terkunci").await;
+    b.submit("/staff/participants").await;
+    let source = b.client.source().await.unwrap();
+    assert!(!source.contains(p.nik.as_str()), "the NIK is shown masked");
+    assert!(b.exists("form[action=\"/staff/accounts/unlock\"]").await);
+    b.check("console-found-locked").await;
+    b.fill("#f-unlock-reason", "KTP diperiksa di loket").await;
+    b.submit("/staff/accounts/unlock").await;
+    assert!(
+        !b.exists("form[action=\"/staff/accounts/unlock\"]").await,
+        "the lock is lifted"
+    );
+    b.check("console-unlocked").await;
+    b.submit("/staff/sign-out").await;
+    b.expect_path("/staff/login").await;
+
+    // The supervisor reads the log: the search and the unlock, by the officer.
+    staff_sign_in(&mut b, &supervisor).await;
+    b.follow("nav a[href=\"/staff/audit\"]").await;
+    b.expect_path("/staff/audit").await;
+    let rows = b.texts("tbody tr").await;
+    assert!(
+        rows.iter()
+            .any(|r| r.contains("staff:cabang-jaksel-07") && r.contains("lock_lifted")),
+        "{rows:?}"
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r.contains("participant_searched") && r.contains("telepon 165")),
+        "{rows:?}"
+    );
+    b.check("console-audit").await;
+    b.submit("/staff/sign-out").await;
+
+    // The administrator sees the staff, and may not search participants.
+    staff_sign_in(&mut b, &admin).await;
+    b.follow("nav a[href=\"/staff/team\"]").await;
+    assert_eq!(b.count("tbody tr").await, 3);
+    b.check("console-team").await;
+    b.goto("/staff/participants").await;
+    assert_eq!(b.text("h1").await, lang.t("console.forbidden_title"));
+    b.check("console-forbidden").await;
+    b.finish().await;
+    drop(driver);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_in_indonesian_signs_in_finds_unlocks_and_shows_the_log_by_role() {
+    console(Lang::Id, Js::On).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_in_english_without_javascript_does_the_same() {
+    console(Lang::En, Js::Off).await;
+}

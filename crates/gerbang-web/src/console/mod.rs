@@ -436,6 +436,9 @@ pub async fn switch_language<S: Store>(
         lang.code(),
         Some(365 * 24 * 3600),
     );
+    console
+        .cookies
+        .set(&mut headers, NOTICE_COOKIE, "language_changed", Some(60));
     see_other(next, headers, &browser, console.cookies)
 }
 

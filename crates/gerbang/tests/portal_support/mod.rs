@@ -88,7 +88,7 @@ pub struct App {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<Server>,
     /// Kept for the test's life: dropping it removes the database.
-    _db: TestDatabase,
+    db: TestDatabase,
 }
 
 impl App {
@@ -140,7 +140,7 @@ impl App {
             http: reqwest::Client::new(),
             stop: Some(stop),
             server: Some(server),
-            _db: db,
+            db,
         }
     }
 
@@ -263,6 +263,61 @@ impl App {
             )
             .await;
         assert_eq!(status, 201, "{body}");
+    }
+
+    /// Five wrong passwords for `p` over the JSON API: the account is locked.
+    pub async fn lock_over_api(&self, p: &Participant) {
+        for _ in 0..5 {
+            let (status, body) = self
+                .post(
+                    "/v1/accounts/login",
+                    json!({"identifier": p.nik.as_str(), "password": "Salah-Sandi#1",
+                           "device": {"id": "hp-lain"}}),
+                )
+                .await;
+            assert_eq!(status, 401, "{body}");
+        }
+    }
+
+    /// A staff member `name` with `role` and [`PASSWORD`], added beside the running application
+    /// through a second handle on its database, as `gerbang staff add` would; their record, with
+    /// the authenticator secret.
+    pub async fn add_staff(&self, name: &str, role: &str) -> gerbang_domain::staff::StaffMember {
+        async fn add<S: gerbang_store::Store>(
+            store: S,
+            name: &str,
+            role: &str,
+        ) -> gerbang_domain::staff::StaffMember {
+            let hashing =
+                gerbang_core::PasswordHashing::new(&gerbang_core::PasswordHashingSettings {
+                    memory_kib: 1024,
+                    iterations: 1,
+                    ..Default::default()
+                })
+                .unwrap();
+            let staff = gerbang_core::StaffService::new(
+                store.clone(),
+                std::sync::Arc::new(hashing),
+                std::sync::Arc::new(gerbang_domain::SystemClock),
+                Default::default(),
+                Default::default(),
+            );
+            let enrolment = staff
+                .add(
+                    name,
+                    role,
+                    Some(secrecy::SecretString::from(PASSWORD.to_owned())),
+                    "operator:test",
+                )
+                .await
+                .unwrap();
+            store.close().await;
+            enrolment.staff.member
+        }
+        match self.db.backend() {
+            Backend::Sqlite => add(self.db.sqlite_store().await, name, role).await,
+            Backend::Postgres(_) => add(self.db.postgres_store().await, name, role).await,
+        }
     }
 
     /// A session of `p` on `device` over the JSON API, through the new-device code; its token.
