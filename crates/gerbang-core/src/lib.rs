@@ -25,6 +25,7 @@ pub mod metrics;
 pub mod pace;
 pub mod password;
 pub mod staff;
+pub mod tickets;
 
 pub use accounts::{AccountError, AccountService, AccountSettings, FlowKind, FlowView};
 pub use captcha::{

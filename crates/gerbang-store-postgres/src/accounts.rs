@@ -182,20 +182,21 @@ impl AccountStore for PostgresStore {
     }
 
     async fn account_events(&self, id: i64) -> Result<Vec<AccountEvent>, StoreError> {
-        let rows: Vec<(i64, String, String, String)> = sqlx::query_as(
-            "SELECT at, actor, action, detail FROM audit_log WHERE account_id = $1 ORDER BY seq",
+        let rows: Vec<(i64, String, String, String, Option<String>)> = sqlx::query_as(
+            "SELECT at, actor, action, detail, ticket FROM audit_log WHERE account_id = $1 ORDER BY seq",
         )
         .bind(id)
         .fetch_all(&self.pool)
         .await
         .map_err(store_error)?;
         rows.into_iter()
-            .map(|(at, actor, kind, detail)| {
+            .map(|(at, actor, kind, detail, ticket)| {
                 Ok(AccountEvent {
                     at: from_ms(at)?,
                     actor,
                     kind,
                     detail,
+                    ticket,
                 })
             })
             .collect()

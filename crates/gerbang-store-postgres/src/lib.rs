@@ -21,6 +21,7 @@ use sqlx::{Connection, PgConnection, PgPool, Postgres, Row, Transaction};
 mod accounts;
 mod audit;
 mod staff;
+mod tickets;
 mod verifications;
 
 /// The fingerprint of the personal-data key this database was sealed with.

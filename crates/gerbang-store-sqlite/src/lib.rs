@@ -20,6 +20,7 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 mod accounts;
 mod audit;
 mod staff;
+mod tickets;
 mod verifications;
 
 /// The fingerprint of the personal-data key this database was sealed with.

@@ -86,6 +86,9 @@ pub struct AccountEvent {
     pub kind: String,
     /// What else the reader needs (never a password, code or full contact).
     pub detail: String,
+    /// The complaint ticket a staff action was taken under.
+    #[serde(default)]
+    pub ticket: Option<String>,
 }
 
 impl AccountEvent {
@@ -96,7 +99,14 @@ impl AccountEvent {
             actor: actor::PARTICIPANT.to_owned(),
             kind: kind.to_owned(),
             detail: detail.into(),
+            ticket: None,
         }
+    }
+
+    /// The same event, taken under complaint ticket `ticket`.
+    pub fn under(mut self, ticket: Option<String>) -> Self {
+        self.ticket = ticket;
+        self
     }
 
     /// The same event, caused by `actor` ([`actor::SYSTEM`], [`actor::operator`], …).
@@ -112,7 +122,7 @@ impl AccountEvent {
             actor: self.actor.clone(),
             action: self.kind.clone(),
             account: Some(account),
-            ticket: None,
+            ticket: self.ticket.clone(),
             detail: self.detail.clone(),
         }
     }

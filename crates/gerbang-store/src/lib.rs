@@ -7,6 +7,7 @@
 //! - [`accounts`]: participant accounts, their sessions, flows in progress and their events.
 //! - [`audit`]: the tamper-evident audit log the account events (and staff actions) go to.
 //! - [`staff`]: back-office staff and their sessions.
+//! - [`tickets`]: complaint tickets, their notes and the verifications they are about.
 //! - [`sealing`]: the personal-data key, the AEAD envelope and the keyed lookup digests.
 //! - [`error`]: [`StoreError`], what a caller can tell apart (unavailable, key mismatch, ...).
 //!
@@ -23,6 +24,7 @@ pub mod error;
 pub mod participants;
 pub mod sealing;
 pub mod staff;
+pub mod tickets;
 pub mod verifications;
 
 pub use accounts::{
@@ -39,6 +41,7 @@ pub use participants::{
 };
 pub use sealing::{KeyFingerprint, PersonalDataKey, Sealer, SealingError};
 pub use staff::{StaffKey, StaffRefusal, StaffStore, StoredStaff, StoredStaffSession};
+pub use tickets::{Ticket, TicketNote, TicketStore};
 pub use verifications::{
     Changes, ClaimedMessage, DeliveryAttempt, FailedTry, InboxMessage, MessageOutcome,
     OutboxMessage, Priority, QueuePosition, RateKey, ReceiptUpdate, Snapshot, VerificationStore,
@@ -73,6 +76,7 @@ pub trait Store:
     + AccountStore
     + AuditStore
     + StaffStore
+    + TicketStore
     + Clone
     + Send
     + Sync

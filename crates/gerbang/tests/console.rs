@@ -228,24 +228,58 @@ fn routes() -> Vec<Route> {
                 ("reason", "KTP diperiksa"),
             ],
         ),
+        (
+            "POST",
+            "/staff/accounts/sign-out-devices",
+            vec![
+                ("account", "acct_000000000000000000000000"),
+                ("reason", "HP hilang"),
+            ],
+        ),
+        ("GET", "/staff/tickets", vec![]),
+        (
+            "POST",
+            "/staff/tickets",
+            vec![("account", ""), ("subject", "kode OTP tidak masuk")],
+        ),
+        ("GET", "/staff/tickets/T-0000-0000", vec![]),
+        (
+            "POST",
+            "/staff/tickets/T-0000-0000/notes",
+            vec![("text", "catatan untuk tiket yang tidak ada")],
+        ),
         ("GET", "/staff/audit", vec![]),
         ("GET", "/staff/team", vec![]),
     ]
 }
 
-/// What each role gets from each route: 200 (or 404 for the unlock of an account that does not
-/// exist, which only a role allowed to unlock gets as far as), else 403.
-fn expected(role: Role, path: &str) -> StatusCode {
+/// What each role gets from each route: 200 (303 for a ticket opened; 404 for an action on an
+/// account or ticket that does not exist, which only a role allowed to act gets as far as), else
+/// 403.
+fn expected(role: Role, post: bool, path: &str) -> StatusCode {
     let allowed = match path {
         "/staff" => true,
         "/staff/participants" => role != Role::Admin,
-        "/staff/accounts/unlock" => matches!(role, Role::Officer | Role::Supervisor),
+        "/staff/accounts/unlock" | "/staff/accounts/sign-out-devices" => {
+            matches!(role, Role::Officer | Role::Supervisor)
+        }
+        "/staff/tickets" | "/staff/tickets/T-0000-0000" | "/staff/tickets/T-0000-0000/notes" => {
+            role != Role::Admin
+        }
         "/staff/audit" => matches!(role, Role::Supervisor | Role::Admin),
         "/staff/team" => role == Role::Admin,
         other => panic!("no expectation for {other}"),
     };
     match (allowed, path) {
-        (true, "/staff/accounts/unlock") => StatusCode::NOT_FOUND,
+        // A ticket opened: on to its page.
+        (true, "/staff/tickets") if post => StatusCode::SEE_OTHER,
+        // A number that does not exist is refused by name.
+        (true, "/staff/tickets/T-0000-0000" | "/staff/tickets/T-0000-0000/notes") => {
+            StatusCode::NOT_FOUND
+        }
+        (true, "/staff/accounts/unlock" | "/staff/accounts/sign-out-devices") => {
+            StatusCode::NOT_FOUND
+        }
         (true, _) => StatusCode::OK,
         (false, _) => StatusCode::FORBIDDEN,
     }
@@ -311,7 +345,7 @@ async fn every_console_route_answers_each_role_as_its_permissions_say() {
         let visitor = sign_in(&app, member).await;
         for (method, path, fields) in routes() {
             let response = ask(&app, Some(&visitor), method, path, &fields).await;
-            let want = expected(member.role, path);
+            let want = expected(member.role, method == "POST", path);
             assert_eq!(
                 response.status(),
                 want,

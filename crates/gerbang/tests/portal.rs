@@ -1024,6 +1024,7 @@ async fn console(lang: Lang, js: Js) {
     let (app, driver, mut b) = start(&[7], Captcha::Test, js).await;
     let p = participant(7);
     app.register_over_api(&p).await;
+    app.session_over_api(&p, "hp-1").await;
     app.lock_over_api(&p).await;
     let officer = app.add_staff("cabang-jaksel-07", "officer").await;
     let supervisor = app.add_staff("supervisor.pusat", "supervisor").await;
@@ -1062,13 +1063,46 @@ async fn console(lang: Lang, js: Js) {
     assert!(!source.contains(p.nik.as_str()), "the NIK is shown masked");
     assert!(b.exists("form[action=\"/staff/accounts/unlock\"]").await);
     b.check("console-found-locked").await;
+    // A ticket for the complaint, with a note about the registration code.
+    b.fill("#f-subject", "akun terkunci setelah salah kata sandi")
+        .await;
+    b.submit("/staff/tickets").await;
+    let path = b.path().await;
+    let number = path.strip_prefix("/staff/tickets/").unwrap().to_owned();
+    assert!(number.starts_with("T-") && number.len() == 11, "{number}");
+    b.fill("#f-text", "peserta menelepon 165, identitas dicocokkan")
+        .await;
+    b.submit(&format!("/staff/tickets/{number}/notes")).await;
+    assert!(
+        b.text(".timeline").await.contains("identitas dicocokkan"),
+        "the note is shown"
+    );
+    b.check("console-ticket").await;
+    // A ticket number that does not exist is refused by name.
+    b.goto("/staff/tickets?number=T-0000-0001").await;
+    assert!(b.text("#e-number").await.contains("T-0000-0001"));
+    b.check("console-ticket-unknown").await;
+    b.goto("/staff/participants").await;
+    b.fill("#f-value", p.nik.as_str()).await;
+    b.fill("#f-reason", "telepon 165: akun terkunci").await;
+    b.submit("/staff/participants").await;
     b.fill("#f-unlock-reason", "KTP diperiksa di loket").await;
+    b.fill("#f-unlock-ticket", &number).await;
     b.submit("/staff/accounts/unlock").await;
     assert!(
         !b.exists("form[action=\"/staff/accounts/unlock\"]").await,
         "the lock is lifted"
     );
     b.check("console-unlocked").await;
+    // The phone was stolen: every device signed out, with the reason.
+    b.fill("#f-devices-reason", "HP dilaporkan hilang lewat 165")
+        .await;
+    b.submit("/staff/accounts/sign-out-devices").await;
+    assert!(
+        !b.exists("form[action=\"/staff/accounts/sign-out-devices\"]")
+            .await,
+        "no trusted device is left"
+    );
     b.submit("/staff/sign-out").await;
     b.expect_path("/staff/login").await;
 
@@ -1078,13 +1112,19 @@ async fn console(lang: Lang, js: Js) {
     b.expect_path("/staff/audit").await;
     let rows = b.texts("tbody tr").await;
     assert!(
-        rows.iter()
-            .any(|r| r.contains("staff:cabang-jaksel-07") && r.contains("lock_lifted")),
+        rows.iter().any(|r| r.contains("staff:cabang-jaksel-07")
+            && r.contains("lock_lifted")
+            && r.contains("T-")),
         "{rows:?}"
     );
     assert!(
         rows.iter()
             .any(|r| r.contains("participant_searched") && r.contains("telepon 165")),
+        "{rows:?}"
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r.contains("devices_revoked") && r.contains("HP dilaporkan hilang")),
         "{rows:?}"
     );
     b.check("console-audit").await;

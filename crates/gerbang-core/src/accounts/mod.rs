@@ -940,6 +940,41 @@ impl<S: Store> AccountService<S> {
             .await?)
     }
 
+    /// Staff sign every device of the account out (a lost or stolen phone reported to the call
+    /// centre or at a branch): every trusted device forgotten, every session ended, recorded as
+    /// `devices_revoked` by `actor` with `detail` (the reason) under `ticket`. Returns the devices
+    /// and sessions ended.
+    pub async fn revoke_all_devices_as(
+        &self,
+        nik: &Nik,
+        actor: String,
+        detail: String,
+        ticket: Option<String>,
+    ) -> Result<(usize, u64), AccountError> {
+        let mut stored = self
+            .store
+            .find_account(AccountKey::Nik(nik))
+            .await?
+            .ok_or(AccountError::AccountNotFound)?;
+        let now = self.now();
+        let mut devices = 0;
+        self.change(&mut stored, now, |account| {
+            devices = account.devices.revoke_all();
+            vec![
+                AccountEvent::new(
+                    now,
+                    "devices_revoked",
+                    format!("{devices} devices; {detail}"),
+                )
+                .by(actor.clone())
+                .under(ticket.clone()),
+            ]
+        })
+        .await?;
+        let sessions = self.store.revoke_sessions(stored.id, None, now).await?;
+        Ok((devices, sessions))
+    }
+
     // ----- recovery -----
 
     /// Recovery step 1: NIK, card number, KPJ number or email, the birth date and the captcha →
@@ -1542,17 +1577,18 @@ impl<S: Store> AccountService<S> {
 
     /// A branch officer lifts a lock after checking the participant's identity.
     pub async fn lift_lock(&self, nik: &Nik, officer: &str) -> Result<bool, AccountError> {
-        self.lift_lock_as(nik, actor::operator(officer), format!("by {officer}"))
+        self.lift_lock_as(nik, actor::operator(officer), format!("by {officer}"), None)
             .await
     }
 
     /// Lifts a lock on behalf of `actor` (`operator:NAME`, `staff:NAME`), recording `detail`
-    /// (the reason, the ticket); `false` when the account was not locked.
+    /// (the reason) under complaint ticket `ticket`; `false` when the account was not locked.
     pub async fn lift_lock_as(
         &self,
         nik: &Nik,
         actor: String,
         detail: String,
+        ticket: Option<String>,
     ) -> Result<bool, AccountError> {
         let mut stored = self
             .store
@@ -1564,7 +1600,11 @@ impl<S: Store> AccountService<S> {
         self.change(&mut stored, now, |account| {
             lifted = account.guard.lift().is_some();
             if lifted {
-                vec![AccountEvent::new(now, "lock_lifted", detail.clone()).by(actor.clone())]
+                vec![
+                    AccountEvent::new(now, "lock_lifted", detail.clone())
+                        .by(actor.clone())
+                        .under(ticket.clone()),
+                ]
             } else {
                 Vec::new()
             }

@@ -6,10 +6,12 @@
 //!
 //! - [`participants`]: find a participant by an exact identifier, with a reason; their masked
 //!   account state, events and delivery trails; lift a lock.
+//! - [`tickets`]: complaint tickets with notes and linked verifications.
 //! - [`audit`]: the audit log with filters; the staff list.
 
 pub mod audit;
 pub mod participants;
+pub mod tickets;
 
 use std::sync::Arc;
 
@@ -62,11 +64,16 @@ impl<S> std::fmt::Debug for Console<S> {
 }
 
 /// The sections of the console, each with the permission it needs.
-const SECTIONS: [(&str, &str, Permission); 3] = [
+const SECTIONS: [(&str, &str, Permission); 4] = [
     (
         "/staff/participants",
         "console.section_participants",
         Permission::SearchParticipants,
+    ),
+    (
+        "/staff/tickets",
+        "console.section_tickets",
+        Permission::KeepTickets,
     ),
     (
         "/staff/audit",
@@ -406,8 +413,9 @@ pub async fn sign_out<S: Store>(
 }
 
 /// The console pages the language switch may return to.
-const RETURNABLE: [&str; 5] = [
+const RETURNABLE: [&str; 6] = [
     "/staff",
+    "/staff/tickets",
     "/staff/login",
     "/staff/participants",
     "/staff/audit",
@@ -455,6 +463,19 @@ pub fn routes<S: Store>(console: Console<S>) -> Router {
             get(participants::search_page::<S>).post(participants::search::<S>),
         )
         .route("/staff/accounts/unlock", post(participants::unlock::<S>))
+        .route(
+            "/staff/accounts/sign-out-devices",
+            post(participants::sign_out_devices::<S>),
+        )
+        .route(
+            "/staff/tickets",
+            get(tickets::find::<S>).post(tickets::open::<S>),
+        )
+        .route("/staff/tickets/{number}", get(tickets::show::<S>))
+        .route(
+            "/staff/tickets/{number}/notes",
+            post(tickets::add_note::<S>),
+        )
         .route("/staff/audit", get(audit::log::<S>))
         .route("/staff/team", get(audit::team::<S>))
         .with_state(console);

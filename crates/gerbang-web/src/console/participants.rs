@@ -51,6 +51,9 @@ pub struct UnlockForm {
     /// The account's public id (`acct_…`), never a NIK in a form.
     account: String,
     reason: String,
+    /// The complaint ticket the action is taken under (optional; one that does not exist is
+    /// refused by name).
+    ticket: String,
 }
 
 /// One row of a verification's delivery trail.
@@ -93,6 +96,8 @@ pub struct AccountFacts {
     pub devices: usize,
     pub cooling_off: Option<String>,
     pub events: Vec<(String, String, String, String)>,
+    /// The account's complaint tickets, newest first.
+    pub tickets: Vec<String>,
 }
 
 #[derive(Template)]
@@ -107,6 +112,8 @@ struct SearchPage {
     found: Option<Found>,
     not_found: bool,
     may_unlock: bool,
+    may_sign_out_devices: bool,
+    may_keep_tickets: bool,
 }
 
 fn time(lang: Lang, at: DateTime<Utc>) -> String {
@@ -170,6 +177,8 @@ fn page<S: Store>(
         found,
         not_found,
         may_unlock: session.may(Permission::LiftLocks).is_ok(),
+        may_sign_out_devices: session.may(Permission::RevokeDevices).is_ok(),
+        may_keep_tickets: session.may(Permission::KeepTickets).is_ok(),
     };
     render(&page, status, browser, console.cookies)
 }
@@ -251,7 +260,14 @@ async fn gather<S: Store>(
                 .take(20)
                 .map(|e| (time(lang, e.at), e.actor, e.kind, e.detail))
                 .collect();
+            let tickets = store
+                .account_tickets(stored.id)
+                .await?
+                .into_iter()
+                .map(|ticket| ticket.number)
+                .collect();
             Some(AccountFacts {
+                tickets,
                 id: view.id,
                 phone: view.phone_masked.unwrap_or_else(|| "—".into()),
                 email: view.email_masked.unwrap_or_else(|| "—".into()),
@@ -408,19 +424,49 @@ pub async fn search<S: Store>(
     )
 }
 
+/// What an officer does to an account from the console.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AccountAction {
+    Unlock,
+    SignOutDevices,
+}
+
 /// `POST /staff/accounts/unlock`: an officer lifts a lock, with the reason recorded.
 pub async fn unlock<S: Store>(
     State(console): State<Console<S>>,
     browser: Browser,
     PageForm(form): PageForm<UnlockForm>,
 ) -> Response {
+    account_action(console, browser, form, AccountAction::Unlock).await
+}
+
+/// `POST /staff/accounts/sign-out-devices`: an officer signs every device of an account out (a
+/// lost or stolen phone), with the reason recorded.
+pub async fn sign_out_devices<S: Store>(
+    State(console): State<Console<S>>,
+    browser: Browser,
+    PageForm(form): PageForm<UnlockForm>,
+) -> Response {
+    account_action(console, browser, form, AccountAction::SignOutDevices).await
+}
+
+async fn account_action<S: Store>(
+    console: Console<S>,
+    browser: Browser,
+    form: UnlockForm,
+    action: AccountAction,
+) -> Response {
     if let Err(refused) = console.check_csrf(&browser, &form.csrf) {
         return refused;
     }
-    let session = match console
-        .allowed(&browser, Permission::LiftLocks, "/staff/accounts/unlock")
-        .await
-    {
+    let (permission, route) = match action {
+        AccountAction::Unlock => (Permission::LiftLocks, "/staff/accounts/unlock"),
+        AccountAction::SignOutDevices => (
+            Permission::RevokeDevices,
+            "/staff/accounts/sign-out-devices",
+        ),
+    };
+    let session = match console.allowed(&browser, permission, route).await {
         Ok(session) => session,
         Err(response) => return response,
     };
@@ -457,13 +503,44 @@ pub async fn unlock<S: Store>(
             StatusCode::UNPROCESSABLE_ENTITY,
         );
     }
+    let ticket = if form.ticket.trim().is_empty() {
+        None
+    } else {
+        match gerbang_core::tickets::find(&console.store, &form.ticket).await {
+            Ok(ticket) => Some(ticket.number),
+            Err(gerbang_core::tickets::TicketError::Store(error)) => {
+                return console.unavailable(&browser, &StaffServiceError::Store(error));
+            }
+            Err(error) => {
+                return page(
+                    &console,
+                    &browser,
+                    &session,
+                    SearchForm::default(),
+                    Errors::refusal(lang, &error, None),
+                    None,
+                    false,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                );
+            }
+        }
+    };
     let nik = stored.account.nik.clone();
-    match console
-        .accounts
-        .lift_lock_as(&nik, session.actor(), format!("reason: {reason}"))
-        .await
-    {
-        Ok(_) => {}
+    let detail = format!("reason: {reason}");
+    let done = match action {
+        AccountAction::Unlock => console
+            .accounts
+            .lift_lock_as(&nik, session.actor(), detail, ticket)
+            .await
+            .map(|_| ()),
+        AccountAction::SignOutDevices => console
+            .accounts
+            .revoke_all_devices_as(&nik, session.actor(), detail, ticket)
+            .await
+            .map(|_| ()),
+    };
+    match done {
+        Ok(()) => {}
         Err(AccountError::AccountNotFound) => {}
         Err(error) => {
             tracing::error!(%error, "a lock could not be lifted");
