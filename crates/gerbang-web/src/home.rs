@@ -9,7 +9,7 @@ use gerbang_store::Store;
 use serde::Deserialize;
 
 use crate::Portal;
-use crate::browser::{Browser, LANG_COOKIE, NOTICE_COOKIE};
+use crate::browser::{Browser, CookiePolicy, LANG_COOKIE, NOTICE_COOKIE};
 use crate::catalogue::Lang;
 use crate::page::{Layout, layout, render, see_other};
 
@@ -36,7 +36,7 @@ pub async fn index<S: Store>(State(portal): State<Portal<S>>, browser: Browser) 
 #[derive(Debug, Deserialize)]
 pub struct LanguageForm {
     #[serde(default)]
-    csrf: String,
+    pub(crate) csrf: String,
     #[serde(default)]
     lang: String,
     #[serde(default)]
@@ -66,23 +66,33 @@ pub async fn switch_language<S: Store>(
     if let Err(refused) = portal.check_csrf(&browser, &form.csrf) {
         return refused;
     }
+    remember_language(portal.cookies, &browser, &form, &RETURNABLE, "/")
+}
+
+/// Remembers the language `form` chose for a year and goes back to its page, if it is one of
+/// `returnable` (never an address from elsewhere), else to `fallback`.
+pub fn remember_language(
+    cookies: CookiePolicy,
+    browser: &Browser,
+    form: &LanguageForm,
+    returnable: &[&'static str],
+    fallback: &'static str,
+) -> Response {
     let lang = Lang::parse(&form.lang).unwrap_or_default();
-    let next = RETURNABLE
+    let next = returnable
         .iter()
         .find(|path| **path == form.next)
         .copied()
-        .unwrap_or("/");
+        .unwrap_or(fallback);
     let mut headers = HeaderMap::new();
-    portal.cookies.set(
+    cookies.set(
         &mut headers,
         LANG_COOKIE,
         lang.code(),
         Some(365 * 24 * 3600),
     );
-    portal
-        .cookies
-        .set(&mut headers, NOTICE_COOKIE, "language_changed", Some(60));
-    see_other(next, headers, &browser, portal.cookies)
+    cookies.set(&mut headers, NOTICE_COOKIE, "language_changed", Some(60));
+    see_other(next, headers, browser, cookies)
 }
 
 #[derive(Template)]

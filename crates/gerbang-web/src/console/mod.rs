@@ -30,8 +30,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::PageForm;
-use crate::browser::{Browser, CookiePolicy, CsrfKey, LANG_COOKIE, NOTICE_COOKIE, STAFF_COOKIE};
-use crate::catalogue::Lang;
+use crate::browser::{Browser, CookiePolicy, CsrfKey, NOTICE_COOKIE, STAFF_COOKIE};
 use crate::page::{ConsoleNav, Errors, Layout, layout, render, see_other};
 
 /// What the console's handlers share; cheap to clone.
@@ -291,14 +290,6 @@ pub struct CsrfOnly {
     csrf: String,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct LanguageForm {
-    csrf: String,
-    lang: String,
-    next: String,
-}
-
 /// `GET /staff/login`.
 pub async fn login_page<S: Store>(State(console): State<Console<S>>, browser: Browser) -> Response {
     let page = LoginPage {
@@ -426,28 +417,12 @@ const RETURNABLE: [&str; 6] = [
 pub async fn switch_language<S: Store>(
     State(console): State<Console<S>>,
     browser: Browser,
-    PageForm(form): PageForm<LanguageForm>,
+    PageForm(form): PageForm<crate::home::LanguageForm>,
 ) -> Response {
     if let Err(refused) = console.check_csrf(&browser, &form.csrf) {
         return refused;
     }
-    let lang = Lang::parse(&form.lang).unwrap_or_default();
-    let next = RETURNABLE
-        .iter()
-        .find(|path| **path == form.next)
-        .copied()
-        .unwrap_or("/staff");
-    let mut headers = HeaderMap::new();
-    console.cookies.set(
-        &mut headers,
-        LANG_COOKIE,
-        lang.code(),
-        Some(365 * 24 * 3600),
-    );
-    console
-        .cookies
-        .set(&mut headers, NOTICE_COOKIE, "language_changed", Some(60));
-    see_other(next, headers, &browser, console.cookies)
+    crate::home::remember_language(console.cookies, &browser, &form, &RETURNABLE, "/staff")
 }
 
 /// The console's routes; the binary merges them beside the portal's, under the same security
