@@ -1088,7 +1088,11 @@ async fn console(lang: Lang, js: Js) {
     b.submit("/staff/participants").await;
     b.fill("#f-unlock-reason", "KTP diperiksa di loket").await;
     b.fill("#f-unlock-ticket", &number).await;
+    let seen = app.inbox().await.len();
     b.submit("/staff/accounts/unlock").await;
+    // The participant is told on their phone and email.
+    let notice = app.message_after(seen).await;
+    assert!(notice.text.contains("dibuka oleh petugas"), "{notice:?}");
     assert!(
         !b.exists("form[action=\"/staff/accounts/unlock\"]").await,
         "the lock is lifted"
@@ -1097,7 +1101,13 @@ async fn console(lang: Lang, js: Js) {
     // The phone was stolen: every device signed out, with the reason.
     b.fill("#f-devices-reason", "HP dilaporkan hilang lewat 165")
         .await;
+    let seen = app.inbox().await.len();
     b.submit("/staff/accounts/sign-out-devices").await;
+    let notice = app.message_after(seen).await;
+    assert!(
+        notice.text.contains("dikeluarkan oleh petugas"),
+        "{notice:?}"
+    );
     assert!(
         !b.exists("form[action=\"/staff/accounts/sign-out-devices\"]")
             .await,

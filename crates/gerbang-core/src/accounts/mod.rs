@@ -972,6 +972,8 @@ impl<S: Store> AccountService<S> {
         })
         .await?;
         let sessions = self.store.revoke_sessions(stored.id, None, now).await?;
+        self.tell_of_staff_action(&stored, StaffAction::DevicesSignedOut, now)
+            .await?;
         Ok((devices, sessions))
     }
 
@@ -1610,7 +1612,42 @@ impl<S: Store> AccountService<S> {
             }
         })
         .await?;
+        if lifted {
+            self.tell_of_staff_action(&stored, StaffAction::LockLifted, now)
+                .await?;
+        }
         Ok(lifted)
+    }
+
+    /// Tells the participant, on every contact on file, what staff did to their account, so that
+    /// an action they did not ask for is noticed (SPEC §6). The notice goes through the outbox
+    /// after every waiting code, under an id of its own (it belongs to no verification).
+    async fn tell_of_staff_action(
+        &self,
+        stored: &StoredAccount,
+        action: StaffAction,
+        now: DateTime<Utc>,
+    ) -> Result<(), AccountError> {
+        let mut to = Vec::new();
+        if let Some(phone) = &stored.account.phone {
+            to.push((Channel::Sms, Destination::Phone(phone.clone())));
+        }
+        if let Some(email) = &stored.account.email {
+            to.push((Channel::Email, Destination::Email(email.clone())));
+        }
+        let brand = &self.engine.settings().brand.name;
+        let at = stored.account.time_zone().format(now, false);
+        let text = match action {
+            StaffAction::LockLifted => format!(
+                "{brand}: kunci akun Anda dibuka oleh petugas pada {at}. Bila Anda tidak memintanya, hubungi Care Center 165."
+            ),
+            StaffAction::DevicesSignedOut => format!(
+                "{brand}: semua perangkat akun Anda dikeluarkan oleh petugas pada {at}. Masuk lagi dengan kode OTP. Bila Anda tidak memintanya, hubungi Care Center 165."
+            ),
+        };
+        let id = VerificationId::new(now, &mut rand::rng());
+        self.engine.notify(id, to, text).await?;
+        Ok(())
     }
 
     /// The account's audit trail.
@@ -1976,6 +2013,13 @@ fn subject_of(stored: &StoredAccount) -> Subject {
         account: Some(format!("acct_{}", stored.id)),
         nik: Some(stored.account.nik.clone()),
     }
+}
+
+/// What staff did that the participant is told of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StaffAction {
+    LockLifted,
+    DevicesSignedOut,
 }
 
 /// The notice to old contacts after a change.
