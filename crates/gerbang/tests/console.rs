@@ -250,6 +250,7 @@ fn routes() -> Vec<Route> {
         ),
         ("GET", "/staff/audit", vec![]),
         ("GET", "/staff/team", vec![]),
+        ("POST", "/staff/team/reset", vec![("name", "nobody-here")]),
     ]
 }
 
@@ -267,7 +268,7 @@ fn expected(role: Role, post: bool, path: &str) -> StatusCode {
             role != Role::Admin
         }
         "/staff/audit" => matches!(role, Role::Supervisor | Role::Admin),
-        "/staff/team" => role == Role::Admin,
+        "/staff/team" | "/staff/team/reset" => role == Role::Admin,
         other => panic!("no expectation for {other}"),
     };
     match (allowed, path) {
@@ -277,9 +278,10 @@ fn expected(role: Role, post: bool, path: &str) -> StatusCode {
         (true, "/staff/tickets/T-0000-0000" | "/staff/tickets/T-0000-0000/notes") => {
             StatusCode::NOT_FOUND
         }
-        (true, "/staff/accounts/unlock" | "/staff/accounts/sign-out-devices") => {
-            StatusCode::NOT_FOUND
-        }
+        (
+            true,
+            "/staff/accounts/unlock" | "/staff/accounts/sign-out-devices" | "/staff/team/reset",
+        ) => StatusCode::NOT_FOUND,
         (true, _) => StatusCode::OK,
         (false, _) => StatusCode::FORBIDDEN,
     }

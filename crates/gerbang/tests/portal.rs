@@ -1145,6 +1145,18 @@ async fn console(lang: Lang, js: Js) {
     b.follow("nav a[href=\"/staff/team\"]").await;
     assert_eq!(b.count("tbody tr").await, 3);
     b.check("console-team").await;
+    // The officer lost their phone: a new password and authenticator, shown once.
+    b.follow(&format!(
+        "form[action=\"/staff/team/reset\"]:has(input[value=\"{}\"]) button",
+        officer.name.as_str()
+    ))
+    .await;
+    assert_eq!(b.text("h1").await, lang.t("console.enrolment_title"));
+    let password = b.text("#enrolment-password").await;
+    b.secret(&password);
+    assert_eq!(password.len(), 20, "{password}");
+    assert!(b.exists("img.qr").await, "the QR code is shown");
+    b.check("console-enrolment").await;
     b.goto("/staff/participants").await;
     assert_eq!(b.text("h1").await, lang.t("console.forbidden_title"));
     b.check("console-forbidden").await;

@@ -453,6 +453,7 @@ pub fn routes<S: Store>(console: Console<S>) -> Router {
         )
         .route("/staff/audit", get(audit::log::<S>))
         .route("/staff/team", get(audit::team::<S>))
+        .route("/staff/team/reset", post(audit::reset::<S>))
         .with_state(console);
     crate::secured(router)
 }
