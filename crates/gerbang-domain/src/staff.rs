@@ -258,6 +258,17 @@ impl StaffMember {
         }
     }
 
+    /// What the staff list shows: `disabled`, `locked` (until the lock ends) or `active`.
+    pub fn state(&self, now: DateTime<Utc>) -> &'static str {
+        if self.disabled_at.is_some() {
+            "disabled"
+        } else if self.locked_until.is_some_and(|until| now < until) {
+            "locked"
+        } else {
+            "active"
+        }
+    }
+
     /// Counts a wrong password or code; locks after `policy.max_failures` in a row.
     pub fn failed(&mut self, now: DateTime<Utc>, policy: &StaffPolicy) -> Option<DateTime<Utc>> {
         self.failures += 1;
@@ -502,8 +513,11 @@ mod tests {
         assert_eq!(until, at(1 + 15 * 60));
         assert_eq!(member.barred(at(2)), Some(StaffError::Locked { until }));
         assert_eq!(member.barred(until), None);
+        assert_eq!(member.state(at(2)), "locked");
+        assert_eq!(member.state(until), "active");
         member.disabled_at = Some(at(3));
         assert_eq!(member.barred(until), Some(StaffError::Disabled));
+        assert_eq!(member.state(until), "disabled");
     }
 
     #[test]

@@ -74,27 +74,40 @@ impl<S> std::fmt::Debug for Portal<S> {
 #[derive(Debug)]
 pub struct PageForm<T>(pub T);
 
-impl<S: Store, T: serde::de::DeserializeOwned + Send> axum::extract::FromRequest<Portal<S>>
-    for PageForm<T>
+/// A page state that answers a form it cannot read with its own 400 page.
+pub trait FormProblem {
+    fn form_problem(&self, browser: &Browser) -> Response;
+}
+
+impl<S: Store> FormProblem for Portal<S> {
+    fn form_problem(&self, browser: &Browser) -> Response {
+        home::problem(
+            self,
+            browser,
+            StatusCode::BAD_REQUEST,
+            "problem.form_title",
+            "problem.form_body",
+        )
+    }
+}
+
+impl<St, T> axum::extract::FromRequest<St> for PageForm<T>
+where
+    St: FormProblem + Send + Sync,
+    T: serde::de::DeserializeOwned + Send,
 {
     type Rejection = Response;
 
     async fn from_request(
         request: axum::extract::Request,
-        portal: &Portal<S>,
+        state: &St,
     ) -> Result<Self, Self::Rejection> {
         let browser = Browser::of(request.headers(), None);
-        match axum::Form::<T>::from_request(request, portal).await {
+        match axum::Form::<T>::from_request(request, state).await {
             Ok(axum::Form(form)) => Ok(Self(form)),
             Err(rejection) => {
                 tracing::info!(%rejection, "a form could not be read");
-                Err(home::problem(
-                    portal,
-                    &browser,
-                    StatusCode::BAD_REQUEST,
-                    "problem.form_title",
-                    "problem.form_body",
-                ))
+                Err(state.form_problem(&browser))
             }
         }
     }

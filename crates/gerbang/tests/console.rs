@@ -320,6 +320,26 @@ async fn every_console_route_answers_each_role_as_its_permissions_say() {
     };
     let app = start(&db).await;
 
+    // A form that cannot be read is a 400 page in the portal's and the console's own layout.
+    for path in ["/login", "/staff/login"] {
+        let response = app
+            .http
+            .post(format!("{}{path}", app.base))
+            .header("content-type", "application/json")
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{path}");
+        let html = response.text().await.unwrap();
+        assert!(html.contains("<h1>"), "{path}: {html}");
+        assert_eq!(
+            html.contains("/staff/sign-out") || html.contains("class=\"console\""),
+            path.starts_with("/staff"),
+            "{path} keeps its own layout"
+        );
+    }
+
     // Nobody signed in: every route leads to the sign-in page.
     let anonymous = visitor(&app).await;
     for (method, path, fields) in routes() {

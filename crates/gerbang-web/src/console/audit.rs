@@ -140,12 +140,10 @@ pub async fn team<S: Store>(State(console): State<Console<S>>, browser: Browser)
         .map(|stored| TeamRow {
             name: stored.member.name.as_str().to_owned(),
             role: role_key(stored.member.role),
-            state: if stored.member.disabled_at.is_some() {
-                "console.state_disabled"
-            } else if stored.member.locked_until.is_some_and(|until| until > now) {
-                "console.state_locked"
-            } else {
-                "console.state_active"
+            state: match stored.member.state(now) {
+                "disabled" => "console.state_disabled",
+                "locked" => "console.state_locked",
+                _ => "console.state_active",
             },
         })
         .collect();

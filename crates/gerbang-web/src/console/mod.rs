@@ -222,33 +222,15 @@ impl<S: Store> Console<S> {
 }
 
 /// A console form that cannot be read is a 400 page, as on the portal.
-impl<S: Store, T: serde::de::DeserializeOwned + Send> axum::extract::FromRequest<Console<S>>
-    for PageForm<T>
-{
-    type Rejection = Response;
-
-    async fn from_request(
-        request: axum::extract::Request,
-        console: &Console<S>,
-    ) -> Result<Self, Self::Rejection> {
-        let browser = Browser::of(request.headers(), None);
-        match <axum::Form<T> as axum::extract::FromRequest<Console<S>>>::from_request(
-            request, console,
+impl<S: Store> crate::FormProblem for Console<S> {
+    fn form_problem(&self, browser: &Browser) -> Response {
+        self.problem(
+            browser,
+            None,
+            StatusCode::BAD_REQUEST,
+            "problem.form_title",
+            "problem.form_body",
         )
-        .await
-        {
-            Ok(axum::Form(form)) => Ok(Self(form)),
-            Err(rejection) => {
-                tracing::info!(%rejection, "a console form could not be read");
-                Err(console.problem(
-                    &browser,
-                    None,
-                    StatusCode::BAD_REQUEST,
-                    "problem.form_title",
-                    "problem.form_body",
-                ))
-            }
-        }
     }
 }
 

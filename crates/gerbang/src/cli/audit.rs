@@ -15,6 +15,7 @@ use crate::app::sealer;
 use crate::config::Config;
 use crate::database::Database;
 use crate::with_store;
+use gerbang_domain::account::hex;
 
 /// Exit status when the log shows tampering.
 pub const TAMPERED: u8 = 3;
@@ -121,8 +122,4 @@ pub async fn export(config: &Config, since: Option<&str>) -> anyhow::Result<Exit
     out.flush()?;
     eprintln!("{written} entries exported");
     Ok(ExitCode::SUCCESS)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -112,17 +112,7 @@ pub async fn run(config: &Config, action: Action, by: Option<&str>) -> anyhow::R
                 .map(|enrolment| enrolled(&mut out, "reset", &enrolment)),
             Action::List => staff.list().await.map(|all| {
                 for s in all {
-                    let state = if s.member.disabled_at.is_some() {
-                        "disabled"
-                    } else if s
-                        .member
-                        .locked_until
-                        .is_some_and(|u| u > chrono::Utc::now())
-                    {
-                        "locked"
-                    } else {
-                        "active"
-                    };
+                    let state = s.member.state(chrono::Utc::now());
                     out.push_str(&format!(
                         "{:<24} {:<11} {state}\n",
                         s.member.name.as_str(),
