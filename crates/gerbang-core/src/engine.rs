@@ -213,6 +213,11 @@ impl<S: Store> VerificationEngine<S> {
         self
     }
 
+    /// The delivery routes' pace and circuits, as the worker measures them.
+    pub fn pace(&self) -> &Arc<DeliveryPace> {
+        &self.pace
+    }
+
     pub fn settings(&self) -> &EngineSettings {
         &self.settings
     }

@@ -27,7 +27,10 @@ pub mod password;
 pub mod staff;
 pub mod tickets;
 
-pub use accounts::{AccountError, AccountService, AccountSettings, FlowKind, FlowView};
+pub use accounts::{
+    AccountError, AccountService, AccountSettings, CounterError, CounterForm, FlowKind, FlowView,
+    Officer,
+};
 pub use captcha::{
     BuiltinCaptcha, CaptchaAnswer, CaptchaChallenge, CaptchaError, CaptchaGate, HostedCaptcha,
 };
@@ -40,6 +43,6 @@ pub use engine::{
 };
 pub use error::EngineError;
 pub use metrics::Metrics;
-pub use pace::{Capacity, DeliveryPace};
+pub use pace::{Capacity, DeliveryPace, ProviderState};
 pub use password::{PasswordCheck, PasswordHashing, PasswordHashingError, PasswordHashingSettings};
 pub use staff::{Enrolment, StaffService, StaffServiceError, StaffSession};

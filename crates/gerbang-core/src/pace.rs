@@ -110,6 +110,19 @@ struct Inner {
     saturated: VecDeque<Step>,
 }
 
+/// What the operator's console shows of one delivery route.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProviderState {
+    pub name: String,
+    pub channels: Vec<Channel>,
+    pub operators: Vec<Operator>,
+    /// The circuit is open: the provider takes nothing now.
+    pub open: bool,
+    /// The provider's own hand-off time, a running average in seconds, once measured.
+    pub response_seconds: Option<f64>,
+    pub in_flight: usize,
+}
+
 /// Shared by the delivery worker, which measures, and the engine, which tells the estimate.
 #[derive(Debug, Default)]
 pub struct DeliveryPace {
@@ -137,6 +150,22 @@ impl DeliveryPace {
                 in_flight: 0,
             })
             .collect();
+    }
+
+    /// Every route as it stands now, in the worker's order.
+    pub fn providers(&self) -> Vec<ProviderState> {
+        self.inner()
+            .routes
+            .iter()
+            .map(|route| ProviderState {
+                name: route.name.clone(),
+                channels: route.channels.clone(),
+                operators: route.operators.clone(),
+                open: route.open,
+                response_seconds: route.response,
+                in_flight: route.in_flight,
+            })
+            .collect()
     }
 
     /// A hand-off to `provider` begins; it ends when the returned guard is dropped.

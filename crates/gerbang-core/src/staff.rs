@@ -36,6 +36,42 @@ pub enum StaffServiceError {
     Store(#[from] StoreError),
 }
 
+impl gerbang_domain::Explain for StaffServiceError {
+    fn code(&self) -> &'static str {
+        match self {
+            Self::Staff(error) => error.code(),
+            Self::NotFound => "staff_not_found",
+            Self::NameTaken => "staff_name_taken",
+            Self::WeakPassword(error) => error.code(),
+            Self::Hashing(_) | Self::Store(_) => "store_unavailable",
+        }
+    }
+
+    fn message_id(&self) -> String {
+        match self {
+            Self::Staff(error) => error.message_id(),
+            Self::NotFound => "Tidak ada petugas dengan nama itu.".into(),
+            Self::NameTaken => "Nama petugas itu sudah dipakai. Pilih nama lain.".into(),
+            Self::WeakPassword(error) => error.message_id(),
+            Self::Hashing(_) | Self::Store(_) => {
+                "Data tidak dapat dihubungi saat ini. Coba lagi.".into()
+            }
+        }
+    }
+
+    fn message_en(&self) -> String {
+        match self {
+            Self::Staff(error) => error.message_en(),
+            Self::NotFound => "There is no staff member of that name.".into(),
+            Self::NameTaken => "That staff name is taken. Choose another.".into(),
+            Self::WeakPassword(error) => error.message_en(),
+            Self::Hashing(_) | Self::Store(_) => {
+                "The data cannot be reached right now. Try again.".into()
+            }
+        }
+    }
+}
+
 /// What a new or reset member is given, once: the password (when gerbang chose it) and the TOTP
 /// secret as an `otpauth://` address for the enrolment QR code, and in base32 for typing.
 #[derive(Debug)]
@@ -150,6 +186,11 @@ impl<S: Store> StaffService<S> {
             totp_url,
             totp_base32,
         })
+    }
+
+    /// How staff sign in, and how long a counter request waits.
+    pub fn policy(&self) -> &StaffPolicy {
+        &self.policy
     }
 
     /// Adds a member with `role`; `password` is checked against the policy, or chosen by gerbang

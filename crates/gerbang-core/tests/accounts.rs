@@ -8,11 +8,12 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use gerbang_core::accounts::{AccountSettings, ContactAndPassword, LoginOutcome, LoginRequest};
 use gerbang_core::{
-    AccountError, AccountService, CaptchaAnswer, CaptchaGate, DeliveryWorker, DevInbox,
-    PasswordHashing, PasswordHashingSettings, VerificationEngine,
+    AccountError, AccountService, CaptchaAnswer, CaptchaGate, CounterForm, DeliveryWorker,
+    DevInbox, Officer, PasswordHashing, PasswordHashingSettings, VerificationEngine,
 };
 use gerbang_domain::verification::code::CodeKey;
 use gerbang_domain::verification::{Locale, VerificationId};
+use gerbang_domain::{Clock, Explain};
 use gerbang_domain::{Email, ManualClock};
 use gerbang_store::{AccountKey, ParticipantImport, Store};
 use gerbang_testkit::{participant, store_test};
@@ -124,6 +125,9 @@ store_test!(
     a_login_after_the_hashing_cost_changed_rehashes_the_password_transparently,
     participants_are_found_in_the_configured_registry_and_its_outage_is_told,
     a_flow_shows_its_holder_the_masked_name_then_its_code_and_delivery,
+    a_counter_change_needs_a_second_person_then_the_new_contacts_code,
+    an_undecided_counter_change_expires_and_a_late_approval_is_recorded,
+    concurrent_approvals_decide_a_counter_change_once,
 );
 
 /// What the portal shows between the steps of a flow: the masked name before a code, then the code's
@@ -467,4 +471,301 @@ async fn participants_are_found_in_the_configured_registry_and_its_outage_is_tol
         gerbang_domain::Explain::code(&error),
         "registry_unavailable"
     );
+}
+
+// ----- the contact change at a branch counter (four eyes) -----
+
+const SITI: Officer<'static> = Officer {
+    name: "siti",
+    actor: "staff:siti",
+};
+
+fn officer(name: &'static str) -> Officer<'static> {
+    Officer {
+        name,
+        actor: Box::leak(format!("staff:{name}").into_boxed_str()),
+    }
+}
+
+/// An active account for participant 1, signed in on one device, and a ticket for the counter.
+async fn at_the_counter<S: Store>(
+    accounts: &AccountService<S>,
+    store: &S,
+    clock: &ManualClock,
+) -> (String, String, String) {
+    let (flow, code) = pending_registration(accounts, store, clock).await;
+    let view = accounts.confirm_registration(&flow, &code).await.unwrap();
+    let LoginOutcome::StepUp(sent) = accounts.login(login(PASSWORD, "d1")).await.unwrap() else {
+        panic!("a new device needs a step-up");
+    };
+    let code = code_of(store, clock, sent.verification.id).await;
+    let session = accounts.confirm_login(&sent.flow, &code).await.unwrap();
+    let account = store
+        .find_account(AccountKey::PublicId(&view.id))
+        .await
+        .unwrap()
+        .unwrap();
+    let ticket = gerbang_core::tickets::open(
+        store,
+        "staff:siti",
+        Some(account.id),
+        "nomor lama hilang, peserta datang ke cabang",
+        t0(),
+    )
+    .await
+    .unwrap();
+    (view.id, session.token.expose().to_owned(), ticket.number)
+}
+
+fn counter_form<'a>(account: &'a str, ticket: &'a str) -> CounterForm<'a> {
+    let nik: &'static str = Box::leak(participant(1).nik.as_str().to_owned().into_boxed_str());
+    CounterForm {
+        account,
+        kind: "phone",
+        value: "0813 9999 0001",
+        document: "ktp",
+        document_number: nik,
+        reason: "SIM lama hilang",
+        ticket,
+    }
+}
+
+async fn audit_actions<S: Store>(store: &S) -> Vec<(String, String)> {
+    store
+        .audit_recent(&gerbang_store::audit::AuditFilter::default(), 200)
+        .await
+        .unwrap()
+        .into_iter()
+        .rev()
+        .map(|entry| (entry.record.actor, entry.record.action))
+        .collect()
+}
+
+/// The whole counter change: the author cannot approve, a second person can once, the new contact
+/// proves itself, then the contact changes, sessions end, the cool-off starts and the old contacts
+/// are told; every step and refusal is in the audit log.
+async fn a_counter_change_needs_a_second_person_then_the_new_contacts_code<S: Store>(store: S) {
+    use gerbang_core::CounterError;
+    use gerbang_domain::approval::{RequestError, Stage};
+
+    let (accounts, clock) = service(store.clone()).await;
+    let (account, token, ticket) = at_the_counter(&accounts, &store, &clock).await;
+    let hours = chrono::Duration::hours(4);
+
+    // What the officer enters is checked first: the KTP must be the participant's, the ticket
+    // must exist, the contact must be new.
+    let mut form = counter_form(&account, &ticket);
+    form.document_number = "3171015708450001";
+    let refused = accounts.request_counter_change(form, SITI, hours).await;
+    assert!(
+        matches!(
+            refused,
+            Err(CounterError::Request(RequestError::DocumentMismatch))
+        ),
+        "{refused:?}"
+    );
+    let refused = accounts
+        .request_counter_change(counter_form(&account, "T-0000-0000"), SITI, hours)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), "ticket_unknown");
+    let mut form = counter_form(&account, &ticket);
+    let old_phone = participant(1).phone.unwrap();
+    let old = old_phone.e164().to_owned();
+    form.value = &old;
+    let refused = accounts.request_counter_change(form, SITI, hours).await;
+    assert!(matches!(
+        refused,
+        Err(CounterError::Account(AccountError::ContactUnchanged))
+    ));
+
+    let request = accounts
+        .request_counter_change(counter_form(&account, &ticket), SITI, hours)
+        .await
+        .unwrap();
+    assert_eq!(request.rules.stage(clock.now()), Stage::Waiting);
+    assert!(request.number.starts_with("R-"));
+
+    // The author's approval is refused and recorded.
+    let own = accounts.approve_counter_change(&request.number, SITI).await;
+    assert!(
+        matches!(own, Err(CounterError::Request(RequestError::OwnRequest))),
+        "{own:?}"
+    );
+    // A second officer approves; the code goes to the new number.
+    let approved = accounts
+        .approve_counter_change(&request.number, officer("budi"))
+        .await
+        .unwrap();
+    assert_eq!(approved.rules.decided_by.as_deref(), Some("budi"));
+    let verification = approved.verification.expect("a code to the new contact");
+    // A second approval is refused.
+    let twice = accounts
+        .approve_counter_change(&request.number, officer("ani"))
+        .await;
+    assert!(matches!(
+        twice,
+        Err(CounterError::Request(RequestError::AlreadyDecided {
+            stage: Stage::AwaitingCode
+        }))
+    ));
+    // Nothing changed yet.
+    accounts.session(&token).await.unwrap();
+
+    let code = code_of(&store, &clock, verification).await;
+    let inbox = store.inbox(100).await.unwrap();
+    let to_new = inbox
+        .iter()
+        .find(|m| m.message.verification == verification)
+        .unwrap();
+    assert_eq!(to_new.message.destination.masked(), "0813****0001");
+
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    assert!(
+        accounts
+            .confirm_counter_change(&request.number, wrong, SITI)
+            .await
+            .is_err()
+    );
+    let done = accounts
+        .confirm_counter_change(&request.number, &code, SITI)
+        .await
+        .unwrap();
+    assert_eq!(done.rules.stage(clock.now()), Stage::Completed);
+
+    let stored = store
+        .find_account(AccountKey::PublicId(&account))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored.account.phone.as_ref().unwrap().e164(),
+        "+6281399990001"
+    );
+    assert_eq!(stored.account.phone_changed_at, Some(clock.now()));
+    assert!(matches!(
+        accounts.session(&token).await,
+        Err(AccountError::SessionInvalid)
+    ));
+    assert!(accounts.view(&stored).cooling_off_until.is_some());
+    // Entering the code again changes nothing more.
+    assert!(
+        accounts
+            .confirm_counter_change(&request.number, &code, SITI)
+            .await
+            .is_err()
+    );
+
+    // The old phone, the old email and the new phone are told.
+    let worker = DeliveryWorker::new(store.clone(), DevInbox, Arc::new(clock.clone()));
+    while worker.deliver_next().await.unwrap() > 0 {}
+    let notices: Vec<String> = store
+        .inbox(100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.message.text.contains("0813****0001") && m.message.text.contains("diganti"))
+        .map(|m| m.message.destination.masked())
+        .collect();
+    assert!(notices.contains(&old_phone.masked()), "{notices:?}");
+    assert!(notices.contains(&"0813****0001".to_owned()), "{notices:?}");
+    assert!(notices.iter().any(|d| d.contains('@')), "{notices:?}");
+
+    let actions = audit_actions(&store).await;
+    for expected in [
+        ("staff:siti", "contact_change_requested"),
+        ("staff:siti", "contact_change_decision_refused"),
+        ("staff:budi", "contact_change_approved"),
+        ("staff:budi", "contact_change_code_sent"),
+        ("staff:ani", "contact_change_decision_refused"),
+        ("staff:siti", "phone_changed"),
+        ("staff:siti", "contact_change_completed"),
+    ] {
+        assert!(
+            actions.contains(&(expected.0.to_owned(), expected.1.to_owned())),
+            "{expected:?} in {actions:?}"
+        );
+    }
+}
+
+async fn an_undecided_counter_change_expires_and_a_late_approval_is_recorded<S: Store>(store: S) {
+    use gerbang_core::CounterError;
+    use gerbang_domain::approval::{RequestError, Stage};
+
+    let (accounts, clock) = service(store.clone()).await;
+    let (account, token, ticket) = at_the_counter(&accounts, &store, &clock).await;
+    let request = accounts
+        .request_counter_change(
+            counter_form(&account, &ticket),
+            SITI,
+            chrono::Duration::hours(4),
+        )
+        .await
+        .unwrap();
+    let pending = store.pending_requests(clock.now(), 10).await.unwrap();
+    assert_eq!(pending.len(), 1);
+    clock.advance(chrono::Duration::hours(4));
+    assert!(
+        store
+            .pending_requests(clock.now(), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let late = accounts
+        .approve_counter_change(&request.number, officer("budi"))
+        .await;
+    assert!(
+        matches!(
+            late,
+            Err(CounterError::Request(RequestError::Expired { .. }))
+        ),
+        "{late:?}"
+    );
+    let stored = accounts.counter_request(&request.number).await.unwrap();
+    assert_eq!(stored.rules.stage(clock.now()), Stage::Expired);
+    assert!(stored.verification.is_none());
+    assert!(audit_actions(&store).await.contains(&(
+        "staff:budi".to_owned(),
+        "contact_change_decision_refused".to_owned()
+    )));
+    // Nothing about the account changed.
+    accounts.session(&token).await.unwrap();
+}
+
+/// Six people press "approve" at once: one approval, one code, five refusals.
+async fn concurrent_approvals_decide_a_counter_change_once<S: Store>(store: S) {
+    let (accounts, clock) = service(store.clone()).await;
+    let (account, _, ticket) = at_the_counter(&accounts, &store, &clock).await;
+    let request = accounts
+        .request_counter_change(
+            counter_form(&account, &ticket),
+            SITI,
+            chrono::Duration::hours(4),
+        )
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for name in ["budi", "ani", "dewi", "eko", "fajar", "gita"] {
+        let (accounts, number) = (accounts.clone(), request.number.clone());
+        tasks.push(tokio::spawn(async move {
+            accounts
+                .approve_counter_change(&number, officer(name))
+                .await
+        }));
+    }
+    let mut approved = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => approved += 1,
+            Err(gerbang_core::CounterError::Request(_)) => {}
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(approved, 1);
+    let actions = audit_actions(&store).await;
+    let count = |action: &str| actions.iter().filter(|(_, a)| a == action).count();
+    assert_eq!(count("contact_change_approved"), 1);
+    assert_eq!(count("contact_change_code_sent"), 1);
+    assert_eq!(count("contact_change_decision_refused"), 5);
 }

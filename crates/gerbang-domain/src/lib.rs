@@ -4,6 +4,7 @@
 //! - [`account`]: the rules of participant accounts (password policy, lockout, sessions, trusted devices, cool-off so far).
 //! - [`identity`]: participant identifiers parsed at the edge (`Nik`, card numbers, mobile number,
 //!   email, name), each with a typed error that names the broken rule.
+//! - [`approval`]: four-eyes requests (a counter contact change waits for a second officer).
 //! - [`participant`]: the registry record built from those identifiers.
 //! - [`verification`]: verifications and their state machine, codes, purposes, rate-limit
 //!   arithmetic, the message that carries a code.
@@ -13,6 +14,7 @@
 //! - [`explain`]: stable machine-readable codes with Indonesian and English messages.
 
 pub mod account;
+pub mod approval;
 pub mod clock;
 pub mod delivery;
 pub mod explain;

@@ -135,6 +135,9 @@ pub struct StaffPolicy {
     pub idle_minutes: i64,
     /// … and this long after sign-in whatever happens.
     pub absolute_hours: i64,
+    /// A contact change requested at the counter must be approved by a second person, and its
+    /// code entered, within this many hours of the request.
+    pub request_hours: i64,
 }
 
 impl Default for StaffPolicy {
@@ -144,6 +147,7 @@ impl Default for StaffPolicy {
             lock_minutes: 15,
             idle_minutes: 30,
             absolute_hours: 8,
+            request_hours: 4,
         }
     }
 }
@@ -363,8 +367,8 @@ impl Explain for StaffError {
             Self::RoleUnknown => "Peran harus agent, officer, supervisor atau admin.".into(),
             Self::SignInFailed => "Nama, kata sandi atau kode autentikator salah.".into(),
             Self::Locked { until } => format!(
-                "Akun petugas dikunci karena terlalu banyak percobaan salah, sampai {} UTC.",
-                until.format("%H.%M")
+                "Akun petugas dikunci karena terlalu banyak percobaan salah, sampai {}.",
+                crate::identity::IndonesianTimeZone::Wib.format_until(*until, false)
             ),
             Self::Disabled => "Akun petugas ini dinonaktifkan. Hubungi admin.".into(),
             Self::SessionEnded => "Sesi Anda sudah berakhir. Silakan masuk lagi.".into(),
@@ -383,8 +387,8 @@ impl Explain for StaffError {
             Self::RoleUnknown => "The role must be agent, officer, supervisor or admin.".into(),
             Self::SignInFailed => "The name, password or authenticator code is wrong.".into(),
             Self::Locked { until } => format!(
-                "This staff account is locked after too many wrong tries, until {} UTC.",
-                until.format("%H:%M")
+                "This staff account is locked after too many wrong tries, until {}.",
+                crate::identity::IndonesianTimeZone::Wib.format_until(*until, true)
             ),
             Self::Disabled => "This staff account is disabled. Ask an administrator.".into(),
             Self::SessionEnded => "Your session has ended. Please sign in again.".into(),

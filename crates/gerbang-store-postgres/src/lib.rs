@@ -20,6 +20,7 @@ use sqlx::{Connection, PgConnection, PgPool, Postgres, Row, Transaction};
 
 mod accounts;
 mod audit;
+mod requests;
 mod staff;
 mod tickets;
 mod verifications;

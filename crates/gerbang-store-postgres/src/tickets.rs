@@ -93,6 +93,17 @@ impl TicketStore for PostgresStore {
         rows.iter().map(|row| self.ticket_from_row(row)).collect()
     }
 
+    async fn open_tickets(&self, limit: u32) -> Result<Vec<Ticket>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM tickets WHERE closed_at IS NULL ORDER BY id DESC LIMIT $1"
+        )))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        rows.iter().map(|row| self.ticket_from_row(row)).collect()
+    }
+
     async fn add_ticket_note(
         &self,
         ticket: i64,

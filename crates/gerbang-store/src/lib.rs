@@ -8,6 +8,7 @@
 //! - [`audit`]: the tamper-evident audit log the account events (and staff actions) go to.
 //! - [`staff`]: back-office staff and their sessions.
 //! - [`tickets`]: complaint tickets, their notes and the verifications they are about.
+//! - [`requests`]: four-eyes requests (a counter contact change awaiting a second officer).
 //! - [`sealing`]: the personal-data key, the AEAD envelope and the keyed lookup digests.
 //! - [`error`]: [`StoreError`], what a caller can tell apart (unavailable, key mismatch, ...).
 //!
@@ -22,6 +23,7 @@ pub mod accounts;
 pub mod audit;
 pub mod error;
 pub mod participants;
+pub mod requests;
 pub mod sealing;
 pub mod staff;
 pub mod tickets;
@@ -39,6 +41,7 @@ pub use participants::{
     BatchOutcome, ParticipantConflict, ParticipantImport, ParticipantKey, ParticipantStore,
     RowConflict, SealedParticipant, StoredParticipant,
 };
+pub use requests::{ContactChangeRequest, RequestDetails, RequestStore};
 pub use sealing::{KeyFingerprint, PersonalDataKey, Sealer, SealingError};
 pub use staff::{StaffKey, StaffRefusal, StaffStore, StoredStaff, StoredStaffSession};
 pub use tickets::{Ticket, TicketNote, TicketStore};
@@ -77,6 +80,7 @@ pub trait Store:
     + AuditStore
     + StaffStore
     + TicketStore
+    + RequestStore
     + Clone
     + Send
     + Sync

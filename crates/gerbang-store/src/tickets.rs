@@ -60,6 +60,12 @@ pub trait TicketStore {
         account: i64,
     ) -> impl Future<Output = Result<Vec<Ticket>, StoreError>> + Send;
 
+    /// Tickets not closed, newest first (a supervisor's queue).
+    fn open_tickets(
+        &self,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Ticket>, StoreError>> + Send;
+
     /// Adds a note (and links verifications) with its audit records.
     fn add_ticket_note(
         &self,

@@ -153,7 +153,7 @@ pub fn layout(browser: &Browser, csrf: String, title: &'static str, here: &'stat
 }
 
 /// The one-time notices a step may leave for the next page (`notice.<name>` in the catalogues).
-pub const NOTICES: [&str; 9] = [
+pub const NOTICES: [&str; 14] = [
     "registered",
     "recovered",
     "signed_out",
@@ -163,6 +163,11 @@ pub const NOTICES: [&str; 9] = [
     "flow_expired",
     "session_ended",
     "language_changed",
+    "request_made",
+    "request_approved",
+    "request_declined",
+    "request_code_sent",
+    "request_completed",
 ];
 
 /// A page: HTML with the browser's cookies kept up to date.

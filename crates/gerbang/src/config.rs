@@ -54,6 +54,7 @@ impl Config {
             ("staff.lock_minutes", policy.lock_minutes),
             ("staff.idle_minutes", policy.idle_minutes),
             ("staff.absolute_hours", policy.absolute_hours),
+            ("staff.request_hours", policy.request_hours),
         ] {
             if value < 1 {
                 return Err(ConfigError::Invalid(format!(

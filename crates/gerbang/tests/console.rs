@@ -248,9 +248,49 @@ fn routes() -> Vec<Route> {
             "/staff/tickets/T-0000-0000/notes",
             vec![("text", "catatan untuk tiket yang tidak ada")],
         ),
+        ("GET", "/staff/requests", vec![]),
+        (
+            "GET",
+            "/staff/requests/new?account=acct_000000000000000000000000",
+            vec![],
+        ),
+        (
+            "POST",
+            "/staff/requests",
+            vec![
+                ("account", "acct_000000000000000000000000"),
+                ("kind", "phone"),
+                ("value", "081399990001"),
+                ("document", "ktp"),
+                ("document_number", nik),
+                ("reason", "SIM lama hilang"),
+                ("ticket", "T-0000-0000"),
+            ],
+        ),
+        ("GET", "/staff/requests/R-0000-0000", vec![]),
+        ("POST", "/staff/requests/R-0000-0000/approve", vec![]),
+        ("POST", "/staff/requests/R-0000-0000/decline", vec![]),
+        ("POST", "/staff/requests/R-0000-0000/send", vec![]),
+        (
+            "POST",
+            "/staff/requests/R-0000-0000/code",
+            vec![("code", "123456")],
+        ),
         ("GET", "/staff/audit", vec![]),
         ("GET", "/staff/team", vec![]),
         ("POST", "/staff/team/reset", vec![("name", "nobody-here")]),
+        (
+            "POST",
+            "/staff/team/add",
+            vec![("name", "matrix-new-agent"), ("role", "agent")],
+        ),
+        (
+            "POST",
+            "/staff/team/role",
+            vec![("name", "nobody-here"), ("role", "agent")],
+        ),
+        ("POST", "/staff/team/disable", vec![("name", "nobody-here")]),
+        ("GET", "/staff/settings", vec![]),
     ]
 }
 
@@ -268,7 +308,16 @@ fn expected(role: Role, post: bool, path: &str) -> StatusCode {
             role != Role::Admin
         }
         "/staff/audit" => matches!(role, Role::Supervisor | Role::Admin),
-        "/staff/team" | "/staff/team/reset" => role == Role::Admin,
+        "/staff/team"
+        | "/staff/team/reset"
+        | "/staff/team/add"
+        | "/staff/team/role"
+        | "/staff/team/disable"
+        | "/staff/settings" => role == Role::Admin,
+        // The counter's four-eyes requests: officers and supervisors.
+        path if path.starts_with("/staff/requests") => {
+            matches!(role, Role::Officer | Role::Supervisor)
+        }
         other => panic!("no expectation for {other}"),
     };
     match (allowed, path) {
@@ -280,8 +329,15 @@ fn expected(role: Role, post: bool, path: &str) -> StatusCode {
         }
         (
             true,
-            "/staff/accounts/unlock" | "/staff/accounts/sign-out-devices" | "/staff/team/reset",
+            "/staff/accounts/unlock"
+            | "/staff/accounts/sign-out-devices"
+            | "/staff/team/reset"
+            | "/staff/team/role"
+            | "/staff/team/disable",
         ) => StatusCode::NOT_FOUND,
+        // The queue; a request for an account or a request number that does not exist.
+        (true, "/staff/requests") if !post => StatusCode::OK,
+        (true, path) if path.starts_with("/staff/requests") => StatusCode::NOT_FOUND,
         (true, _) => StatusCode::OK,
         (false, _) => StatusCode::FORBIDDEN,
     }

@@ -1113,11 +1113,74 @@ async fn console(lang: Lang, js: Js) {
             .await,
         "no trusted device is left"
     );
+    // The old number is dead: a change at the counter, after the KTP is seen. A KTP that is not
+    // the participant's is refused; the request then waits for someone else.
+    b.follow("a[href^=\"/staff/requests/new\"]").await;
+    b.expect_path("/staff/requests/new").await;
+    b.check("console-request-new").await;
+    b.fill("#f-value", "0813 9999 0007").await;
+    b.fill("#f-document_number", "3171015708450001").await;
+    b.fill("#f-reason", "SIM lama hilang, nomor baru").await;
+    b.fill("#f-ticket", &number).await;
+    b.submit("/staff/requests").await;
+    assert!(
+        b.exists("#e-document_number").await,
+        "the KTP is not theirs"
+    );
+    b.check("console-request-refused").await;
+    b.fill("#f-document_number", p.nik.as_str()).await;
+    b.submit("/staff/requests").await;
+    let path = b.path().await;
+    let request = path.strip_prefix("/staff/requests/").unwrap().to_owned();
+    assert!(request.starts_with("R-"), "{request}");
+    assert!(
+        !b.exists(&format!(
+            "form[action=\"/staff/requests/{request}/approve\"]"
+        ))
+        .await,
+        "the author is not offered the approval"
+    );
+    b.check("console-request-own").await;
     b.submit("/staff/sign-out").await;
     b.expect_path("/staff/login").await;
 
-    // The supervisor reads the log: the search and the unlock, by the officer.
+    // The supervisor finds it in the queue, approves it, and enters the code the participant
+    // reads from the new phone: the number changes and the old one is told.
     staff_sign_in(&mut b, &supervisor).await;
+    b.follow("nav a[href=\"/staff/requests\"]").await;
+    b.expect_path("/staff/requests").await;
+    assert!(b.text("main").await.contains(&request), "queued");
+    b.check("console-queue").await;
+    b.follow(&format!("main a[href=\"/staff/requests/{request}\"]"))
+        .await;
+    let seen = app.inbox().await.len();
+    b.submit(&format!("/staff/requests/{request}/approve"))
+        .await;
+    let code = app.message_to(seen, &["+6281399990007"]).await.code();
+    b.check("console-request-approved").await;
+    b.fill(
+        "#f-code",
+        if code == "000000" { "111111" } else { "000000" },
+    )
+    .await;
+    b.submit(&format!("/staff/requests/{request}/code")).await;
+    assert!(b.exists("#e-code").await, "a wrong code is refused");
+    b.fill("#f-code", &code).await;
+    let seen = app.inbox().await.len();
+    b.submit(&format!("/staff/requests/{request}/code")).await;
+    assert!(
+        b.text("main")
+            .await
+            .contains(&lang.t("console.stage_completed")),
+        "completed"
+    );
+    let notice = app
+        .message_to(seen, &[p.phone.as_ref().unwrap().e164()])
+        .await;
+    assert!(notice.text.contains("0813****0007"), "{notice:?}");
+    b.check("console-request-completed").await;
+
+    // The supervisor reads the log: the search and the unlock, by the officer.
     b.follow("nav a[href=\"/staff/audit\"]").await;
     b.expect_path("/staff/audit").await;
     let rows = b.texts("tbody tr").await;
@@ -1135,6 +1198,11 @@ async fn console(lang: Lang, js: Js) {
     assert!(
         rows.iter()
             .any(|r| r.contains("devices_revoked") && r.contains("HP dilaporkan hilang")),
+        "{rows:?}"
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r.contains("staff:supervisor.pusat") && r.contains("contact_change_approved")),
         "{rows:?}"
     );
     b.check("console-audit").await;
@@ -1157,6 +1225,47 @@ async fn console(lang: Lang, js: Js) {
     assert_eq!(password.len(), 20, "{password}");
     assert!(b.exists("img.qr").await, "the QR code is shown");
     b.check("console-enrolment").await;
+    // A new agent, shown once; then made an officer, then disabled. The administrator's own row
+    // offers neither.
+    b.goto("/staff/team").await;
+    b.fill("#f-name", "agen.165-baru").await;
+    b.submit("/staff/team/add").await;
+    assert_eq!(b.text("h1").await, lang.t("console.enrolment_title"));
+    let password = b.text("#enrolment-password").await;
+    b.secret(&password);
+    b.goto("/staff/team").await;
+    assert_eq!(b.count("tbody tr").await, 4);
+    let row = "tbody tr:has(input[value=\"agen.165-baru\"])";
+    b.set_value(&format!("{row} select[name=\"role\"]"), "officer")
+        .await;
+    b.follow(&format!("{row} form[action=\"/staff/team/role\"] button"))
+        .await;
+    assert!(
+        b.text(row).await.contains(&lang.t("console.role_officer")),
+        "re-roled"
+    );
+    b.follow(&format!(
+        "{row} form[action=\"/staff/team/disable\"] button"
+    ))
+    .await;
+    assert!(
+        b.text(row)
+            .await
+            .contains(&lang.t("console.state_disabled")),
+        "disabled"
+    );
+    assert!(
+        !b.exists(
+            "tbody tr:has(input[value=\"admin.pusat\"]) form[action=\"/staff/team/disable\"]"
+        )
+        .await,
+        "no disabling oneself"
+    );
+    b.check("console-team-changed").await;
+    // The settings, read-only.
+    b.follow("nav a[href=\"/staff/settings\"]").await;
+    assert_eq!(b.text("h1").await, lang.t("console.settings_title"));
+    b.check("console-settings").await;
     b.goto("/staff/participants").await;
     assert_eq!(b.text("h1").await, lang.t("console.forbidden_title"));
     b.check("console-forbidden").await;

@@ -8,6 +8,7 @@
 //! found by the digest of an opaque token the app holds (`gbf_…`); every account change is a
 //! compare-and-set on the account's version, retried a few times under contention.
 
+mod counter;
 mod error;
 
 use std::collections::BTreeMap;
@@ -36,6 +37,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+pub use counter::{CounterError, CounterForm, Officer};
 pub use error::AccountError;
 use gerbang_domain::identity::IndonesianTimeZone;
 
@@ -493,6 +495,11 @@ impl<S: Store> AccountService<S> {
     pub fn with_registry(mut self, registry: Arc<dyn ParticipantLookup>) -> Self {
         self.registry = Some(registry);
         self
+    }
+
+    /// The verification engine the flows send their codes through.
+    pub fn engine(&self) -> &VerificationEngine<S> {
+        &self.engine
     }
 
     pub fn settings(&self) -> &AccountSettings {

@@ -7,10 +7,14 @@
 //! - [`participants`]: find a participant by an exact identifier, with a reason; their masked
 //!   account state, events and delivery trails; lift a lock.
 //! - [`tickets`]: complaint tickets with notes and linked verifications.
-//! - [`audit`]: the audit log with filters; the staff list.
+//! - [`requests`]: a contact change at the counter, approved by a second person (four eyes).
+//! - [`audit`]: the audit log with filters.
+//! - [`team`]: the administrator's staff list (add, re-role, disable, reset) and read-only settings.
 
 pub mod audit;
 pub mod participants;
+pub mod requests;
+pub mod team;
 pub mod tickets;
 
 use std::sync::Arc;
@@ -63,7 +67,7 @@ impl<S> std::fmt::Debug for Console<S> {
 }
 
 /// The sections of the console, each with the permission it needs.
-const SECTIONS: [(&str, &str, Permission); 4] = [
+const SECTIONS: [(&str, &str, Permission); 6] = [
     (
         "/staff/participants",
         "console.section_participants",
@@ -75,6 +79,11 @@ const SECTIONS: [(&str, &str, Permission); 4] = [
         Permission::KeepTickets,
     ),
     (
+        "/staff/requests",
+        "console.section_requests",
+        Permission::ApproveRequests,
+    ),
+    (
         "/staff/audit",
         "console.section_audit",
         Permission::ViewAuditLog,
@@ -83,6 +92,11 @@ const SECTIONS: [(&str, &str, Permission); 4] = [
         "/staff/team",
         "console.section_team",
         Permission::ManageStaff,
+    ),
+    (
+        "/staff/settings",
+        "console.section_settings",
+        Permission::ViewConfiguration,
     ),
 ];
 
@@ -386,8 +400,10 @@ pub async fn sign_out<S: Store>(
 }
 
 /// The console pages the language switch may return to.
-const RETURNABLE: [&str; 6] = [
+const RETURNABLE: [&str; 8] = [
     "/staff",
+    "/staff/settings",
+    "/staff/requests",
     "/staff/tickets",
     "/staff/login",
     "/staff/participants",
@@ -433,9 +449,29 @@ pub fn routes<S: Store>(console: Console<S>) -> Router {
             "/staff/tickets/{number}/notes",
             post(tickets::add_note::<S>),
         )
+        .route(
+            "/staff/requests",
+            get(requests::queue::<S>).post(requests::create::<S>),
+        )
+        .route("/staff/requests/new", get(requests::new_page::<S>))
+        .route("/staff/requests/{number}", get(requests::show::<S>))
+        .route(
+            "/staff/requests/{number}/approve",
+            post(requests::approve::<S>),
+        )
+        .route(
+            "/staff/requests/{number}/decline",
+            post(requests::decline::<S>),
+        )
+        .route("/staff/requests/{number}/send", post(requests::send::<S>))
+        .route("/staff/requests/{number}/code", post(requests::code::<S>))
         .route("/staff/audit", get(audit::log::<S>))
-        .route("/staff/team", get(audit::team::<S>))
-        .route("/staff/team/reset", post(audit::reset::<S>))
+        .route("/staff/team", get(team::team::<S>))
+        .route("/staff/team/add", post(team::add::<S>))
+        .route("/staff/team/role", post(team::set_role::<S>))
+        .route("/staff/team/disable", post(team::disable::<S>))
+        .route("/staff/team/reset", post(team::reset::<S>))
+        .route("/staff/settings", get(team::settings::<S>))
         .with_state(console);
     crate::secured(router)
 }

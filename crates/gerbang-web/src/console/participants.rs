@@ -114,6 +114,7 @@ struct SearchPage {
     may_unlock: bool,
     may_sign_out_devices: bool,
     may_keep_tickets: bool,
+    may_request_changes: bool,
 }
 
 fn time(lang: Lang, at: DateTime<Utc>) -> String {
@@ -179,6 +180,7 @@ fn page<S: Store>(
         may_unlock: session.may(Permission::LiftLocks).is_ok(),
         may_sign_out_devices: session.may(Permission::RevokeDevices).is_ok(),
         may_keep_tickets: session.may(Permission::KeepTickets).is_ok(),
+        may_request_changes: session.may(Permission::RequestContactChanges).is_ok(),
     };
     render(&page, status, browser, console.cookies)
 }
