@@ -250,9 +250,9 @@ fn routes() -> Vec<Route> {
         ),
         ("GET", "/staff/requests", vec![]),
         (
-            "GET",
-            "/staff/requests/new?account=acct_000000000000000000000000",
-            vec![],
+            "POST",
+            "/staff/requests/new",
+            vec![("account", "acct_000000000000000000000000")],
         ),
         (
             "POST",

@@ -1115,7 +1115,7 @@ async fn console(lang: Lang, js: Js) {
     );
     // The old number is dead: a change at the counter, after the KTP is seen. A KTP that is not
     // the participant's is refused; the request then waits for someone else.
-    b.follow("a[href^=\"/staff/requests/new\"]").await;
+    b.submit("/staff/requests/new").await;
     b.expect_path("/staff/requests/new").await;
     b.check("console-request-new").await;
     b.fill("#f-value", "0813 9999 0007").await;

@@ -453,7 +453,7 @@ pub fn routes<S: Store>(console: Console<S>) -> Router {
             "/staff/requests",
             get(requests::queue::<S>).post(requests::create::<S>),
         )
-        .route("/staff/requests/new", get(requests::new_page::<S>))
+        .route("/staff/requests/new", post(requests::new_page::<S>))
         .route("/staff/requests/{number}", get(requests::show::<S>))
         .route(
             "/staff/requests/{number}/approve",

@@ -1,11 +1,12 @@
 //! Four-eyes requests in the console: an officer changes a participant's phone number or email at
-//! the counter after recording the identity document seen (`/staff/requests/new`); a second
+//! the counter after recording the identity document seen (`POST /staff/requests/new`, from the
+//! participant's page); a second
 //! officer or a supervisor approves it from the queue (`/staff/requests`); the participant reads
 //! the code sent to the new contact and the officer enters it; then the change is made. The
 //! author's own approval, a second approval and a late one are refused on the page, and recorded.
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use chrono::Duration;
@@ -34,7 +35,9 @@ pub const DOCUMENTS: [(&str, &str); 4] = [
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct NewQuery {
+pub struct NewForm {
+    csrf: String,
+    /// The account's public id: in a form, never in an address.
     account: String,
 }
 
@@ -202,12 +205,15 @@ fn not_found<S: Store>(
     )
 }
 
-/// `GET /staff/requests/new?account=acct_…`: the counter form.
+/// `POST /staff/requests/new` (from a participant's page): the counter form.
 pub async fn new_page<S: Store>(
     State(console): State<Console<S>>,
     browser: Browser,
-    Query(query): Query<NewQuery>,
+    PageForm(query): PageForm<NewForm>,
 ) -> Response {
+    if let Err(refused) = console.check_csrf(&browser, &query.csrf) {
+        return refused;
+    }
     let session = match console
         .allowed(
             &browser,
