@@ -3,11 +3,10 @@
 
 use chrono::{DateTime, Utc};
 use gerbang_domain::approval::{FourEyes, RequestState};
-use gerbang_domain::verification::VerificationId;
 use gerbang_store::StoreError;
 use gerbang_store::audit::AuditRecord;
 use gerbang_store::requests::{
-    ContactChangeRequest, RequestStore, open_details, parse_state, seal_details,
+    ContactChangeRequest, RequestStore, open_details, parse_state, seal_details, verification_from,
 };
 use sqlx::Row;
 
@@ -16,16 +15,6 @@ use crate::{PostgresStore, store_error};
 
 const COLUMNS: &str = "id, number, account_id, ticket, details, state, requested_by, requested_at, \
                        expires_at, decided_by, decided_at, completed_at, verification_id";
-
-fn verification_from(bytes: Option<Vec<u8>>) -> Result<Option<VerificationId>, StoreError> {
-    bytes
-        .map(|bytes| {
-            <[u8; 16]>::try_from(bytes.as_slice())
-                .map(VerificationId::from_bytes)
-                .map_err(|_| StoreError::Corrupt("a request's verification id".into()))
-        })
-        .transpose()
-}
 
 impl PostgresStore {
     fn request_from_row(

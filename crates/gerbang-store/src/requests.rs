@@ -101,17 +101,23 @@ pub fn parse_state(text: &str) -> Result<RequestState, StoreError> {
 
 /// A new request number: `R-` and 8 random digits.
 pub fn new_request_number() -> String {
-    let n = rand::Rng::random_range(&mut rand::rng(), 0..100_000_000u32);
-    format!("R-{:04}-{:04}", n / 10_000, n % 10_000)
+    crate::tickets::new_number('R')
 }
 
 /// Whether `text` has the shape of a request number.
 pub fn is_request_number(text: &str) -> bool {
-    let b = text.as_bytes();
-    b.len() == 11
-        && b.starts_with(b"R-")
-        && b[6] == b'-'
-        && b[2..6].iter().chain(&b[7..]).all(u8::is_ascii_digit)
+    crate::tickets::is_number('R', text)
+}
+
+/// A stored verification id (16 bytes), when there is one.
+pub fn verification_from(bytes: Option<Vec<u8>>) -> Result<Option<VerificationId>, StoreError> {
+    bytes
+        .map(|bytes| {
+            <[u8; 16]>::try_from(bytes.as_slice())
+                .map(VerificationId::from_bytes)
+                .map_err(|_| StoreError::Corrupt("a request's verification id".into()))
+        })
+        .transpose()
 }
 
 #[cfg(test)]

@@ -105,19 +105,30 @@ pub fn open_note(number: &str, sealed: &[u8], sealer: &Sealer) -> Result<TicketN
         .map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
+/// A new number people quote: `letter`, `-` and 8 random digits in two groups (`T-4821-0937`).
+pub(crate) fn new_number(letter: char) -> String {
+    let n = rand::Rng::random_range(&mut rand::rng(), 0..100_000_000u32);
+    format!("{letter}-{:04}-{:04}", n / 10_000, n % 10_000)
+}
+
+/// Whether `text` has the shape [`new_number`] draws for `letter`.
+pub(crate) fn is_number(letter: char, text: &str) -> bool {
+    let b = text.as_bytes();
+    b.len() == 11
+        && text.starts_with(letter)
+        && b[1] == b'-'
+        && b[6] == b'-'
+        && b[2..6].iter().chain(&b[7..]).all(u8::is_ascii_digit)
+}
+
 /// A new ticket number: `T-` and 8 random digits, `T-4821-0937`.
 pub fn new_ticket_number() -> String {
-    let n = rand::Rng::random_range(&mut rand::rng(), 0..100_000_000u32);
-    format!("T-{:04}-{:04}", n / 10_000, n % 10_000)
+    new_number('T')
 }
 
 /// Whether `text` has the shape of a ticket number (so a typo is refused before any lookup).
 pub fn is_ticket_number(text: &str) -> bool {
-    let b = text.as_bytes();
-    b.len() == 11
-        && b.starts_with(b"T-")
-        && b[6] == b'-'
-        && b[2..6].iter().chain(&b[7..]).all(u8::is_ascii_digit)
+    is_number('T', text)
 }
 
 #[cfg(test)]
