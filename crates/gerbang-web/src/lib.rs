@@ -183,9 +183,14 @@ pub fn routes<S: Store>(portal: Portal<S>) -> Router {
             "/account/bank",
             get(account::bank_page::<S>).post(account::bank::<S>),
         )
-        .route("/assets/{name}", get(assets::serve))
         .with_state(portal);
     secured(router)
+}
+
+/// The content-hashed stylesheet, script and icon the portal and the console share; served when
+/// either is.
+pub fn asset_routes() -> Router {
+    secured(Router::new().route("/assets/{name}", get(assets::serve)))
 }
 
 /// `router` with the pages' security headers (strict CSP, no framing, no sniffing, no referrer,

@@ -214,16 +214,22 @@ impl Application {
                 account_settings.clone(),
             )
             .with_registry(Arc::new(RegistryLookup(registry(config, store.clone())?)));
-            let pages = config.portal.enabled.then(|| {
+            let cookies = gerbang_web::CookiePolicy {
+                secure: config.profile != Profile::Development,
+            };
+            let portal = config.portal.enabled.then(|| {
                 let mut portal = gerbang_web::Portal::new(
                     accounts.clone(),
                     gerbang_web::CsrfKey::derive(&portal_root),
-                    gerbang_web::CookiePolicy {
-                        secure: config.profile != Profile::Development,
-                    },
+                    cookies,
                 );
                 portal.help_line = config.portal.help_line.clone();
-                let console = gerbang_web::console::Console {
+                gerbang_web::routes(portal)
+            });
+            // The console stands on its own: a deployment may serve it without the portal (an
+            // internal address) or the portal without it.
+            let console = config.console.enabled.then(|| {
+                gerbang_web::console::routes(gerbang_web::console::Console {
                     staff: Arc::new(gerbang_core::StaffService::new(
                         store.clone(),
                         hashing.clone(),
@@ -234,12 +240,17 @@ impl Application {
                     accounts: accounts.clone(),
                     store: store.clone(),
                     csrf: gerbang_web::CsrfKey::derive(&portal_root),
-                    cookies: gerbang_web::CookiePolicy {
-                        secure: config.profile != Profile::Development,
-                    },
-                };
-                gerbang_web::routes(portal).merge(gerbang_web::console::routes(console))
+                    cookies,
+                })
             });
+            let pages = match (portal, console) {
+                (None, None) => None,
+                (portal, console) => Some(
+                    gerbang_web::asset_routes()
+                        .merge(portal.unwrap_or_default())
+                        .merge(console.unwrap_or_default()),
+                ),
+            };
             let router = gerbang_http::router_with_pages(
                 HttpState {
                     store: store.clone(),

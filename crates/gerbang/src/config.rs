@@ -40,6 +40,7 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub accounts: AccountsConfig,
     pub portal: PortalConfig,
+    pub console: ConsoleConfig,
     /// Back-office staff: lockout and session lengths (`docs/staff.md`).
     pub staff: gerbang_domain::staff::StaffPolicy,
     pub log: LogConfig,
@@ -713,6 +714,20 @@ impl Default for PortalConfig {
     }
 }
 
+/// The staff console at `/staff` (docs/staff.md), served whether or not the portal is.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleConfig {
+    /// Serve the console; off: `/staff` answers 404 (staff then work with the CLI only).
+    pub enabled: bool,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageConfig {
@@ -805,6 +820,7 @@ impl Default for Config {
             metrics: MetricsConfig::default(),
             accounts: AccountsConfig::default(),
             portal: PortalConfig::default(),
+            console: ConsoleConfig::default(),
             staff: Default::default(),
             log: LogConfig::default(),
         }

@@ -68,6 +68,10 @@ async fn seed<S: Store>(store: S) -> Vec<StaffMember> {
 }
 
 async fn start(db: &TestDatabase) -> Running {
+    start_with(db, &[]).await
+}
+
+async fn start_with(db: &TestDatabase, extra: &[(&str, &str)]) -> Running {
     let mut vars: Vec<(String, String)> = vec![
         ("GERBANG_SERVER__LISTEN".into(), "127.0.0.1:0".into()),
         (
@@ -88,6 +92,11 @@ async fn start(db: &TestDatabase) -> Running {
     if let Backend::Postgres(_) = db.backend() {
         vars.push(("GERBANG_STORAGE__DATABASE_URL".into(), db.url()));
     }
+    vars.extend(
+        extra
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned())),
+    );
     let config = load(None, vars, &Overrides::default()).unwrap().config;
     let app = Application::build(&config).await.unwrap();
     let address = app.local_addr().unwrap();
@@ -530,5 +539,64 @@ async fn every_console_route_answers_each_role_as_its_permissions_say() {
             "{:?}",
             search.record
         );
+    }
+}
+
+/// The console and the portal are served independently: an internal instance may serve only the
+/// console, a public one only the portal; each keeps the shared stylesheet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_and_the_portal_are_each_served_without_the_other() {
+    let db = TestDatabase::create().await;
+    for (portal, console) in [("false", "true"), ("true", "false")] {
+        let app = start_with(
+            &db,
+            &[
+                ("GERBANG_PORTAL__ENABLED", portal),
+                ("GERBANG_CONSOLE__ENABLED", console),
+            ],
+        )
+        .await;
+        let status = |path: &'static str| {
+            let http = app.http.clone();
+            let url = format!("{}{path}", app.base);
+            async move { http.get(url).send().await.unwrap() }
+        };
+        let login = status("/staff/login").await;
+        let home = status("/").await;
+        assert_eq!(
+            login.status() == StatusCode::OK,
+            console == "true",
+            "console {console}"
+        );
+        assert_eq!(
+            home.status() == StatusCode::OK,
+            portal == "true",
+            "portal {portal}"
+        );
+        // The page's stylesheet is served either way.
+        let page = if console == "true" { login } else { home };
+        let html = page.text().await.unwrap();
+        let css = html
+            .split("href=\"")
+            .filter_map(|rest| rest.split('"').next())
+            .find(|href| href.starts_with("/assets/") && href.ends_with(".css"))
+            .expect("a stylesheet")
+            .to_owned();
+        assert_eq!(
+            app.http
+                .get(format!("{}{css}", app.base))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            StatusCode::OK,
+            "{css}"
+        );
+        app.stop.send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(10), app.server)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
     }
 }
