@@ -127,6 +127,42 @@ impl SqliteStore {
         Ok(store)
     }
 
+    /// Writes a consistent copy of the whole database to `path` while it keeps serving
+    /// (`VACUUM INTO`: one read transaction, so the copy is the database as of one commit, and
+    /// writers are not blocked in WAL mode). Returns the copy's size in bytes; `path` must not
+    /// exist.
+    pub async fn backup_into(&self, path: &Path) -> Result<u64, StoreError> {
+        let target = path
+            .to_str()
+            .ok_or_else(|| StoreError::Unavailable("the backup path is not UTF-8".into()))?;
+        sqlx::query("VACUUM INTO ?")
+            .bind(target)
+            .execute(&self.pool)
+            .await
+            .map_err(store_error)?;
+        let copy = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(path)
+            .read_only(true);
+        let mut connection = sqlx::ConnectOptions::connect(&copy)
+            .await
+            .map_err(store_error)?;
+        let check: String = sqlx::query_scalar("PRAGMA integrity_check")
+            .fetch_one(&mut connection)
+            .await
+            .map_err(store_error)?;
+        sqlx::Connection::close(connection)
+            .await
+            .map_err(store_error)?;
+        if check != "ok" {
+            return Err(StoreError::Corrupt(format!(
+                "the backup fails its integrity check: {check}"
+            )));
+        }
+        std::fs::metadata(path)
+            .map(|m| m.len())
+            .map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+
     /// Applies pending migrations; returns the schema version now in force.
     pub async fn migrate(&self) -> Result<i64, StoreError> {
         MIGRATOR

@@ -76,6 +76,13 @@ enum Command {
     /// The tamper-evident audit log of account events and staff actions.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Copy the SQLite database to FILE while gerbang keeps serving (for PostgreSQL use pg_dump).
+    Backup {
+        /// Where the copy goes; it must not exist yet.
+        file: std::path::PathBuf,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
     /// Back-office staff accounts (docs/staff.md); changes are recorded as `operator:BY`.
     #[command(subcommand)]
     Staff(StaffCommand),
@@ -438,11 +445,47 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = load_config(cli.config.as_ref(), &overrides(&database, None))?;
             audit::verify(&config).await
         }
+        Command::Backup { file, database } => {
+            let config = load_config(cli.config.as_ref(), &overrides(&database, None))?;
+            backup(&config, &file).await
+        }
         Command::Audit(AuditCommand::Export { since, database }) => {
             let config = load_config(cli.config.as_ref(), &overrides(&database, None))?;
             audit::export(&config, since.as_deref()).await
         }
     }
+}
+
+/// `gerbang backup FILE`: an online copy of the SQLite database, checked before it is reported.
+async fn backup(config: &Config, file: &std::path::Path) -> anyhow::Result<ExitCode> {
+    use crate::database::{Location, location};
+    if let Location::Postgres = location(config)? {
+        eprintln!(
+            "gerbang backup copies a SQLite database; for PostgreSQL use the server's own tools, e.g.\n  \
+             pg_dump --format=custom --file=gerbang.dump DATABASE_URL\n(README, \"Backups\")"
+        );
+        return Ok(ExitCode::from(2));
+    }
+    if file.exists() {
+        eprintln!("{} exists already; choose a new file", file.display());
+        return Ok(ExitCode::from(2));
+    }
+    let db = Database::open(config, sealer(config)?).await?;
+    let started = std::time::Instant::now();
+    let copied = match &db {
+        Database::Sqlite(store) => store.backup_into(file).await,
+        Database::Postgres(_) => Err(gerbang_store::StoreError::Unavailable(
+            "PostgreSQL is backed up with pg_dump".into(),
+        )),
+    };
+    db.close().await;
+    let bytes = copied.with_context(|| format!("cannot write the backup {}", file.display()))?;
+    println!(
+        "backed up to {} ({bytes} bytes, integrity ok) in {:.1} s",
+        file.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `accounts show` (no officer) or `accounts unlock`.
