@@ -128,6 +128,7 @@ store_test!(
     a_counter_change_needs_a_second_person_then_the_new_contacts_code,
     an_undecided_counter_change_expires_and_a_late_approval_is_recorded,
     concurrent_approvals_decide_a_counter_change_once,
+    the_health_counts_show_each_attempt_by_hour_provider_and_outcome,
 );
 
 /// What the portal shows between the steps of a flow: the masked name before a code, then the code's
@@ -768,4 +769,37 @@ async fn concurrent_approvals_decide_a_counter_change_once<S: Store>(store: S) {
     assert_eq!(count("contact_change_approved"), 1);
     assert_eq!(count("contact_change_code_sent"), 1);
     assert_eq!(count("contact_change_decision_refused"), 5);
+}
+
+/// The delivery-health counts: every hand-off in its hour, under its channel, provider and status,
+/// and a delivered one in its delivery-time bucket.
+async fn the_health_counts_show_each_attempt_by_hour_provider_and_outcome<S: Store>(store: S) {
+    use gerbang_store::HealthStore;
+
+    let (accounts, clock) = service(store.clone()).await;
+    let before = clock.now() - chrono::Duration::hours(2);
+    assert!(store.attempt_counts(before, 3600).await.unwrap().is_empty());
+    pending_registration(&accounts, &store, &clock).await;
+    let counts = store.attempt_counts(before, 3600).await.unwrap();
+    assert_eq!(counts.len(), 1, "{counts:?}");
+    let count = &counts[0];
+    assert_eq!(
+        (count.bucket, count.channel.as_str(), count.count),
+        (2, "email", 1),
+        "{count:?}"
+    );
+    assert!(!count.provider.is_empty());
+    let times = store.delivery_times(before).await.unwrap();
+    if count.status == "delivered" {
+        assert_eq!(times, [(0, 1)]);
+    } else {
+        assert!(times.is_empty(), "{times:?}");
+    }
+    assert!(
+        store
+            .attempt_counts(clock.now() + chrono::Duration::hours(1), 3600)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

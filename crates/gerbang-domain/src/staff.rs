@@ -66,10 +66,12 @@ pub enum Permission {
     ViewAuditLog,
     ManageStaff,
     ViewConfiguration,
+    /// The delivery-health page: sends, failures and delivery times by provider.
+    ViewDeliveryHealth,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 10] = [
+    pub const ALL: [Permission; 11] = [
         Permission::SearchParticipants,
         Permission::ViewAccounts,
         Permission::KeepTickets,
@@ -80,6 +82,7 @@ impl Permission {
         Permission::ViewAuditLog,
         Permission::ManageStaff,
         Permission::ViewConfiguration,
+        Permission::ViewDeliveryHealth,
     ];
 }
 
@@ -117,8 +120,15 @@ impl Role {
         match self {
             Self::Agent => participant_work,
             Self::Officer => participant_work || counter_work,
-            Self::Supervisor => participant_work || counter_work || permission == ViewAuditLog,
-            Self::Admin => matches!(permission, ManageStaff | ViewConfiguration | ViewAuditLog),
+            Self::Supervisor => {
+                participant_work
+                    || counter_work
+                    || matches!(permission, ViewAuditLog | ViewDeliveryHealth)
+            }
+            Self::Admin => matches!(
+                permission,
+                ManageStaff | ViewConfiguration | ViewAuditLog | ViewDeliveryHealth
+            ),
         }
     }
 }
@@ -449,8 +459,15 @@ mod tests {
         assert!(!Role::Supervisor.may(ManageStaff));
         assert_eq!(
             allowed(Role::Admin),
-            [ViewAuditLog, ManageStaff, ViewConfiguration]
+            [
+                ViewAuditLog,
+                ManageStaff,
+                ViewConfiguration,
+                ViewDeliveryHealth
+            ]
         );
+        assert!(Role::Supervisor.may(ViewDeliveryHealth));
+        assert!(!Role::Officer.may(ViewDeliveryHealth));
         for role in Role::ALL {
             assert_eq!(Role::parse(role.as_str()), Ok(role));
         }

@@ -20,6 +20,7 @@ use sqlx::{Connection, PgConnection, PgPool, Postgres, Row, Transaction};
 
 mod accounts;
 mod audit;
+mod health;
 mod requests;
 mod staff;
 mod tickets;

@@ -19,6 +19,7 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 
 mod accounts;
 mod audit;
+mod health;
 mod requests;
 mod staff;
 mod tickets;

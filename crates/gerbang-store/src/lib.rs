@@ -9,6 +9,7 @@
 //! - [`staff`]: back-office staff and their sessions.
 //! - [`tickets`]: complaint tickets, their notes and the verifications they are about.
 //! - [`requests`]: four-eyes requests (a counter contact change awaiting a second officer).
+//! - [`health`]: delivery counts by hour, provider and status for the operator's health page.
 //! - [`sealing`]: the personal-data key, the AEAD envelope and the keyed lookup digests.
 //! - [`error`]: [`StoreError`], what a caller can tell apart (unavailable, key mismatch, ...).
 //!
@@ -22,6 +23,7 @@ use std::time::Duration;
 pub mod accounts;
 pub mod audit;
 pub mod error;
+pub mod health;
 pub mod participants;
 pub mod requests;
 pub mod sealing;
@@ -37,6 +39,7 @@ pub use audit::{
     AuditChain, AuditEntry, AuditHead, AuditRecord, AuditStore, AuditVerifier, Tamper,
 };
 pub use error::StoreError;
+pub use health::{AttemptCount, HealthStore};
 pub use participants::{
     BatchOutcome, ParticipantConflict, ParticipantImport, ParticipantKey, ParticipantStore,
     RowConflict, SealedParticipant, StoredParticipant,
@@ -81,6 +84,7 @@ pub trait Store:
     + StaffStore
     + TicketStore
     + RequestStore
+    + HealthStore
     + Clone
     + Send
     + Sync

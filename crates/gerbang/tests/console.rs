@@ -300,6 +300,7 @@ fn routes() -> Vec<Route> {
         ),
         ("POST", "/staff/team/disable", vec![("name", "nobody-here")]),
         ("GET", "/staff/settings", vec![]),
+        ("GET", "/staff/health", vec![]),
     ]
 }
 
@@ -316,7 +317,7 @@ fn expected(role: Role, post: bool, path: &str) -> StatusCode {
         "/staff/tickets" | "/staff/tickets/T-0000-0000" | "/staff/tickets/T-0000-0000/notes" => {
             role != Role::Admin
         }
-        "/staff/audit" => matches!(role, Role::Supervisor | Role::Admin),
+        "/staff/audit" | "/staff/health" => matches!(role, Role::Supervisor | Role::Admin),
         "/staff/team"
         | "/staff/team/reset"
         | "/staff/team/add"

@@ -1206,6 +1206,20 @@ async fn console(lang: Lang, js: Js) {
         "{rows:?}"
     );
     b.check("console-audit").await;
+    // Delivery health: every code of this test went through the development inbox.
+    b.follow("nav a[href=\"/staff/health\"]").await;
+    assert_eq!(b.text("h1").await, lang.t("console.health_title"));
+    assert!(
+        b.exists("svg.chart rect").await,
+        "the hourly chart has bars"
+    );
+    assert!(
+        b.count("section[aria-labelledby=\"health-providers\"] tbody tr")
+            .await
+            >= 1,
+        "the provider is listed"
+    );
+    b.check("console-health").await;
     b.submit("/staff/sign-out").await;
 
     // The administrator sees the staff, and may not search participants.

@@ -9,9 +9,11 @@
 //! - [`tickets`]: complaint tickets with notes and linked verifications.
 //! - [`requests`]: a contact change at the counter, approved by a second person (four eyes).
 //! - [`audit`]: the audit log with filters.
+//! - [`health`]: delivery health over the last 24 hours, drawn as SVG on the server.
 //! - [`team`]: the administrator's staff list (add, re-role, disable, reset) and read-only settings.
 
 pub mod audit;
+pub mod health;
 pub mod participants;
 pub mod requests;
 pub mod team;
@@ -67,7 +69,7 @@ impl<S> std::fmt::Debug for Console<S> {
 }
 
 /// The sections of the console, each with the permission it needs.
-const SECTIONS: [(&str, &str, Permission); 6] = [
+const SECTIONS: [(&str, &str, Permission); 7] = [
     (
         "/staff/participants",
         "console.section_participants",
@@ -87,6 +89,11 @@ const SECTIONS: [(&str, &str, Permission); 6] = [
         "/staff/audit",
         "console.section_audit",
         Permission::ViewAuditLog,
+    ),
+    (
+        "/staff/health",
+        "console.section_health",
+        Permission::ViewDeliveryHealth,
     ),
     (
         "/staff/team",
@@ -400,8 +407,9 @@ pub async fn sign_out<S: Store>(
 }
 
 /// The console pages the language switch may return to.
-const RETURNABLE: [&str; 8] = [
+const RETURNABLE: [&str; 9] = [
     "/staff",
+    "/staff/health",
     "/staff/settings",
     "/staff/requests",
     "/staff/tickets",
@@ -466,6 +474,7 @@ pub fn routes<S: Store>(console: Console<S>) -> Router {
         .route("/staff/requests/{number}/send", post(requests::send::<S>))
         .route("/staff/requests/{number}/code", post(requests::code::<S>))
         .route("/staff/audit", get(audit::log::<S>))
+        .route("/staff/health", get(health::page::<S>))
         .route("/staff/team", get(team::team::<S>))
         .route("/staff/team/add", post(team::add::<S>))
         .route("/staff/team/role", post(team::set_role::<S>))

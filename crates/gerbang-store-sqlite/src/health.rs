@@ -1,0 +1,56 @@
+//! Delivery counts for the health page on SQLite: grouped in the database over the time index.
+
+use chrono::{DateTime, Utc};
+use gerbang_store::StoreError;
+use gerbang_store::health::{AttemptCount, HealthStore, delivery_time_case};
+
+use crate::verifications::ms;
+use crate::{SqliteStore, store_error};
+
+impl HealthStore for SqliteStore {
+    async fn attempt_counts(
+        &self,
+        since: DateTime<Utc>,
+        bucket_seconds: i64,
+    ) -> Result<Vec<AttemptCount>, StoreError> {
+        let since = ms(since);
+        let width = bucket_seconds.max(1) * 1000;
+        let rows: Vec<(i64, String, String, String, i64)> = sqlx::query_as(
+            "SELECT (attempted_at - ?1) / ?2 AS bucket, channel, provider, status, COUNT(*) \
+             FROM delivery_attempts WHERE attempted_at >= ?1 \
+             GROUP BY bucket, channel, provider, status ORDER BY bucket",
+        )
+        .bind(since)
+        .bind(width)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(rows
+            .into_iter()
+            .map(|(bucket, channel, provider, status, count)| AttemptCount {
+                bucket,
+                channel,
+                provider,
+                status,
+                count: count.max(0) as u64,
+            })
+            .collect())
+    }
+
+    async fn delivery_times(&self, since: DateTime<Utc>) -> Result<Vec<(i64, u64)>, StoreError> {
+        let sql = format!(
+            "SELECT {} AS bucket, COUNT(*) FROM delivery_attempts \
+             WHERE attempted_at >= ? AND status = 'delivered' GROUP BY bucket ORDER BY bucket",
+            delivery_time_case("(updated_at - attempted_at)")
+        );
+        let rows: Vec<(i64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(ms(since))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_error)?;
+        Ok(rows
+            .into_iter()
+            .map(|(bucket, count)| (bucket, count.max(0) as u64))
+            .collect())
+    }
+}

@@ -1,0 +1,58 @@
+//! What the delivery-health page counts (SPEC §5, the operator's view): delivery attempts by hour,
+//! channel, provider and status over a window, and how long delivered messages took from hand-off
+//! to their receipt. Read from `delivery_attempts`, which holds no personal data; indexed by time.
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+
+use crate::error::StoreError;
+
+/// Attempts in one time bucket with one channel, provider and status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptCount {
+    /// 0 for the bucket starting at `since`, 1 for the next, ...
+    pub bucket: i64,
+    pub channel: String,
+    pub provider: String,
+    pub status: String,
+    pub count: u64,
+}
+
+/// The upper bounds, in seconds, of the delivery-time buckets; the last bucket is everything
+/// slower.
+pub const DELIVERY_TIME_BOUNDS: [i64; 5] = [5, 15, 30, 60, 120];
+
+/// Delivery counts for the health page.
+pub trait HealthStore {
+    /// Attempts made since `since`, counted per `bucket_seconds`, channel, provider and status.
+    fn attempt_counts(
+        &self,
+        since: DateTime<Utc>,
+        bucket_seconds: i64,
+    ) -> impl Future<Output = Result<Vec<AttemptCount>, StoreError>> + Send;
+
+    /// Delivered attempts since `since`, counted per delivery-time bucket
+    /// ([`DELIVERY_TIME_BOUNDS`], then slower): index and count.
+    fn delivery_times(
+        &self,
+        since: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<(i64, u64)>, StoreError>> + Send;
+}
+
+/// The SQL `CASE` giving a delivery-time bucket's index from a time in milliseconds (`expression`).
+pub fn delivery_time_case(expression: &str) -> String {
+    // Cast: PostgreSQL would type the bare CASE as a 4-byte integer.
+    let mut sql = String::from("CAST(CASE");
+    for (index, bound) in DELIVERY_TIME_BOUNDS.iter().enumerate() {
+        sql.push_str(&format!(
+            " WHEN {expression} < {} THEN {index}",
+            bound * 1000
+        ));
+    }
+    sql.push_str(&format!(
+        " ELSE {} END AS BIGINT)",
+        DELIVERY_TIME_BOUNDS.len()
+    ));
+    sql
+}

@@ -1,0 +1,333 @@
+//! Delivery health at a glance (supervisors and administrators): the last 24 hours of delivery
+//! attempts per hour as a stacked bar chart (delivered, waiting, failed, expired), the same per
+//! channel and provider as a table, how long delivered codes took to arrive, the queue depth now
+//! and the providers whose circuit is open. The charts are SVG drawn on the server from numbers
+//! only, each with a text title and its numbers in a table beside it; no script.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use chrono::{Duration, DurationRound, Utc};
+use gerbang_core::StaffServiceError;
+use gerbang_domain::staff::Permission;
+use gerbang_store::Store;
+use gerbang_store::health::DELIVERY_TIME_BOUNDS;
+
+use super::Console;
+use crate::browser::Browser;
+use crate::catalogue::Lang;
+use crate::page::{Layout, render};
+
+/// Hours the page looks back.
+const HOURS: i64 = 24;
+
+/// How an attempt's status is drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    Delivered,
+    Waiting,
+    Failed,
+    Expired,
+}
+
+impl Kind {
+    const ALL: [Kind; 4] = [Kind::Delivered, Kind::Waiting, Kind::Failed, Kind::Expired];
+
+    fn of(status: &str) -> Self {
+        match status {
+            "delivered" => Self::Delivered,
+            "failed" => Self::Failed,
+            "expired" => Self::Expired,
+            _ => Self::Waiting,
+        }
+    }
+
+    fn colour(self) -> &'static str {
+        match self {
+            Self::Delivered => "#1e7b4d",
+            Self::Waiting => "#6b7670",
+            Self::Failed => "#b3261e",
+            Self::Expired => "#9a5b00",
+        }
+    }
+
+    fn key(self) -> &'static str {
+        match self {
+            Self::Delivered => "console.health_delivered",
+            Self::Waiting => "console.health_waiting",
+            Self::Failed => "console.health_failed",
+            Self::Expired => "console.health_expired",
+        }
+    }
+}
+
+/// One row of the per-provider table.
+#[derive(Debug, Default)]
+pub struct ProviderRow {
+    pub channel: String,
+    pub provider: String,
+    pub counts: [u64; 4],
+    pub total: u64,
+    pub delivered_share: String,
+}
+
+#[derive(Template)]
+#[template(path = "console_health.html")]
+struct HealthPage {
+    layout: Layout,
+    total: u64,
+    delivered_share: String,
+    queued: u64,
+    open_circuits: Vec<String>,
+    /// The hourly chart, SVG built here from numbers and catalogue words (escaped).
+    hourly_svg: String,
+    /// (hour label, counts per kind) for the table beside the chart.
+    hourly: Vec<(String, [u64; 4])>,
+    kinds: Vec<(&'static str, &'static str)>,
+    providers: Vec<ProviderRow>,
+    times_svg: String,
+    times: Vec<(String, u64)>,
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn share(part: u64, total: u64) -> String {
+    if total == 0 {
+        "—".into()
+    } else {
+        format!("{:.1} %", part as f64 * 100.0 / total as f64)
+    }
+}
+
+/// A stacked bar per hour.
+fn hourly_chart(lang: Lang, hours: &[(String, [u64; 4])]) -> String {
+    let t = lang.catalogue();
+    let (width, height, left, bottom, top) = (720.0_f64, 220.0_f64, 44.0, 28.0, 12.0);
+    let max = hours
+        .iter()
+        .map(|(_, counts)| counts.iter().sum::<u64>())
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let plot = height - bottom - top;
+    let step = (width - left) / hours.len().max(1) as f64;
+    let mut svg = format!(
+        "<svg class=\"chart\" viewBox=\"0 0 {width} {height}\" role=\"img\" aria-labelledby=\"hourly-title\"><title id=\"hourly-title\">{}</title>",
+        escape(t.get("console.health_hourly_title"))
+    );
+    let _ = write!(
+        svg,
+        "<line x1=\"{left}\" y1=\"{top}\" x2=\"{left}\" y2=\"{}\" stroke=\"#6b7670\"/><line x1=\"{left}\" y1=\"{0}\" x2=\"{width}\" y2=\"{0}\" stroke=\"#6b7670\"/>",
+        height - bottom
+    );
+    let _ = write!(
+        svg,
+        "<text x=\"{}\" y=\"{}\" text-anchor=\"end\" font-size=\"12\" fill=\"#1a1f1c\">{max}</text><text x=\"{}\" y=\"{}\" text-anchor=\"end\" font-size=\"12\" fill=\"#1a1f1c\">0</text>",
+        left - 6.0,
+        top + 10.0,
+        left - 6.0,
+        height - bottom
+    );
+    for (index, (label, counts)) in hours.iter().enumerate() {
+        let x = left + index as f64 * step + step * 0.15;
+        let mut y = height - bottom;
+        for kind in Kind::ALL {
+            let count = counts[kind as usize];
+            if count == 0 {
+                continue;
+            }
+            let h = plot * count as f64 / max as f64;
+            y -= h;
+            let _ = write!(
+                svg,
+                "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{h:.1}\" fill=\"{}\"/>",
+                step * 0.7,
+                kind.colour()
+            );
+        }
+        if index % 6 == 0 {
+            let _ = write!(
+                svg,
+                "<text x=\"{x:.1}\" y=\"{}\" font-size=\"12\" fill=\"#1a1f1c\">{}</text>",
+                height - 8.0,
+                escape(label)
+            );
+        }
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+/// A bar per delivery-time bucket.
+fn times_chart(lang: Lang, times: &[(String, u64)]) -> String {
+    let t = lang.catalogue();
+    let (width, row, left) = (720.0_f64, 30.0_f64, 90.0_f64);
+    let height = row * times.len() as f64 + 8.0;
+    let max = times.iter().map(|(_, n)| *n).max().unwrap_or(0).max(1);
+    let mut svg = format!(
+        "<svg class=\"chart\" viewBox=\"0 0 {width} {height}\" role=\"img\" aria-labelledby=\"times-title\"><title id=\"times-title\">{}</title>",
+        escape(t.get("console.health_times_title"))
+    );
+    for (index, (label, count)) in times.iter().enumerate() {
+        let y = 4.0 + index as f64 * row;
+        let w = (width - left - 60.0) * *count as f64 / max as f64;
+        let _ = write!(
+            svg,
+            "<text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\" font-size=\"13\" fill=\"#1a1f1c\">{}</text><rect x=\"{left}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"{:.1}\" fill=\"#1e7b4d\"/><text x=\"{:.1}\" y=\"{:.1}\" font-size=\"13\" fill=\"#1a1f1c\">{count}</text>",
+            left - 8.0,
+            y + row * 0.6,
+            escape(label),
+            row * 0.7,
+            left + w + 6.0,
+            y + row * 0.6
+        );
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+/// The hour on the WIB clock, `14.00`: staff across the country read the console in WIB.
+fn wib_hour(at: chrono::DateTime<Utc>) -> String {
+    let wib = chrono::FixedOffset::east_opt(7 * 3600).map(|zone| at.with_timezone(&zone));
+    wib.map_or_else(
+        || at.format("%H.00").to_string(),
+        |at| at.format("%H.00").to_string(),
+    )
+}
+
+fn time_labels() -> Vec<String> {
+    let mut labels = Vec::new();
+    let mut low = 0;
+    for bound in DELIVERY_TIME_BOUNDS {
+        labels.push(format!("{low}–{bound} s"));
+        low = bound;
+    }
+    labels.push(format!("> {low} s"));
+    labels
+}
+
+/// `GET /staff/health`.
+pub async fn page<S: Store>(State(console): State<Console<S>>, browser: Browser) -> Response {
+    let session = match console
+        .allowed(&browser, Permission::ViewDeliveryHealth, "/staff/health")
+        .await
+    {
+        Ok(session) => session,
+        Err(response) => return response,
+    };
+    let lang = browser.lang;
+    let now = Utc::now();
+    // Whole hours, so that the bars line up with the clock.
+    let since = now.duration_trunc(Duration::hours(1)).unwrap_or(now) - Duration::hours(HOURS - 1);
+    let store = &console.store;
+    let read = async {
+        Ok::<_, gerbang_store::StoreError>((
+            store.attempt_counts(since, 3600).await?,
+            store.delivery_times(since).await?,
+            store.queued_messages().await?,
+        ))
+    };
+    let (counts, delivery, queued) = match read.await {
+        Ok(read) => read,
+        Err(error) => return console.unavailable(&browser, &StaffServiceError::Store(error)),
+    };
+    let mut hourly: Vec<(String, [u64; 4])> = (0..HOURS)
+        .map(|hour| {
+            let at = since + Duration::hours(hour);
+            (wib_hour(at), [0; 4])
+        })
+        .collect();
+    let mut providers: BTreeMap<(String, String), ProviderRow> = BTreeMap::new();
+    for count in counts {
+        let kind = Kind::of(&count.status) as usize;
+        if let Some((_, bars)) = usize::try_from(count.bucket)
+            .ok()
+            .and_then(|bucket| hourly.get_mut(bucket))
+        {
+            bars[kind] += count.count;
+        }
+        let row = providers
+            .entry((count.channel.clone(), count.provider.clone()))
+            .or_insert_with(|| ProviderRow {
+                channel: count.channel.clone(),
+                provider: count.provider.clone(),
+                ..ProviderRow::default()
+            });
+        row.counts[kind] += count.count;
+        row.total += count.count;
+    }
+    let mut providers: Vec<ProviderRow> = providers.into_values().collect();
+    for row in &mut providers {
+        row.delivered_share = share(row.counts[Kind::Delivered as usize], row.total);
+    }
+    let total: u64 = providers.iter().map(|row| row.total).sum();
+    let delivered: u64 = providers
+        .iter()
+        .map(|row| row.counts[Kind::Delivered as usize])
+        .sum();
+    let mut times: Vec<(String, u64)> = time_labels().into_iter().map(|l| (l, 0)).collect();
+    for (bucket, count) in delivery {
+        if let Some((_, n)) = usize::try_from(bucket).ok().and_then(|b| times.get_mut(b)) {
+            *n += count;
+        }
+    }
+    let open_circuits = console
+        .accounts
+        .engine()
+        .pace()
+        .providers()
+        .into_iter()
+        .filter(|provider| provider.open)
+        .map(|provider| provider.name)
+        .collect();
+    let page = HealthPage {
+        layout: console.layout(
+            &browser,
+            Some(&session),
+            "console.health_title",
+            "/staff/health",
+        ),
+        total,
+        delivered_share: share(delivered, total),
+        queued,
+        open_circuits,
+        hourly_svg: hourly_chart(lang, &hourly),
+        hourly,
+        kinds: Kind::ALL.iter().map(|k| (k.key(), k.colour())).collect(),
+        providers,
+        times_svg: times_chart(lang, &times),
+        times,
+    };
+    render(&page, StatusCode::OK, &browser, console.cookies)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bars_scale_to_the_busiest_hour_and_words_are_escaped() {
+        let hours = vec![
+            ("<00.00>".to_owned(), [10, 0, 0, 0]),
+            ("01.00".to_owned(), [5, 0, 5, 0]),
+        ];
+        let svg = hourly_chart(Lang::En, &hours);
+        assert!(svg.contains("&lt;00.00&gt;"), "{svg}");
+        assert!(!svg.contains("<00.00>"));
+        // The busiest hour's delivered bar is the whole plot; the other hour's two halves.
+        assert!(svg.contains("height=\"180.0\" fill=\"#1e7b4d\""), "{svg}");
+        assert_eq!(svg.matches("height=\"90.0\"").count(), 2, "{svg}");
+        assert_eq!(time_labels().len(), DELIVERY_TIME_BOUNDS.len() + 1);
+        assert_eq!(share(1, 3), "33.3 %");
+        assert_eq!(share(0, 0), "—");
+    }
+}
