@@ -774,8 +774,6 @@ async fn concurrent_approvals_decide_a_counter_change_once<S: Store>(store: S) {
 /// The delivery-health counts: every hand-off in its hour, under its channel, provider and status,
 /// and a delivered one in its delivery-time bucket.
 async fn the_health_counts_show_each_attempt_by_hour_provider_and_outcome<S: Store>(store: S) {
-    use gerbang_store::HealthStore;
-
     let (accounts, clock) = service(store.clone()).await;
     let before = clock.now() - chrono::Duration::hours(2);
     assert!(store.attempt_counts(before, 3600).await.unwrap().is_empty());
