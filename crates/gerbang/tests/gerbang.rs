@@ -1956,3 +1956,98 @@ async fn backup_copies_a_serving_sqlite_database_and_the_copy_serves() {
     assert!(ready.status().is_success());
     stop_in_process(stop, server).await;
 }
+
+/// The `gerbang_*` metric names in `text`, as written (`gerbang_delivery_handoffs_total`).
+fn metric_names(text: &str) -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
+    let bytes = text.as_bytes();
+    let mut at = 0;
+    while let Some(found) = text[at..].find("gerbang_") {
+        let start = at + found;
+        let before = start.checked_sub(1).map(|i| bytes[i]);
+        let mut end = start;
+        while end < bytes.len() && (bytes[end].is_ascii_lowercase() || bytes[end] == b'_') {
+            end += 1;
+        }
+        // A word of its own, not the tail of another identifier, and not `gerbang_*` in prose.
+        if !before.is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_') && end > start + 8 {
+            names.insert(text[start..end].to_owned());
+        }
+        at = end.max(start + 1);
+    }
+    names
+}
+
+/// The Grafana dashboard and the Prometheus alert rules in `deploy/` name only metrics gerbang
+/// serves at /metrics, so neither shows nothing or never fires because of a typo; the dashboard
+/// is valid JSON with a query in every panel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_and_alert_rules_name_only_metrics_gerbang_serves() {
+    let db = TestDatabase::create().await;
+    let (address, stop, server) = serve_in_process(app_vars(&db, vec![])).await;
+    let exposition = reqwest::get(format!("http://{address}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    stop_in_process(stop, server).await;
+    // A family shows on /metrics once it has a sample; the same `Metrics` with one of each
+    // shows them all. `# TYPE gerbang_delivery_handoffs counter`: samples carry `_total`.
+    let every = gerbang_core::Metrics::default();
+    every.handed_off("p", "sms");
+    every.refused("p", "provider_throttled");
+    every.dropped("expired_in_queue");
+    every.deferred();
+    every.circuit("p", true);
+    every.receipt("p", "failed", true);
+    every.receipt("p", "delivered", false);
+    every.webhook_rejected("bad_signature");
+    every.set_outbox_queued(1);
+    let families = |text: &str| -> std::collections::BTreeSet<String> {
+        text.lines()
+            .filter_map(|line| line.strip_prefix("# TYPE "))
+            .filter_map(|rest| rest.split_whitespace().next())
+            .map(str::to_owned)
+            .collect()
+    };
+    let served = families(&every.render());
+    assert!(
+        families(&exposition).is_subset(&served),
+        "/metrics serves the same families: {exposition}"
+    );
+    assert!(served.len() >= 9, "{exposition}");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let alerts =
+        std::fs::read_to_string(root.join("deploy/prometheus/gerbang-alerts.yml")).unwrap();
+    let dashboard_text =
+        std::fs::read_to_string(root.join("deploy/grafana/gerbang-dashboard.json")).unwrap();
+    let dashboard: serde_json::Value = serde_json::from_str(&dashboard_text).unwrap();
+    let panels = dashboard["panels"].as_array().unwrap();
+    assert!(panels.len() >= 6);
+    for panel in panels {
+        let targets = panel["targets"].as_array().unwrap();
+        assert!(
+            targets
+                .iter()
+                .all(|t| t["expr"].as_str().is_some_and(|e| e.contains("gerbang_"))),
+            "{panel}"
+        );
+    }
+    assert!(alerts.matches("- alert: ").count() >= 5);
+    assert_eq!(
+        alerts.matches("- alert: ").count(),
+        alerts.matches("expr:").count()
+    );
+    for (file, text) in [("alerts", &alerts), ("dashboard", &dashboard_text)] {
+        let names = metric_names(text);
+        assert!(!names.is_empty(), "{file}");
+        for name in names {
+            let family = name.strip_suffix("_total").unwrap_or(&name);
+            assert!(
+                served.contains(family),
+                "{file} names {name}, which /metrics does not serve: {served:?}"
+            );
+        }
+    }
+}
