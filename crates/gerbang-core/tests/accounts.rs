@@ -628,6 +628,16 @@ async fn a_counter_change_needs_a_second_person_then_the_new_contacts_code<S: St
             .await
             .is_err()
     );
+    let trusted = store
+        .find_account(AccountKey::PublicId(&account))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        trusted.account.devices.list().len(),
+        1,
+        "signed in on one device"
+    );
     let done = accounts
         .confirm_counter_change(&request.number, &code, SITI)
         .await
@@ -649,6 +659,10 @@ async fn a_counter_change_needs_a_second_person_then_the_new_contacts_code<S: St
         Err(AccountError::SessionInvalid)
     ));
     assert!(accounts.view(&stored).cooling_off_until.is_some());
+    assert!(
+        stored.account.devices.list().is_empty(),
+        "the old phone is trusted no more"
+    );
     // Entering the code again changes nothing more.
     assert!(
         accounts

@@ -2,8 +2,8 @@
 //! or who cannot receive the old contact's code: an officer records the identity document they
 //! saw, a reason and the complaint ticket; a second officer or a supervisor approves (never the
 //! author, once, before the request expires); the new contact proves itself with a code read out
-//! at the counter; then the contact changes, every session ends, the cool-off starts and the old
-//! contacts are told. Every step, and every refused approval, is in the audit log.
+//! at the counter; then the contact changes, every session ends and every trusted device is
+//! forgotten, the cool-off starts and the old contacts are told. Every step, and every refused approval, is in the audit log.
 
 use chrono::Duration;
 use gerbang_domain::Explain;
@@ -364,6 +364,9 @@ impl<S: Store> AccountService<S> {
             // The cool-off starts whichever contact changed: a change made for someone else at
             // a counter is the insider's way around the SIM-swap defence.
             account.phone_changed_at = Some(now);
+            // The old phone is usually why the participant came (lost, stolen, number dead): it
+            // is trusted no more, and the next login asks the new contact for a code.
+            let devices = account.devices.revoke_all();
             let kind = match &to {
                 Destination::Phone(phone) => {
                     account.phone = Some(phone.clone());
@@ -375,7 +378,7 @@ impl<S: Store> AccountService<S> {
                 }
             };
             vec![
-                AccountEvent::new(now, kind, detail.clone())
+                AccountEvent::new(now, kind, format!("{detail}; {devices} devices signed out"))
                     .by(actor.clone())
                     .under(Some(ticket.clone())),
             ]
