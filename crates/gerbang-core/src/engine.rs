@@ -26,6 +26,7 @@ use tokio::sync::Notify;
 
 use crate::error::EngineError;
 use crate::pace::DeliveryPace;
+use crate::pumping::PumpingBrake;
 
 /// The policy the engine applies, from configuration.
 #[derive(Debug, Clone)]
@@ -187,6 +188,7 @@ pub struct VerificationEngine<S> {
     queued: Arc<Notify>,
     /// How fast the delivery worker drains the outbox, for the queue estimate.
     pace: Arc<DeliveryPace>,
+    brake: Arc<PumpingBrake>,
 }
 
 /// The rules that count one key kind.
@@ -203,6 +205,7 @@ impl<S: Store> VerificationEngine<S> {
             settings: Arc::new(settings),
             queued: Arc::new(Notify::new()),
             pace: Arc::default(),
+            brake: Arc::default(),
         }
     }
 
@@ -211,6 +214,17 @@ impl<S: Store> VerificationEngine<S> {
     pub fn with_pace(mut self, pace: Arc<DeliveryPace>) -> Self {
         self.pace = pace;
         self
+    }
+
+    /// Counts codes per number block and holds codes to a block the `brake` has braked (its
+    /// [`PumpingBrake::tick`] must run, see [`PumpingBrake::run`]).
+    pub fn with_brake(mut self, brake: Arc<PumpingBrake>) -> Self {
+        self.brake = brake;
+        self
+    }
+
+    pub fn brake(&self) -> &Arc<PumpingBrake> {
+        &self.brake
     }
 
     /// The delivery routes' pace and circuits, as the worker measures them.
@@ -252,6 +266,9 @@ impl<S: Store> VerificationEngine<S> {
             })
             .filter(|hint| !hint.is_empty());
         let now = self.clock.now();
+        if let Some(until) = self.brake.held(&request.destination, now) {
+            return Err(EngineError::DestinationSuspended { until });
+        }
         let (id, code) = {
             let mut rng = rand::rng();
             (
@@ -294,7 +311,9 @@ impl<S: Store> VerificationEngine<S> {
             wrong_attempts: 0,
             outcome: None,
         };
-        self.open(verification, &code, keys, now).await
+        let view = self.open(verification, &code, keys, now).await?;
+        self.brake.sent(&request.destination, now);
+        Ok(view)
     }
 
     /// Writes a new verification and queues its first code, if every rule admits it.
@@ -384,6 +403,10 @@ impl<S: Store> VerificationEngine<S> {
             .ok_or(EngineError::Verification(VerificationError::NotFound))?;
         let (channel, destination) = resend_target(&current, &request)?;
         let now = self.clock.now();
+        if let Some(until) = self.brake.held(&destination, now) {
+            return Err(EngineError::DestinationSuspended { until });
+        }
+        let counted = destination.clone();
         // Switching to a channel the fallback offers skips the countdown: the message did not
         // arrive, so waiting for it helps nobody. The rate limits still apply.
         let switching = channel != last.channel
@@ -447,6 +470,7 @@ impl<S: Store> VerificationEngine<S> {
             })
             .await??;
         self.queued.notify_one();
+        self.brake.sent(&counted, now);
         Ok(self.view(&updated, now))
     }
 
@@ -529,7 +553,8 @@ impl<S: Store> VerificationEngine<S> {
         let key = self.key.clone();
         let client = request.client.clone();
         let engine = self.clone();
-        self.store
+        let checked = self
+            .store
             .transact(Some(request.id), Vec::new(), move |snapshot| {
                 let Some(mut verification) = snapshot.verification.filter(|v| v.client == client)
                 else {
@@ -553,9 +578,18 @@ impl<S: Store> VerificationEngine<S> {
                     }
                 };
                 let view = engine.view(&verification, now);
-                (changes, result.map(|_| view).map_err(EngineError::from))
+                let entered = verification.latest().map(|send| send.destination.clone());
+                (
+                    changes,
+                    result.map(|_| (view, entered)).map_err(EngineError::from),
+                )
             })
-            .await?
+            .await??;
+        let (view, entered) = checked;
+        if let Some(destination) = entered {
+            self.brake.verified(&destination, now);
+        }
+        Ok(view)
     }
 
     /// The verification as its owner may see it.

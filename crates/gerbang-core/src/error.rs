@@ -24,6 +24,9 @@ pub enum EngineError {
         rule: RateRule,
         until: DateTime<Utc>,
     },
+    /// Codes to this number's block are held: it looks pumped (many codes, almost none entered).
+    #[error("the number block is suspended until {until}")]
+    DestinationSuspended { until: DateTime<Utc> },
     /// Our fault: the store failed. The caller may retry; nothing was acknowledged.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -33,7 +36,7 @@ impl EngineError {
     /// The instant from which the same request may succeed.
     pub fn retry_at(&self) -> Option<DateTime<Utc>> {
         match self {
-            Self::RateLimited { until, .. } => Some(*until),
+            Self::RateLimited { until, .. } | Self::DestinationSuspended { until } => Some(*until),
             Self::Verification(error) => error.retry_at(),
             _ => None,
         }
@@ -69,6 +72,7 @@ impl Explain for EngineError {
             Self::Code(error) => error.code(),
             Self::RateLimited { rule, .. } if rule.key == KeyKind::Flow => "resend_limit_reached",
             Self::RateLimited { .. } => "rate_limited",
+            Self::DestinationSuspended { .. } => "destination_suspended",
             Self::Store(_) => "temporarily_unavailable",
         }
     }
@@ -87,6 +91,10 @@ impl Explain for EngineError {
                 rule.key.noun().0,
                 wib(*until)
             ),
+            Self::DestinationSuspended { until } => format!(
+                "Pengiriman kode ke rentang nomor ini ditahan sementara karena banyak kode tidak pernah dipakai. Coba lagi pukul {} atau hubungi Care Center 165.",
+                wib(*until)
+            ),
             Self::Store(_) => "Layanan sedang sibuk. Silakan coba lagi sebentar lagi.".into(),
         }
     }
@@ -103,6 +111,10 @@ impl Explain for EngineError {
             Self::RateLimited { rule, until } => format!(
                 "Too many code requests for {}. Try again at {}.",
                 rule.key.noun().1,
+                wib(*until)
+            ),
+            Self::DestinationSuspended { until } => format!(
+                "Codes to this number range are held for now because many codes were never used. Try again at {} or call the Care Center on 165.",
                 wib(*until)
             ),
             Self::Store(_) => "The service is busy. Please try again shortly.".into(),

@@ -24,6 +24,7 @@ pub mod error;
 pub mod metrics;
 pub mod pace;
 pub mod password;
+pub mod pumping;
 pub mod staff;
 pub mod tickets;
 
@@ -45,4 +46,5 @@ pub use error::EngineError;
 pub use metrics::Metrics;
 pub use pace::{Capacity, DeliveryPace, ProviderState};
 pub use password::{PasswordCheck, PasswordHashing, PasswordHashingError, PasswordHashingSettings};
+pub use pumping::PumpingBrake;
 pub use staff::{Enrolment, StaffService, StaffServiceError, StaffSession};

@@ -57,6 +57,7 @@ pub struct Metrics {
     receipts_unmatched: Family<ProviderOnly, Counter>,
     webhook_rejections: Family<Kind, Counter>,
     outbox_queued: Gauge,
+    blocks_braked: Gauge,
 }
 
 impl Default for Metrics {
@@ -72,6 +73,7 @@ impl Default for Metrics {
             receipts_unmatched: Family::default(),
             webhook_rejections: Family::default(),
             outbox_queued: Gauge::default(),
+            blocks_braked: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -118,6 +120,11 @@ impl Default for Metrics {
             "outbox_queued",
             "Messages waiting to be handed off",
             metrics.outbox_queued.clone(),
+        );
+        registry.register(
+            "number_blocks_braked",
+            "Number blocks whose codes the SMS pumping brake holds now",
+            metrics.blocks_braked.clone(),
         );
         Self {
             registry,
@@ -194,6 +201,11 @@ impl Metrics {
     pub fn set_outbox_queued(&self, queued: u64) {
         self.outbox_queued
             .set(i64::try_from(queued).unwrap_or(i64::MAX));
+    }
+
+    pub fn set_blocks_braked(&self, braked: usize) {
+        self.blocks_braked
+            .set(i64::try_from(braked).unwrap_or(i64::MAX));
     }
 
     /// The text exposition format (OpenMetrics).

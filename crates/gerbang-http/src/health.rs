@@ -64,6 +64,9 @@ pub(crate) async fn metrics<S: Store>(
             return response;
         }
     }
+    state
+        .metrics
+        .set_blocks_braked(state.engine.brake().braked_count());
     match state.store.queued_messages().await {
         Ok(queued) => state.metrics.set_outbox_queued(queued),
         Err(error) => tracing::warn!(%error, "metrics: the outbox depth could not be read"),

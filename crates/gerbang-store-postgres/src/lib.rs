@@ -21,6 +21,7 @@ use sqlx::{Connection, PgConnection, PgPool, Postgres, Row, Transaction};
 mod accounts;
 mod audit;
 mod health;
+mod pumping;
 mod requests;
 mod staff;
 mod tickets;

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use gerbang_domain::approval::{FourEyes, RequestState};
+use gerbang_domain::verification::VerificationId;
 use gerbang_store::StoreError;
 use gerbang_store::audit::AuditRecord;
 use gerbang_store::requests::{
@@ -108,7 +109,7 @@ impl RequestStore for PostgresStore {
     async fn update_request(
         &self,
         request: &ContactChangeRequest,
-        expected: RequestState,
+        (expected, seen): (RequestState, Option<VerificationId>),
         audit: Vec<AuditRecord>,
     ) -> Result<bool, StoreError> {
         let chain = self.audit_chain();
@@ -116,7 +117,8 @@ impl RequestStore for PostgresStore {
         let mut tx = self.pool.begin().await.map_err(store_error)?;
         let updated = sqlx::query(
             "UPDATE contact_change_requests SET state = $1, decided_by = $2, decided_at = $3, \
-             completed_at = $4, verification_id = $5 WHERE id = $6 AND state = $7",
+             completed_at = $4, verification_id = $5 WHERE id = $6 AND state = $7 \
+             AND verification_id IS NOT DISTINCT FROM $8",
         )
         .bind(rules.state.as_str())
         .bind(rules.decided_by.as_deref())
@@ -125,6 +127,7 @@ impl RequestStore for PostgresStore {
         .bind(request.verification.map(|v| v.as_bytes().to_vec()))
         .bind(request.id)
         .bind(expected.as_str())
+        .bind(seen.map(|v| v.as_bytes().to_vec()))
         .execute(&mut *tx)
         .await
         .map_err(store_error)?

@@ -20,6 +20,7 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 mod accounts;
 mod audit;
 mod health;
+mod pumping;
 mod requests;
 mod staff;
 mod tickets;

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use gerbang_domain::approval::{FourEyes, RequestState};
+use gerbang_domain::verification::VerificationId;
 use gerbang_store::StoreError;
 use gerbang_store::audit::AuditRecord;
 use gerbang_store::requests::{
@@ -114,7 +115,7 @@ impl RequestStore for SqliteStore {
     async fn update_request(
         &self,
         request: &ContactChangeRequest,
-        expected: RequestState,
+        (expected, seen): (RequestState, Option<VerificationId>),
         audit: Vec<AuditRecord>,
     ) -> Result<bool, StoreError> {
         let chain = self.audit_chain();
@@ -126,7 +127,7 @@ impl RequestStore for SqliteStore {
                     let updated = sqlx::query(
                         "UPDATE contact_change_requests SET state = ?, decided_by = ?, \
                          decided_at = ?, completed_at = ?, verification_id = ? \
-                         WHERE id = ? AND state = ?",
+                         WHERE id = ? AND state = ? AND verification_id IS ?",
                     )
                     .bind(rules.state.as_str())
                     .bind(rules.decided_by.as_deref())
@@ -135,6 +136,7 @@ impl RequestStore for SqliteStore {
                     .bind(request.verification.map(|v| v.as_bytes().to_vec()))
                     .bind(request.id)
                     .bind(expected.as_str())
+                    .bind(seen.map(|v| v.as_bytes().to_vec()))
                     .execute(&mut *connection)
                     .await
                     .map_err(store_error)?

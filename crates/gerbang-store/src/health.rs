@@ -1,6 +1,7 @@
 //! What the delivery-health page counts (SPEC §5, the operator's view): delivery attempts by hour,
 //! channel, provider and status over a window, and how long delivered messages took from hand-off
-//! to their receipt. Read from `delivery_attempts`, which holds no personal data; indexed by time.
+//! to their receipt. Read from `delivery_attempts`, which holds no personal data, over its time
+//! index (`delivery_attempts_attempted`).
 
 use std::future::Future;
 

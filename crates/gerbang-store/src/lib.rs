@@ -10,6 +10,7 @@
 //! - [`tickets`]: complaint tickets, their notes and the verifications they are about.
 //! - [`requests`]: four-eyes requests (a counter contact change awaiting a second officer).
 //! - [`health`]: delivery counts by hour, provider and status for the operator's health page.
+//! - [`pumping`]: the SMS pumping brake's counts per number block, and its brakes.
 //! - [`sealing`]: the personal-data key, the AEAD envelope and the keyed lookup digests.
 //! - [`error`]: [`StoreError`], what a caller can tell apart (unavailable, key mismatch, ...).
 //!
@@ -25,6 +26,7 @@ pub mod audit;
 pub mod error;
 pub mod health;
 pub mod participants;
+pub mod pumping;
 pub mod requests;
 pub mod sealing;
 pub mod staff;
@@ -44,6 +46,7 @@ pub use participants::{
     BatchOutcome, ParticipantConflict, ParticipantImport, ParticipantKey, ParticipantStore,
     RowConflict, SealedParticipant, StoredParticipant,
 };
+pub use pumping::{BlockCount, Brake, PumpingStore};
 pub use requests::{ContactChangeRequest, RequestDetails, RequestStore};
 pub use sealing::{KeyFingerprint, PersonalDataKey, Sealer, SealingError};
 pub use staff::{StaffKey, StaffRefusal, StaffStore, StoredStaff, StoredStaffSession};
@@ -85,6 +88,7 @@ pub trait Store:
     + TicketStore
     + RequestStore
     + HealthStore
+    + PumpingStore
     + Clone
     + Send
     + Sync

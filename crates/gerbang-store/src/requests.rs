@@ -64,11 +64,12 @@ pub trait RequestStore {
     ) -> impl Future<Output = Result<Vec<ContactChangeRequest>, StoreError>> + Send;
 
     /// Writes `request`'s decision, completion and verification if its stored state is still
-    /// `expected`, with `audit`; `false` (and nothing written) when someone else moved it first.
+    /// `expected` and its stored verification still `verification` (the one the caller saw), with
+    /// `audit`; `false` (and nothing written) when someone else moved it first.
     fn update_request(
         &self,
         request: &ContactChangeRequest,
-        expected: RequestState,
+        expected: (RequestState, Option<VerificationId>),
         audit: Vec<AuditRecord>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }

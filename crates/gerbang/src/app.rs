@@ -162,6 +162,7 @@ impl Application {
             causes,
         } = delivery_routes(config, &templates, true)?;
         let retry = config.delivery.retry_policy()?;
+        let brake = Arc::new(gerbang_core::PumpingBrake::new(config.brake_policy()?));
         let lease = config.delivery.claim_lease()?;
         let account_settings = config.accounts.settings()?;
         let staff_policy = config.staff_policy()?;
@@ -186,7 +187,12 @@ impl Application {
                 code_key.clone(),
                 settings.clone(),
             )
-            .with_pace(pace.clone());
+            .with_pace(pace.clone())
+            .with_brake(brake.clone());
+            let mut brake_stops = delivery_stops.clone();
+            tokio::spawn(brake.clone().run(store.clone(), clock.clone(), async move {
+                let _ = brake_stops.wait_for(|stop| *stop).await;
+            }));
             for (provider, events) in receipts {
                 tokio::spawn(apply_receipts(
                     store.clone(),

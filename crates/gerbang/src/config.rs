@@ -47,6 +47,19 @@ pub struct Config {
 }
 
 impl Config {
+    /// The SMS pumping brake's policy, checked.
+    pub fn brake_policy(
+        &self,
+    ) -> Result<gerbang_domain::verification::pumping::BrakePolicy, ConfigError> {
+        let policy = &self.otp.pumping;
+        match policy.invalid() {
+            Some(key) => Err(ConfigError::Invalid(format!(
+                "otp.pumping.{key}: must be at least 1 (a percentage at most 100)"
+            ))),
+            None => Ok(policy.clone()),
+        }
+    }
+
     /// The staff policy, checked: every number must be at least 1.
     pub fn staff_policy(&self) -> Result<gerbang_domain::staff::StaffPolicy, ConfigError> {
         let policy = &self.staff;
@@ -358,6 +371,8 @@ pub struct OtpConfig {
     pub webotp_host: String,
     pub android_app_hash: String,
     pub rate_limits: Vec<RateLimitConfig>,
+    /// The SMS pumping brake (docs/verifications.md).
+    pub pumping: gerbang_domain::verification::pumping::BrakePolicy,
 }
 
 /// One rate-limit rule.
@@ -546,6 +561,7 @@ impl Default for OtpConfig {
             brand: "gerbang".into(),
             webotp_host: String::new(),
             android_app_hash: String::new(),
+            pumping: Default::default(),
             rate_limits: rate::default_rules(3, chrono::Duration::minutes(30))
                 .into_iter()
                 .filter(|rule| rule.key != KeyKind::Flow)

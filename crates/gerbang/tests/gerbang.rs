@@ -2004,6 +2004,7 @@ async fn the_dashboard_and_alert_rules_name_only_metrics_gerbang_serves() {
     every.receipt("p", "delivered", false);
     every.webhook_rejected("bad_signature");
     every.set_outbox_queued(1);
+    every.set_blocks_braked(1);
     let families = |text: &str| -> std::collections::BTreeSet<String> {
         text.lines()
             .filter_map(|line| line.strip_prefix("# TYPE "))

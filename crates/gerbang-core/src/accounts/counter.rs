@@ -54,6 +54,8 @@ pub enum CounterError {
     ReasonMissing,
     #[error("the code to the new contact has not been sent")]
     CodeNotSent,
+    #[error("ticket {number} is not this participant's open ticket")]
+    TicketNotTheirs { number: String },
     #[error(transparent)]
     Request(#[from] RequestError),
     #[error(transparent)]
@@ -86,6 +88,7 @@ impl Explain for CounterError {
             Self::ContactInvalid { email: true } => "email_invalid",
             Self::ReasonMissing => "reason_missing",
             Self::CodeNotSent => "code_not_sent",
+            Self::TicketNotTheirs { .. } => "ticket_not_theirs",
             Self::Request(error) => error.code(),
             Self::Ticket(error) => error.code(),
             Self::Account(error) => error.code(),
@@ -104,6 +107,9 @@ impl Explain for CounterError {
             Self::CodeNotSent => {
                 "Kode ke kontak baru belum terkirim. Tekan \"Kirim kode\" lebih dulu.".into()
             }
+            Self::TicketNotTheirs { number } => format!(
+                "Tiket {number} bukan tiket terbuka milik peserta ini. Buka tiket untuk pengaduannya."
+            ),
             Self::Request(error) => error.message_id(),
             Self::Ticket(error) => error.message_id(),
             Self::Account(error) => error.message_id(),
@@ -124,6 +130,9 @@ impl Explain for CounterError {
             Self::CodeNotSent => {
                 "The code to the new contact has not been sent. Press \"Send code\" first.".into()
             }
+            Self::TicketNotTheirs { number } => format!(
+                "Ticket {number} is not an open ticket of this participant. Open one for their complaint."
+            ),
             Self::Request(error) => error.message_en(),
             Self::Ticket(error) => error.message_en(),
             Self::Account(error) => error.message_en(),
@@ -192,6 +201,13 @@ impl<S: Store> AccountService<S> {
             return Err(CounterError::ReasonMissing);
         }
         let ticket = tickets::find(&self.store, form.ticket).await?;
+        // The complaint this change answers: this participant's, and still open.
+        if ticket.account.is_some_and(|account| account != stored.id) || ticket.closed_at.is_some()
+        {
+            return Err(CounterError::TicketNotTheirs {
+                number: ticket.number,
+            });
+        }
         let now = self.now();
         let details = RequestDetails {
             to,
@@ -214,11 +230,10 @@ impl<S: Store> AccountService<S> {
                 by.actor,
                 "contact_change_requested",
                 format!(
-                    "{} to {}; seen {}; reason: {}",
+                    "{} to {}; seen {}",
                     kind_of(&request.details.to),
                     request.details.to.masked(),
                     request.details.identity.masked(),
-                    request.details.reason
                 ),
             )];
             if let Some(id) = self.store.insert_request(&request, audit).await? {
@@ -249,7 +264,7 @@ impl<S: Store> AccountService<S> {
                 );
                 if self
                     .store
-                    .update_request(&approved, RequestState::Pending, vec![record])
+                    .update_request(&approved, (RequestState::Pending, None), vec![record])
                     .await?
                 {
                     Ok(())
@@ -285,7 +300,7 @@ impl<S: Store> AccountService<S> {
         let record = self.record(&request, by.actor, "contact_change_declined", String::new());
         if !self
             .store
-            .update_request(&declined, RequestState::Pending, vec![record])
+            .update_request(&declined, (RequestState::Pending, None), vec![record])
             .await?
         {
             let now = self.now();
@@ -327,11 +342,17 @@ impl<S: Store> AccountService<S> {
         );
         if !self
             .store
-            .update_request(&sent, RequestState::Approved, vec![record])
+            .update_request(
+                &sent,
+                (RequestState::Approved, request.verification),
+                vec![record],
+            )
             .await?
         {
+            // Someone sent a code (or finished) at the same moment: theirs is the one on record.
             let current = self.counter_request(number).await?;
             current.rules.awaiting_code(self.now())?;
+            return Ok(current);
         }
         Ok(sent)
     }
@@ -349,53 +370,84 @@ impl<S: Store> AccountService<S> {
         request.rules.awaiting_code(now)?;
         let verification = request.verification.ok_or(CounterError::CodeNotSent)?;
         self.check_code(verification, code, None).await?;
-        let mut stored = self.account(request.account).await?;
-        let old_phone = stored.account.phone.clone();
-        let old_email = stored.account.email.clone();
-        let to = request.details.to.clone();
-        let detail = format!(
-            "{} at the counter, {}, approved by staff:{}",
-            to.masked(),
-            request.number,
-            request.rules.decided_by.as_deref().unwrap_or("?")
-        );
-        let (actor, ticket) = (by.actor.to_owned(), request.ticket.clone());
-        self.change(&mut stored, now, |account| {
-            // The cool-off starts whichever contact changed: a change made for someone else at
-            // a counter is the insider's way around the SIM-swap defence.
-            account.phone_changed_at = Some(now);
-            // The old phone is usually why the participant came (lost, stolen, number dead): it
-            // is trusted no more, and the next login asks the new contact for a code.
-            let devices = account.devices.revoke_all();
-            let kind = match &to {
-                Destination::Phone(phone) => {
-                    account.phone = Some(phone.clone());
-                    "phone_changed"
-                }
-                Destination::Email(email) => {
-                    account.email = Some(email.clone());
-                    "email_changed"
-                }
-            };
-            vec![
-                AccountEvent::new(now, kind, format!("{detail}; {devices} devices signed out"))
-                    .by(actor.clone())
-                    .under(Some(ticket.clone())),
-            ]
-        })
-        .await?;
-        let sessions = self.store.revoke_sessions(stored.id, None, now).await?;
+        // Claim the request before changing anything: of two confirmations (two officers, or a
+        // code sent again meanwhile) exactly one goes on, and the change is made once.
         let mut completed = request.clone();
         completed.rules.complete(now)?;
         let record = self.record(
             &request,
             by.actor,
             "contact_change_completed",
-            format!("{sessions} sessions ended"),
+            format!(
+                "approved by staff:{}",
+                request.rules.decided_by.as_deref().unwrap_or("?")
+            ),
         );
-        self.store
-            .update_request(&completed, RequestState::Approved, vec![record])
-            .await?;
+        if !self
+            .store
+            .update_request(
+                &completed,
+                (RequestState::Approved, Some(verification)),
+                vec![record],
+            )
+            .await?
+        {
+            let current = self.counter_request(number).await?;
+            return Err(RequestError::AlreadyDecided {
+                stage: current.rules.stage(now),
+            }
+            .into());
+        }
+        let mut stored = self.account(request.account).await?;
+        let old_phone = stored.account.phone.clone();
+        let old_email = stored.account.email.clone();
+        let to = request.details.to.clone();
+        let detail = format!("{} at the counter, {}", to.masked(), request.number);
+        let (actor, ticket) = (by.actor.to_owned(), request.ticket.clone());
+        let changed = self
+            .change(&mut stored, now, |account| {
+                // The cool-off starts whichever contact changed: a change made for someone else
+                // at a counter is the insider's way around the SIM-swap defence.
+                account.phone_changed_at = Some(now);
+                // The old phone is usually why the participant came (lost, stolen, number
+                // dead): it is trusted no more, and the next login asks the new contact.
+                let devices = account.devices.revoke_all();
+                let kind = match &to {
+                    Destination::Phone(phone) => {
+                        account.phone = Some(phone.clone());
+                        "phone_changed"
+                    }
+                    Destination::Email(email) => {
+                        account.email = Some(email.clone());
+                        "email_changed"
+                    }
+                };
+                vec![
+                    AccountEvent::new(now, kind, format!("{detail}; {devices} devices signed out"))
+                        .by(actor.clone())
+                        .under(Some(ticket.clone())),
+                ]
+            })
+            .await;
+        if let Err(error) = changed {
+            // Not changed (the contact was taken meanwhile, the store failed): the request
+            // waits again, and a new code can be sent.
+            let record = self.record(
+                &request,
+                by.actor,
+                "contact_change_failed",
+                error.code().to_owned(),
+            );
+            self.store
+                .update_request(
+                    &request,
+                    (RequestState::Completed, Some(verification)),
+                    vec![record],
+                )
+                .await?;
+            return Err(error.into());
+        }
+        self.store.revoke_sessions(stored.id, None, now).await?;
         // Tell every contact the account had, and the new one: a change the participant did not
         // ask for is noticed on the old phone or inbox.
         let mut notify = Vec::new();

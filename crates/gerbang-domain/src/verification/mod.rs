@@ -12,6 +12,7 @@
 
 pub mod code;
 pub mod message;
+pub mod pumping;
 pub mod purpose;
 pub mod rate;
 pub mod template;

@@ -225,6 +225,25 @@ pub async fn new_page<S: Store>(
         Ok(session) => session,
         Err(response) => return response,
     };
+    // Opening the form shows the participant's masked contacts: recorded, like a search.
+    let record = gerbang_store::audit::AuditRecord {
+        at: SystemClock.now(),
+        actor: session.actor(),
+        action: "counter_change_form_opened".into(),
+        account: match console
+            .store
+            .find_account(AccountKey::PublicId(query.account.trim()))
+            .await
+        {
+            Ok(found) => found.map(|stored| stored.id),
+            Err(error) => return console.unavailable(&browser, &StaffServiceError::Store(error)),
+        },
+        ticket: None,
+        detail: String::new(),
+    };
+    if let Err(error) = console.store.append_audit(vec![record]).await {
+        return console.unavailable(&browser, &StaffServiceError::Store(error));
+    }
     let form = RequestForm {
         account: query.account,
         kind: "phone".into(),
@@ -295,7 +314,8 @@ fn field_of(error: &CounterError) -> Option<&'static str> {
         ) => Some("document_number"),
         CounterError::Request(RequestError::DocumentInvalid) => Some("document"),
         CounterError::ReasonMissing => Some("reason"),
-        CounterError::Ticket(TicketError::Unknown { .. }) => Some("ticket"),
+        CounterError::Ticket(TicketError::Unknown { .. })
+        | CounterError::TicketNotTheirs { .. } => Some("ticket"),
         _ => None,
     }
 }

@@ -21,7 +21,7 @@ use gerbang_registry::ParticipantDirectory;
 use gerbang_registry::{
     ImportError, ImportObserver, ImportReport, RowProblem, import_csv, write_csv,
 };
-use gerbang_store::{DeliveryAttempt, ParticipantKey, Store, StoreError};
+use gerbang_store::{DeliveryAttempt, ParticipantKey, PumpingStore, Store, StoreError};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::app::{Application, registry, sealer};
@@ -76,6 +76,9 @@ enum Command {
     /// The tamper-evident audit log of account events and staff actions.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// The SMS pumping brake: number blocks whose codes are held.
+    #[command(subcommand)]
+    Brakes(BrakesCommand),
     /// Copy the SQLite database to FILE while gerbang keeps serving (for PostgreSQL use pg_dump).
     Backup {
         /// Where the copy goes; it must not exist yet.
@@ -86,6 +89,28 @@ enum Command {
     /// Back-office staff accounts (docs/staff.md); changes are recorded as `operator:BY`.
     #[command(subcommand)]
     Staff(StaffCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum BrakesCommand {
+    /// Number blocks braked now, and brakes made or lifted in the last day.
+    List {
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Lift the brake on a number block (after checking with the operator that the traffic is
+    /// real); recorded as `operator:BY` with the reason.
+    Lift {
+        /// The block as `gerbang brakes list` shows it, e.g. +6281211112.
+        #[arg(long)]
+        block: String,
+        #[arg(long)]
+        by: String,
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -444,6 +469,59 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(AuditCommand::Verify { database }) => {
             let config = load_config(cli.config.as_ref(), &overrides(&database, None))?;
             audit::verify(&config).await
+        }
+        Command::Brakes(BrakesCommand::List { database }) => {
+            let config = load_config(cli.config.as_ref(), &overrides(&database, None))?;
+            let db = Database::open(&config, sealer(&config)?).await?;
+            let now = chrono::Utc::now();
+            let brakes = with_store!(&db, |store| store
+                .brakes(now, now - chrono::Duration::days(1))
+                .await);
+            db.close().await;
+            let brakes = brakes.context("cannot read the brakes")?;
+            if brakes.is_empty() {
+                println!("no number block is braked, and none was in the last day");
+            }
+            for brake in brakes {
+                let state = match (&brake.lifted_at, &brake.lifted_by) {
+                    (Some(at), Some(by)) => format!("lifted {} by {by}", at.to_rfc3339()),
+                    _ if brake.holds(now) => format!("held until {}", brake.until.to_rfc3339()),
+                    _ => "ended".to_owned(),
+                };
+                println!(
+                    "{}  braked {}  {} of {} codes entered  {state}",
+                    brake.block,
+                    brake.braked_at.to_rfc3339(),
+                    brake.verified,
+                    brake.sent
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Brakes(BrakesCommand::Lift {
+            block,
+            by,
+            reason,
+            database,
+        }) => {
+            let config = load_config(cli.config.as_ref(), &overrides(&database, None))?;
+            let db = Database::open(&config, sealer(&config)?).await?;
+            let by = gerbang_store::audit::actor::operator(&by);
+            let lifted = with_store!(&db, |store| {
+                gerbang_core::pumping::lift(store, block.trim(), &by, &reason, chrono::Utc::now())
+                    .await
+            });
+            db.close().await;
+            if lifted.context("cannot lift the brake")? {
+                println!(
+                    "lifted the brake on {}; codes to it go again within a second",
+                    block.trim()
+                );
+                Ok(ExitCode::SUCCESS)
+            } else {
+                eprintln!("no brake holds on {}", block.trim());
+                Ok(ExitCode::from(1))
+            }
         }
         Command::Backup { file, database } => {
             let config = load_config(cli.config.as_ref(), &overrides(&database, None))?;
