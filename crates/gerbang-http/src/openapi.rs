@@ -140,6 +140,7 @@ pub const ERROR_CODES: &[&str] = &[
     "contact_missing",
     "contact_unchanged",
     "cooling_off_after_phone_change",
+    "destination_suspended",
     "device_id_characters",
     "device_id_missing",
     "device_id_too_long",
