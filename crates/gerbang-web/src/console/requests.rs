@@ -191,6 +191,24 @@ async fn participant_of<S: Store>(
     }))
 }
 
+/// The store failed a step: logged with `what`, a 503 page in the console.
+fn failed<S: Store>(
+    console: &Console<S>,
+    browser: &Browser,
+    session: &StaffSession,
+    error: &CounterError,
+    what: &str,
+) -> Response {
+    tracing::error!(%error, "{what}");
+    console.problem(
+        browser,
+        Some(session),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "console.unavailable_title",
+        "console.unavailable_body",
+    )
+}
+
 fn not_found<S: Store>(
     console: &Console<S>,
     browser: &Browser,
@@ -377,16 +395,13 @@ pub async fn create<S: Store>(
         Err(CounterError::Account(gerbang_core::AccountError::AccountNotFound)) => {
             not_found(&console, &browser, &session)
         }
-        Err(error) if error.unavailable() => {
-            tracing::error!(%error, "a counter request could not be stored");
-            console.problem(
-                &browser,
-                Some(&session),
-                StatusCode::SERVICE_UNAVAILABLE,
-                "console.unavailable_title",
-                "console.unavailable_body",
-            )
-        }
+        Err(error) if error.unavailable() => failed(
+            &console,
+            &browser,
+            &session,
+            &error,
+            "a counter request could not be stored",
+        ),
         Err(error) => {
             let errors = Errors::refusal(browser.lang, &error, field_of(&error));
             new_form(
@@ -542,16 +557,13 @@ pub async fn show<S: Store>(
             .await
         }
         Err(CounterError::Unknown { .. }) => not_found(&console, &browser, &session),
-        Err(error) => {
-            tracing::error!(%error, "a counter request could not be read");
-            console.problem(
-                &browser,
-                Some(&session),
-                StatusCode::SERVICE_UNAVAILABLE,
-                "console.unavailable_title",
-                "console.unavailable_body",
-            )
-        }
+        Err(error) => failed(
+            &console,
+            &browser,
+            &session,
+            &error,
+            "a counter request could not be read",
+        ),
     }
 }
 
@@ -675,16 +687,13 @@ async fn step<S: Store>(
                 console.cookies,
             )
         }
-        Err(error) if error.unavailable() => {
-            tracing::error!(%error, "a counter request step failed");
-            console.problem(
-                &browser,
-                Some(&session),
-                StatusCode::SERVICE_UNAVAILABLE,
-                "console.unavailable_title",
-                "console.unavailable_body",
-            )
-        }
+        Err(error) if error.unavailable() => failed(
+            &console,
+            &browser,
+            &session,
+            &error,
+            "a counter request step failed",
+        ),
         Err(error) => {
             // The refusal on the request's page, as it stands now.
             let request = match console.accounts.counter_request(&number).await {
@@ -693,13 +702,12 @@ async fn step<S: Store>(
                     return not_found(&console, &browser, &session);
                 }
                 Err(other) => {
-                    tracing::error!(%other, "a counter request could not be read");
-                    return console.problem(
+                    return failed(
+                        &console,
                         &browser,
-                        Some(&session),
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "console.unavailable_title",
-                        "console.unavailable_body",
+                        &session,
+                        &other,
+                        "a counter request could not be read",
                     );
                 }
             };
