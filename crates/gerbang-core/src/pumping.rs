@@ -205,6 +205,14 @@ impl PumpingBrake {
         Ok(())
     }
 
+    /// Stops holding `block` here at once (after a lift; other instances follow at their next
+    /// reload, within a second).
+    pub fn forget(&self, block: &str) {
+        let mut inner = self.inner();
+        inner.braked.remove(block);
+        inner.lifted.insert(block.to_owned(), Utc::now());
+    }
+
     /// The number of blocks braked now (for `/metrics`).
     pub fn braked_count(&self) -> usize {
         self.inner().braked.len()

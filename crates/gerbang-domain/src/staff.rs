@@ -68,10 +68,12 @@ pub enum Permission {
     ViewConfiguration,
     /// The delivery-health page: sends, failures and delivery times by provider.
     ViewDeliveryHealth,
+    /// Lift the SMS pumping brake on a number block.
+    LiftBrakes,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 11] = [
+    pub const ALL: [Permission; 12] = [
         Permission::SearchParticipants,
         Permission::ViewAccounts,
         Permission::KeepTickets,
@@ -83,6 +85,7 @@ impl Permission {
         Permission::ManageStaff,
         Permission::ViewConfiguration,
         Permission::ViewDeliveryHealth,
+        Permission::LiftBrakes,
     ];
 }
 
@@ -123,7 +126,7 @@ impl Role {
             Self::Supervisor => {
                 participant_work
                     || counter_work
-                    || matches!(permission, ViewAuditLog | ViewDeliveryHealth)
+                    || matches!(permission, ViewAuditLog | ViewDeliveryHealth | LiftBrakes)
             }
             Self::Admin => matches!(
                 permission,
@@ -467,6 +470,8 @@ mod tests {
             ]
         );
         assert!(Role::Supervisor.may(ViewDeliveryHealth));
+        assert!(Role::Supervisor.may(LiftBrakes));
+        assert!(!Role::Admin.may(LiftBrakes));
         assert!(!Role::Officer.may(ViewDeliveryHealth));
         for role in Role::ALL {
             assert_eq!(Role::parse(role.as_str()), Ok(role));

@@ -301,6 +301,11 @@ fn routes() -> Vec<Route> {
         ("POST", "/staff/team/disable", vec![("name", "nobody-here")]),
         ("GET", "/staff/settings", vec![]),
         ("GET", "/staff/health", vec![]),
+        (
+            "POST",
+            "/staff/health/lift",
+            vec![("block", "+6200000000"), ("reason", "tes matriks rem")],
+        ),
     ]
 }
 
@@ -324,6 +329,7 @@ fn expected(role: Role, post: bool, path: &str) -> StatusCode {
         | "/staff/team/role"
         | "/staff/team/disable"
         | "/staff/settings" => role == Role::Admin,
+        "/staff/health/lift" => role == Role::Supervisor,
         // The counter's four-eyes requests: officers and supervisors.
         path if path.starts_with("/staff/requests") => {
             matches!(role, Role::Officer | Role::Supervisor)
@@ -343,7 +349,8 @@ fn expected(role: Role, post: bool, path: &str) -> StatusCode {
             | "/staff/accounts/sign-out-devices"
             | "/staff/team/reset"
             | "/staff/team/role"
-            | "/staff/team/disable",
+            | "/staff/team/disable"
+            | "/staff/health/lift",
         ) => StatusCode::NOT_FOUND,
         // The queue; a request for an account or a request number that does not exist.
         (true, "/staff/requests") if !post => StatusCode::OK,

@@ -1206,8 +1206,33 @@ async fn console(lang: Lang, js: Js) {
         "{rows:?}"
     );
     b.check("console-audit").await;
-    // Delivery health: every code of this test went through the development inbox.
+    // Delivery health: every code of this test went through the development inbox. A pumped
+    // number block is braked; the supervisor lifts the brake with a reason.
+    app.brake_block("+6281299990").await;
     b.follow("nav a[href=\"/staff/health\"]").await;
+    assert!(
+        b.text("section[aria-labelledby=\"health-brakes\"]")
+            .await
+            .contains("+6281299990"),
+        "the brake is listed"
+    );
+    b.check("console-health-braked").await;
+    b.fill(
+        "form[action=\"/staff/health/lift\"] input[name=\"reason\"]",
+        "dicek dengan operator: trafik asli",
+    )
+    .await;
+    b.submit("/staff/health/lift").await;
+    assert!(
+        !b.exists("form[action=\"/staff/health/lift\"]").await,
+        "the brake is lifted"
+    );
+    assert!(
+        b.text("section[aria-labelledby=\"health-brakes\"]")
+            .await
+            .contains("supervisor.pusat"),
+        "lifted by the supervisor"
+    );
     assert_eq!(b.text("h1").await, lang.t("console.health_title"));
     assert!(
         b.exists("svg.chart rect").await,

@@ -75,10 +75,24 @@ pub struct ProviderRow {
     pub delivered_share: String,
 }
 
+/// A brake of the SMS pumping brake, as the page lists it.
+#[derive(Debug)]
+pub struct BrakeRow {
+    pub block: String,
+    pub braked_at: String,
+    pub sent: u64,
+    pub verified: u64,
+    /// Held until (WIB), or lifted by whom.
+    pub state: String,
+    pub holds: bool,
+}
+
 #[derive(Template)]
 #[template(path = "console_health.html")]
 struct HealthPage {
     layout: Layout,
+    brakes: Vec<BrakeRow>,
+    may_lift: bool,
     total: u64,
     delivered_share: String,
     queued: u64,
@@ -234,9 +248,10 @@ pub async fn page<S: Store>(State(console): State<Console<S>>, browser: Browser)
             store.attempt_counts(since, 3600).await?,
             store.delivery_times(since).await?,
             store.queued_messages().await?,
+            store.brakes(now, now - Duration::hours(HOURS)).await?,
         ))
     };
-    let (counts, delivery, queued) = match read.await {
+    let (counts, delivery, queued, brakes) = match read.await {
         Ok(read) => read,
         Err(error) => return console.unavailable(&browser, &StaffServiceError::Store(error)),
     };
@@ -289,7 +304,39 @@ pub async fn page<S: Store>(State(console): State<Console<S>>, browser: Browser)
         .filter(|provider| provider.open)
         .map(|provider| provider.name)
         .collect();
+    let t = lang.catalogue();
+    let brakes = brakes
+        .into_iter()
+        .map(|brake| BrakeRow {
+            holds: brake.holds(now),
+            state: match &brake.lifted_by {
+                Some(by) => t.fill("console.brake_lifted_by", &[("by", by)]),
+                None if brake.holds(now) => t.fill(
+                    "console.brake_held_until",
+                    &[(
+                        "time",
+                        &crate::page::on_their_clock(
+                            lang,
+                            gerbang_domain::identity::IndonesianTimeZone::Wib,
+                            brake.until,
+                        ),
+                    )],
+                ),
+                None => t.get("console.brake_ended").to_owned(),
+            },
+            braked_at: crate::page::on_their_clock(
+                lang,
+                gerbang_domain::identity::IndonesianTimeZone::Wib,
+                brake.braked_at,
+            ),
+            sent: brake.sent,
+            verified: brake.verified,
+            block: brake.block,
+        })
+        .collect();
     let page = HealthPage {
+        brakes,
+        may_lift: session.may(Permission::LiftBrakes).is_ok(),
         layout: console.layout(
             &browser,
             Some(&session),
@@ -308,6 +355,70 @@ pub async fn page<S: Store>(State(console): State<Console<S>>, browser: Browser)
         times,
     };
     render(&page, StatusCode::OK, &browser, console.cookies)
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct LiftForm {
+    csrf: String,
+    block: String,
+    reason: String,
+}
+
+/// `POST /staff/health/lift`: a supervisor lifts the brake on a number block (after checking
+/// with the operator that the traffic is real), with the reason recorded.
+pub async fn lift<S: Store>(
+    State(console): State<Console<S>>,
+    browser: Browser,
+    crate::PageForm(form): crate::PageForm<LiftForm>,
+) -> Response {
+    if let Err(refused) = console.check_csrf(&browser, &form.csrf) {
+        return refused;
+    }
+    let session = match console
+        .allowed(&browser, Permission::LiftBrakes, "/staff/health/lift")
+        .await
+    {
+        Ok(session) => session,
+        Err(response) => return response,
+    };
+    let reason = form.reason.trim().chars().take(200).collect::<String>();
+    if reason.chars().count() < 5 {
+        return console.problem(
+            &browser,
+            Some(&session),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "console.brake_reason_title",
+            "console.reason_missing",
+        );
+    }
+    match gerbang_core::pumping::lift(
+        &console.store,
+        form.block.trim(),
+        &session.actor(),
+        &reason,
+        Utc::now(),
+    )
+    .await
+    {
+        Ok(true) => {
+            console.accounts.engine().brake().forget(form.block.trim());
+            crate::page::see_other(
+                "/staff/health",
+                axum::http::HeaderMap::new(),
+                &browser,
+                console.cookies,
+            )
+        }
+        Ok(false) => console.problem(
+            &browser,
+            Some(&session),
+            StatusCode::NOT_FOUND,
+            "console.not_found_title",
+            "console.brake_not_found",
+        ),
+        Err(error) => console.unavailable(&browser, &StaffServiceError::Store(error)),
+    }
 }
 
 #[cfg(test)]

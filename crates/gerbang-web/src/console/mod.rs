@@ -475,6 +475,7 @@ pub fn routes<S: Store>(console: Console<S>) -> Router {
         .route("/staff/requests/{number}/code", post(requests::code::<S>))
         .route("/staff/audit", get(audit::log::<S>))
         .route("/staff/health", get(health::page::<S>))
+        .route("/staff/health/lift", post(health::lift::<S>))
         .route("/staff/team", get(team::team::<S>))
         .route("/staff/team/add", post(team::add::<S>))
         .route("/staff/team/role", post(team::set_role::<S>))

@@ -320,6 +320,34 @@ impl App {
         }
     }
 
+    /// A brake of the SMS pumping brake on `block`, as the brake's task would make it.
+    pub async fn brake_block(&self, block: &str) {
+        async fn brake<S: gerbang_store::Store>(store: S, block: &str) {
+            let now = chrono::Utc::now();
+            let made = store
+                .brake_block(
+                    &gerbang_store::Brake {
+                        block: block.to_owned(),
+                        braked_at: now,
+                        until: now + chrono::Duration::hours(24),
+                        sent: 140,
+                        verified: 2,
+                        lifted_at: None,
+                        lifted_by: None,
+                    },
+                    Vec::new(),
+                )
+                .await
+                .unwrap();
+            assert!(made);
+            store.close().await;
+        }
+        match self.db.backend() {
+            Backend::Sqlite => brake(self.db.sqlite_store().await, block).await,
+            Backend::Postgres(_) => brake(self.db.postgres_store().await, block).await,
+        }
+    }
+
     /// A session of `p` on `device` over the JSON API, through the new-device code; its token.
     pub async fn session_over_api(&self, p: &Participant, device: &str) -> String {
         let seen = self.inbox().await.len();
