@@ -21,6 +21,7 @@ use gerbang_domain::delivery::{Cause, DeliveryStatus, Retry};
 use gerbang_domain::verification::{Channel, Destination};
 use gerbang_domain::{Clock, Operator};
 
+use crate::budget::Budgets;
 use crate::metrics::Metrics;
 use crate::pace::{Capacity, DeliveryPace};
 use gerbang_store::{ClaimedMessage, FailedTry, MessageOutcome, OutboxMessage, Store, StoreError};
@@ -133,6 +134,7 @@ impl Courier for DevInbox {
 const NO_ROUTE: &str = "none";
 const EXPIRED_IN_QUEUE: &str = "the code expired while the message was queued";
 const NO_TIME_LEFT: &str = "no provider took it before its code expired";
+const BUDGET_SPENT: &str = "every provider that could carry it has spent its daily budget";
 /// The provider named in the trail's line for a message gerbang gave up on (cause `not_sent`).
 const GIVEN_UP: &str = "gerbang";
 
@@ -245,6 +247,8 @@ pub struct DeliveryWorker<S, C> {
     pub metrics: Arc<Metrics>,
     /// Where the routes' response times and the worker's throughput go, for the queue estimate.
     pace: Arc<DeliveryPace>,
+    /// The providers' daily budgets: a provider that has spent its own is skipped.
+    budgets: Arc<Budgets>,
 }
 
 impl<S: Store, C: Courier> DeliveryWorker<S, C> {
@@ -265,7 +269,15 @@ impl<S: Store, C: Courier> DeliveryWorker<S, C> {
             retry: RetryPolicy::default(),
             metrics: Arc::default(),
             pace: Arc::default(),
+            budgets: Arc::default(),
         }
+    }
+
+    /// Skips providers past their daily budget and counts hand-offs into `budgets` (shared with
+    /// the engine).
+    pub fn with_budgets(mut self, budgets: Arc<Budgets>) -> Self {
+        self.budgets = budgets;
+        self
     }
 
     /// Measures into `pace` (shared with the engine's queue estimate), with `concurrency` set.
@@ -359,6 +371,8 @@ impl<S: Store, C: Courier> DeliveryWorker<S, C> {
                     "expired_in_queue"
                 } else if reason == NO_TIME_LEFT {
                     "no_time_left"
+                } else if reason == BUDGET_SPENT {
+                    "budget_spent"
                 } else if failures.last().is_some_and(|f| f.provider == NO_ROUTE) {
                     "no_route"
                 } else {
@@ -384,9 +398,14 @@ impl<S: Store, C: Courier> DeliveryWorker<S, C> {
         let mut worth_retrying = false;
         let mut reopens: Option<DateTime<Utc>> = None;
         let mut carried = false;
+        let mut over_budget = false;
         for route in self.routes.iter().filter(|route| route.carries(message)) {
             carried = true;
             let now = self.clock.now();
+            if !self.budgets.provider_open(route.courier.name(), now) {
+                over_budget = true;
+                continue;
+            }
             if !route.breaker().try_pass(now) {
                 worth_retrying = true;
                 if let Some(at) = route.breaker().reopens_at() {
@@ -400,6 +419,7 @@ impl<S: Store, C: Courier> DeliveryWorker<S, C> {
                 Ok(handoff) => {
                     route.breaker().record_success();
                     self.pace.answered(&sending, self.clock.now() - now);
+                    self.budgets.handed_off(message.channel, name, handoff.at);
                     return MessageOutcome::HandedOff {
                         provider: name.to_owned(),
                         at: handoff.at,
@@ -456,6 +476,14 @@ impl<S: Store, C: Courier> DeliveryWorker<S, C> {
             });
             return MessageOutcome::Dropped {
                 reason: detail,
+                at: now,
+                failures,
+            };
+        }
+        if !worth_retrying && over_budget {
+            failures.push(given_up(BUDGET_SPENT, now));
+            return MessageOutcome::Dropped {
+                reason: BUDGET_SPENT.into(),
                 at: now,
                 failures,
             };

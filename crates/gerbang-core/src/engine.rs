@@ -11,6 +11,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use gerbang_domain::delivery::fallback::{FallbackOffer, FallbackPolicy, LatestAttempt};
 use gerbang_domain::delivery::{Cause, DeliveryStatus, Explanation, explain};
+use gerbang_domain::verification::admission::Urgency;
 use gerbang_domain::verification::code::{CodeKey, OtpCode};
 use gerbang_domain::verification::message::{MessageBrand, MessageContent, render_with};
 use gerbang_domain::verification::purpose::{ActionDetails, Binding, Purpose, SensitiveAction};
@@ -24,6 +25,8 @@ use gerbang_domain::{Clock, Nik};
 use gerbang_store::{Changes, DeliveryAttempt, OutboxMessage, Priority, RateKey, Snapshot, Store};
 use tokio::sync::Notify;
 
+use crate::admission::Admission;
+use crate::budget::Budgets;
 use crate::error::EngineError;
 use crate::pace::DeliveryPace;
 use crate::pumping::PumpingBrake;
@@ -189,6 +192,10 @@ pub struct VerificationEngine<S> {
     /// How fast the delivery worker drains the outbox, for the queue estimate.
     pace: Arc<DeliveryPace>,
     brake: Arc<PumpingBrake>,
+    /// Refuses codes that would wait too long in the queue.
+    admission: Arc<Admission>,
+    /// The day's caps per channel and provider.
+    budgets: Arc<Budgets>,
 }
 
 /// The rules that count one key kind.
@@ -206,6 +213,8 @@ impl<S: Store> VerificationEngine<S> {
             queued: Arc::new(Notify::new()),
             pace: Arc::default(),
             brake: Arc::default(),
+            admission: Arc::default(),
+            budgets: Arc::default(),
         }
     }
 
@@ -221,6 +230,28 @@ impl<S: Store> VerificationEngine<S> {
     pub fn with_brake(mut self, brake: Arc<PumpingBrake>) -> Self {
         self.brake = brake;
         self
+    }
+
+    /// Refuses new codes, least urgent first, when the queue would hold them too long (its
+    /// [`Admission::run`] must run to see other instances' codes).
+    pub fn with_admission(mut self, admission: Arc<Admission>) -> Self {
+        self.admission = admission;
+        self
+    }
+
+    /// Counts codes and refuses them past the day's caps (its [`Budgets::run`] must run; the
+    /// delivery worker must share the same [`Budgets`]).
+    pub fn with_budgets(mut self, budgets: Arc<Budgets>) -> Self {
+        self.budgets = budgets;
+        self
+    }
+
+    pub fn admission(&self) -> &Arc<Admission> {
+        &self.admission
+    }
+
+    pub fn budgets(&self) -> &Arc<Budgets> {
+        &self.budgets
     }
 
     pub fn brake(&self) -> &Arc<PumpingBrake> {
@@ -269,6 +300,7 @@ impl<S: Store> VerificationEngine<S> {
         if let Some(until) = self.brake.held(&request.destination, now) {
             return Err(EngineError::DestinationSuspended { until });
         }
+        self.admit_load(request.purpose, request.channel, &request.destination, now)?;
         let (id, code) = {
             let mut rng = rand::rng();
             (
@@ -313,7 +345,35 @@ impl<S: Store> VerificationEngine<S> {
         };
         let view = self.open(verification, &code, keys, now).await?;
         self.brake.sent(&request.destination, now);
+        self.loaded(request.channel, now);
         Ok(view)
+    }
+
+    /// Whether a new code is taken on at all: the day's budget for its channel and providers, then
+    /// the wait it would have in the queue for its purpose's urgency.
+    fn admit_load(
+        &self,
+        purpose: Purpose,
+        channel: Channel,
+        destination: &Destination,
+        now: DateTime<Utc>,
+    ) -> Result<(), EngineError> {
+        let carriers = self.pace.carriers(channel, destination);
+        self.budgets
+            .admit(channel, &carriers, now)
+            .map_err(|until| EngineError::BudgetExhausted { channel, until })?;
+        self.admission
+            .admit(Urgency::of(purpose), channel, destination, &self.pace, now)
+            .map_err(|full| EngineError::QueueFull {
+                wait: full.wait,
+                until: now + full.retry_after,
+            })
+    }
+
+    /// A code on `channel` was queued: counted for admission and the day's budget.
+    fn loaded(&self, channel: Channel, now: DateTime<Utc>) {
+        self.admission.queued(channel);
+        self.budgets.accepted(channel, now);
     }
 
     /// Writes a new verification and queues its first code, if every rule admits it.
@@ -417,6 +477,7 @@ impl<S: Store> VerificationEngine<S> {
                 .is_some_and(|offer| offer.channels.iter().any(|c| c.channel == channel));
         // The countdown first: it is the common answer to an impatient tap and needs no write.
         current.may_resend(&self.settings.policy, now, switching)?;
+        self.admit_load(current.purpose, channel, &destination, now)?;
         // A resend counts against the same account and NIK as the first send, whatever channel.
         let subject = Subject {
             account: current.account.clone(),
@@ -471,6 +532,7 @@ impl<S: Store> VerificationEngine<S> {
             .await??;
         self.queued.notify_one();
         self.brake.sent(&counted, now);
+        self.loaded(channel, now);
         Ok(self.view(&updated, now))
     }
 

@@ -3,10 +3,10 @@
 
 use chrono::{DateTime, FixedOffset, Utc};
 use gerbang_domain::Explain;
-use gerbang_domain::verification::VerificationError;
 use gerbang_domain::verification::code::OtpCodeError;
 use gerbang_domain::verification::purpose::BindingError;
 use gerbang_domain::verification::rate::{KeyKind, RateRule};
+use gerbang_domain::verification::{Channel, VerificationError};
 use gerbang_store::StoreError;
 
 /// Why the engine refused or failed a request.
@@ -27,6 +27,18 @@ pub enum EngineError {
     /// Codes to this number's block are held: it looks pumped (many codes, almost none entered).
     #[error("the number block is suspended until {until}")]
     DestinationSuspended { until: DateTime<Utc> },
+    /// The outbox is so long that this code would wait too much of its life in it; try at `until`.
+    #[error("the queue is full: a new code would wait {wait}")]
+    QueueFull {
+        wait: chrono::Duration,
+        until: DateTime<Utc>,
+    },
+    /// Today's budget for this channel (or for every provider carrying it) is spent.
+    #[error("the daily budget for {} is spent until {until}", channel.as_str())]
+    BudgetExhausted {
+        channel: Channel,
+        until: DateTime<Utc>,
+    },
     /// Our fault: the store failed. The caller may retry; nothing was acknowledged.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -36,7 +48,10 @@ impl EngineError {
     /// The instant from which the same request may succeed.
     pub fn retry_at(&self) -> Option<DateTime<Utc>> {
         match self {
-            Self::RateLimited { until, .. } | Self::DestinationSuspended { until } => Some(*until),
+            Self::RateLimited { until, .. }
+            | Self::DestinationSuspended { until }
+            | Self::QueueFull { until, .. }
+            | Self::BudgetExhausted { until, .. } => Some(*until),
             Self::Verification(error) => error.retry_at(),
             _ => None,
         }
@@ -64,6 +79,34 @@ fn wib(at: DateTime<Utc>) -> String {
     )
 }
 
+/// `14:05:30 WIB`: a queue that drains in seconds is retried to the second.
+fn wib_seconds(at: DateTime<Utc>) -> String {
+    let at = gerbang_domain::round_up(at, chrono::Duration::seconds(1));
+    FixedOffset::east_opt(7 * 3600).map_or_else(
+        || at.format("%H:%M:%S UTC").to_string(),
+        |zone| at.with_timezone(&zone).format("%H:%M:%S WIB").to_string(),
+    )
+}
+
+/// A wait in whole minutes, rounded up (Indonesian, English).
+fn minutes(wait: chrono::Duration) -> (String, String) {
+    let minutes = (wait.num_seconds().max(0) + 59) / 60;
+    match minutes {
+        0 | 1 => ("1 menit".into(), "a minute".into()),
+        n => (format!("{n} menit"), format!("{n} minutes")),
+    }
+}
+
+/// A channel as a participant calls it (Indonesian, English).
+fn channel_name(channel: Channel) -> (&'static str, &'static str) {
+    match channel {
+        Channel::Sms => ("SMS", "SMS"),
+        Channel::Email => ("email", "email"),
+        Channel::Whatsapp => ("WhatsApp", "WhatsApp"),
+        Channel::Voice => ("panggilan suara", "voice call"),
+    }
+}
+
 impl Explain for EngineError {
     fn code(&self) -> &'static str {
         match self {
@@ -73,6 +116,8 @@ impl Explain for EngineError {
             Self::RateLimited { rule, .. } if rule.key == KeyKind::Flow => "resend_limit_reached",
             Self::RateLimited { .. } => "rate_limited",
             Self::DestinationSuspended { .. } => "destination_suspended",
+            Self::QueueFull { .. } => "queue_full",
+            Self::BudgetExhausted { .. } => "budget_exhausted",
             Self::Store(_) => "temporarily_unavailable",
         }
     }
@@ -95,6 +140,16 @@ impl Explain for EngineError {
                 "Pengiriman kode ke rentang nomor ini ditahan sementara karena banyak kode tidak pernah dipakai. Coba lagi pukul {} atau hubungi Care Center 165.",
                 wib(*until)
             ),
+            Self::QueueFull { wait, until } => format!(
+                "Banyak sekali permintaan kode saat ini: kode baru baru akan terkirim sekitar {} lagi, terlalu lama untuk dipakai. Silakan coba lagi pukul {}.",
+                minutes(*wait).0,
+                wib_seconds(*until)
+            ),
+            Self::BudgetExhausted { channel, until } => format!(
+                "Kuota pengiriman kode lewat {} untuk hari ini sudah habis. Pilih cara pengiriman lain atau coba lagi pukul {}.",
+                channel_name(*channel).0,
+                wib(*until)
+            ),
             Self::Store(_) => "Layanan sedang sibuk. Silakan coba lagi sebentar lagi.".into(),
         }
     }
@@ -115,6 +170,16 @@ impl Explain for EngineError {
             ),
             Self::DestinationSuspended { until } => format!(
                 "Codes to this number range are held for now because many codes were never used. Try again at {} or call the Care Center on 165.",
+                wib(*until)
+            ),
+            Self::QueueFull { wait, until } => format!(
+                "Very many codes are being requested right now: a new code would only go out in about {}, too late to use. Please try again at {}.",
+                minutes(*wait).1,
+                wib_seconds(*until)
+            ),
+            Self::BudgetExhausted { channel, until } => format!(
+                "Today's allowance for sending codes by {} is used up. Choose another way to receive the code or try again at {}.",
+                channel_name(*channel).1,
                 wib(*until)
             ),
             Self::Store(_) => "The service is busy. Please try again shortly.".into(),

@@ -13,10 +13,15 @@
 //!   and equal cost for unknown accounts.
 //! - [`pace`]: how fast the outbox drains (routes' limits, response times, the worker's
 //!   throughput), for the queue estimate.
+//! - [`admission`]: which new codes are queued when the queue is long (`queue_full`).
+//! - [`budget`]: the daily caps per channel and provider (`budget_exhausted`).
+//! - [`pumping`]: the SMS pumping brake.
 //! - [`metrics`]: the counters and gauges operators watch, rendered for Prometheus.
 //! - [`error`]: [`EngineError`], every refusal with its stable code and `retry_after`.
 
 pub mod accounts;
+pub mod admission;
+pub mod budget;
 pub mod captcha;
 pub mod delivery;
 pub mod engine;
@@ -32,6 +37,8 @@ pub use accounts::{
     AccountError, AccountService, AccountSettings, CounterError, CounterForm, FlowKind, FlowView,
     Officer,
 };
+pub use admission::{Admission, ChannelAdmission};
+pub use budget::{BudgetState, Budgets};
 pub use captcha::{
     BuiltinCaptcha, CaptchaAnswer, CaptchaChallenge, CaptchaError, CaptchaGate, HostedCaptcha,
 };

@@ -10,6 +10,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ProviderChannel {
@@ -40,6 +41,22 @@ pub struct Reason {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UrgencyLabel {
+    pub urgency: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ChannelOnly {
+    pub channel: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BudgetLabel {
+    pub scope: String,
+    pub name: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct Kind {
     pub kind: String,
 }
@@ -58,6 +75,11 @@ pub struct Metrics {
     webhook_rejections: Family<Kind, Counter>,
     outbox_queued: Gauge,
     blocks_braked: Gauge,
+    admission_refused: Family<UrgencyLabel, Counter>,
+    queue_wait: Family<ChannelOnly, Gauge<f64, AtomicU64>>,
+    budget_refused: Family<ChannelOnly, Counter>,
+    budget_spent: Family<BudgetLabel, Gauge>,
+    budget_used: Family<BudgetLabel, Gauge<f64, AtomicU64>>,
 }
 
 impl Default for Metrics {
@@ -74,6 +96,11 @@ impl Default for Metrics {
             webhook_rejections: Family::default(),
             outbox_queued: Gauge::default(),
             blocks_braked: Gauge::default(),
+            admission_refused: Family::default(),
+            queue_wait: Family::default(),
+            budget_refused: Family::default(),
+            budget_spent: Family::default(),
+            budget_used: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -125,6 +152,31 @@ impl Default for Metrics {
             "number_blocks_braked",
             "Number blocks whose codes the SMS pumping brake holds now",
             metrics.blocks_braked.clone(),
+        );
+        registry.register(
+            "admission_refused",
+            "New codes refused with queue_full, by urgency",
+            metrics.admission_refused.clone(),
+        );
+        registry.register(
+            "queue_wait_seconds",
+            "The wait a new code would have in the outbox, by channel",
+            metrics.queue_wait.clone(),
+        );
+        registry.register(
+            "budget_refused",
+            "New codes refused with budget_exhausted, by channel",
+            metrics.budget_refused.clone(),
+        );
+        registry.register(
+            "sends_today",
+            "Codes accepted per channel and hand-offs per provider since 00:00 WIB",
+            metrics.budget_spent.clone(),
+        );
+        registry.register(
+            "budget_used_ratio",
+            "Today's count over its daily cap, for the counts that have one",
+            metrics.budget_used.clone(),
         );
         Self {
             registry,
@@ -208,6 +260,46 @@ impl Metrics {
             .set(i64::try_from(braked).unwrap_or(i64::MAX));
     }
 
+    pub fn admission_refused(&self, urgency: &str) {
+        self.admission_refused
+            .get_or_create(&UrgencyLabel {
+                urgency: urgency.to_owned(),
+            })
+            .inc();
+    }
+
+    pub fn set_queue_wait(&self, channel: &str, seconds: f64) {
+        self.queue_wait
+            .get_or_create(&ChannelOnly {
+                channel: channel.to_owned(),
+            })
+            .set(seconds);
+    }
+
+    pub fn budget_refused(&self, channel: &str) {
+        self.budget_refused
+            .get_or_create(&ChannelOnly {
+                channel: channel.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Today's count of a budget `scope` (`channel`, `provider`) and, with a cap, its share used.
+    pub fn set_budget(&self, scope: &str, name: &str, spent: u64, cap: Option<u64>) {
+        let label = BudgetLabel {
+            scope: scope.to_owned(),
+            name: name.to_owned(),
+        };
+        self.budget_spent
+            .get_or_create(&label)
+            .set(i64::try_from(spent).unwrap_or(i64::MAX));
+        if let Some(cap) = cap.filter(|cap| *cap > 0) {
+            self.budget_used
+                .get_or_create(&label)
+                .set(spent as f64 / cap as f64);
+        }
+    }
+
     /// The text exposition format (OpenMetrics).
     pub fn render(&self) -> String {
         let mut text = String::new();
@@ -235,6 +327,10 @@ mod tests {
         metrics.receipt("smpp:telkomsel", "delivered", false);
         metrics.webhook_rejected("bad_signature");
         metrics.set_outbox_queued(42);
+        metrics.admission_refused("registration");
+        metrics.set_queue_wait("sms", 12.5);
+        metrics.budget_refused("sms");
+        metrics.set_budget("provider", "smpp:primary", 80, Some(100));
         let text = metrics.render();
         for line in [
             "gerbang_delivery_handoffs_total{provider=\"smpp:telkomsel\",channel=\"sms\"} 2",
@@ -246,6 +342,11 @@ mod tests {
             "gerbang_delivery_receipts_unmatched_total{provider=\"smpp:telkomsel\"} 1",
             "gerbang_webhook_rejections_total{kind=\"bad_signature\"} 1",
             "gerbang_outbox_queued 42",
+            "gerbang_admission_refused_total{urgency=\"registration\"} 1",
+            "gerbang_queue_wait_seconds{channel=\"sms\"} 12.5",
+            "gerbang_budget_refused_total{channel=\"sms\"} 1",
+            "gerbang_sends_today{scope=\"provider\",name=\"smpp:primary\"} 80",
+            "gerbang_budget_used_ratio{scope=\"provider\",name=\"smpp:primary\"} 0.8",
         ] {
             assert!(text.contains(line), "{line} missing from:\n{text}");
         }

@@ -259,6 +259,21 @@ impl DeliveryPace {
         destination: &Destination,
         now: DateTime<Utc>,
     ) -> Option<f64> {
+        self.rate_to(channel, Some(destination), now)
+    }
+
+    /// The same for any destination on `channel`: the first open route carrying the channel, for
+    /// whichever operators (what the health page shows).
+    pub fn channel_rate(&self, channel: Channel, now: DateTime<Utc>) -> Option<f64> {
+        self.rate_to(channel, None, now)
+    }
+
+    fn rate_to(
+        &self,
+        channel: Channel,
+        destination: Option<&Destination>,
+        now: DateTime<Utc>,
+    ) -> Option<f64> {
         let mut inner = self.inner();
         prune(&mut inner.saturated, now);
         let busy: f64 = inner.saturated.iter().map(|step| step.busy_seconds).sum();
@@ -270,10 +285,23 @@ impl DeliveryPace {
         inner
             .routes
             .iter()
-            .filter(|route| route.carries(channel, destination))
+            .filter(|route| match destination {
+                Some(destination) => route.carries(channel, destination),
+                None => route.channels.is_empty() || route.channels.contains(&channel),
+            })
             .find(|route| !route.open)
             .and_then(|route| route.rate(slots))
             .filter(|rate| rate.is_finite() && *rate > 0.0)
+    }
+
+    /// The names of the routes that carry `channel` to `destination`, in the worker's order.
+    pub fn carriers(&self, channel: Channel, destination: &Destination) -> Vec<String> {
+        self.inner()
+            .routes
+            .iter()
+            .filter(|route| route.carries(channel, destination))
+            .map(|route| route.name.clone())
+            .collect()
     }
 }
 

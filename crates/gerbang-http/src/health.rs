@@ -67,6 +67,20 @@ pub(crate) async fn metrics<S: Store>(
     state
         .metrics
         .set_blocks_braked(state.engine.brake().braked_count());
+    let now = state.engine.now();
+    for queue in state.engine.admission().state(state.engine.pace(), now) {
+        if let Some(wait) = queue.wait {
+            let seconds = wait.num_milliseconds() as f64 / 1000.0;
+            state
+                .metrics
+                .set_queue_wait(queue.channel.as_str(), seconds);
+        }
+    }
+    for budget in state.engine.budgets().states(now) {
+        state
+            .metrics
+            .set_budget(budget.scope, &budget.name, budget.spent, budget.cap);
+    }
     match state.store.queued_messages().await {
         Ok(queued) => state.metrics.set_outbox_queued(queued),
         Err(error) => tracing::warn!(%error, "metrics: the outbox depth could not be read"),

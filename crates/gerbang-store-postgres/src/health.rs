@@ -2,12 +2,75 @@
 
 use chrono::{DateTime, Utc};
 use gerbang_store::StoreError;
-use gerbang_store::health::{AttemptCount, HealthStore, delivery_time_case};
+use gerbang_store::health::{AttemptCount, DailySends, HealthStore, delivery_time_case};
 
 use crate::verifications::ms;
 use crate::{PostgresStore, store_error};
 
 impl HealthStore for PostgresStore {
+    async fn waiting_codes(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        // Priority 0: codes; the partial index `outbox_waiting` holds only waiting messages.
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT channel, COUNT(*) FROM outbox \
+             WHERE status IN ('queued', 'claimed') AND priority = 0 GROUP BY channel",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(rows
+            .into_iter()
+            .map(|(channel, count)| (channel, count.max(0) as u64))
+            .collect())
+    }
+
+    async fn add_daily_sends(&self, sends: Vec<DailySends>) -> Result<(), StoreError> {
+        if sends.is_empty() {
+            return Ok(());
+        }
+        let mut days = Vec::new();
+        let mut channels = Vec::new();
+        let mut providers = Vec::new();
+        let mut sent = Vec::new();
+        for s in sends {
+            days.push(s.day);
+            channels.push(s.channel);
+            providers.push(s.provider);
+            sent.push(i64::try_from(s.sent).unwrap_or(i64::MAX));
+        }
+        sqlx::query(
+            "INSERT INTO daily_sends (day, channel, provider, sent) \
+             SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::BIGINT[]) \
+             ON CONFLICT (day, channel, provider) DO UPDATE SET sent = daily_sends.sent + EXCLUDED.sent",
+        )
+        .bind(days)
+        .bind(channels)
+        .bind(providers)
+        .bind(sent)
+        .execute(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn daily_sends(&self, day: String) -> Result<Vec<DailySends>, StoreError> {
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT channel, provider, sent FROM daily_sends WHERE day = $1 ORDER BY channel, provider",
+        )
+        .bind(day.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(rows
+            .into_iter()
+            .map(|(channel, provider, sent)| DailySends {
+                day: day.clone(),
+                channel,
+                provider,
+                sent: sent.max(0) as u64,
+            })
+            .collect())
+    }
+
     async fn attempt_counts(
         &self,
         since: DateTime<Utc>,

@@ -2,12 +2,72 @@
 
 use chrono::{DateTime, Utc};
 use gerbang_store::StoreError;
-use gerbang_store::health::{AttemptCount, HealthStore, delivery_time_case};
+use gerbang_store::health::{AttemptCount, DailySends, HealthStore, delivery_time_case};
 
 use crate::verifications::ms;
 use crate::{SqliteStore, store_error};
 
 impl HealthStore for SqliteStore {
+    async fn waiting_codes(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        // Priority 0: codes; the partial index `outbox_waiting` holds only waiting messages.
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT channel, COUNT(*) FROM outbox \
+             WHERE status IN ('queued', 'claimed') AND priority = 0 GROUP BY channel",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(rows
+            .into_iter()
+            .map(|(channel, count)| (channel, count.max(0) as u64))
+            .collect())
+    }
+
+    async fn add_daily_sends(&self, sends: Vec<DailySends>) -> Result<(), StoreError> {
+        if sends.is_empty() {
+            return Ok(());
+        }
+        self.writer
+            .raw(move |connection| {
+                Box::pin(async move {
+                    for s in sends {
+                        sqlx::query(
+                            "INSERT INTO daily_sends (day, channel, provider, sent) VALUES (?, ?, ?, ?) \
+                             ON CONFLICT (day, channel, provider) DO UPDATE SET sent = daily_sends.sent + excluded.sent",
+                        )
+                        .bind(s.day.as_str())
+                        .bind(s.channel.as_str())
+                        .bind(s.provider.as_str())
+                        .bind(i64::try_from(s.sent).unwrap_or(i64::MAX))
+                        .execute(&mut *connection)
+                        .await
+                        .map_err(store_error)?;
+                    }
+                    Ok(())
+                })
+            })
+            .await
+    }
+
+    async fn daily_sends(&self, day: String) -> Result<Vec<DailySends>, StoreError> {
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT channel, provider, sent FROM daily_sends WHERE day = ? ORDER BY channel, provider",
+        )
+        .bind(day.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(rows
+            .into_iter()
+            .map(|(channel, provider, sent)| DailySends {
+                day: day.clone(),
+                channel,
+                provider,
+                sent: sent.max(0) as u64,
+            })
+            .collect())
+    }
+
     async fn attempt_counts(
         &self,
         since: DateTime<Utc>,

@@ -1,7 +1,9 @@
 //! What the delivery-health page counts (SPEC §5, the operator's view): delivery attempts by hour,
 //! channel, provider and status over a window, and how long delivered messages took from hand-off
 //! to their receipt. Read from `delivery_attempts`, which holds no personal data, over its time
-//! index (`delivery_attempts_attempted`).
+//! index (`delivery_attempts_attempted`). Also what admission and the daily budgets read: the codes
+//! waiting in the outbox per channel, and hand-offs counted per day, channel and provider (added to
+//! by every instance, like the pumping brake's counts).
 
 use std::future::Future;
 
@@ -24,8 +26,33 @@ pub struct AttemptCount {
 /// slower.
 pub const DELIVERY_TIME_BOUNDS: [i64; 5] = [5, 15, 30, 60, 120];
 
-/// Delivery counts for the health page.
+/// Hand-offs on one budget day through one channel and provider, to be added to the stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DailySends {
+    /// The budget day (`YYYY-MM-DD`, in the zone the budgets are kept in).
+    pub day: String,
+    pub channel: String,
+    pub provider: String,
+    pub sent: u64,
+}
+
+/// Delivery counts for the health page, admission and budgets.
 pub trait HealthStore {
+    /// Messages carrying a code (priority `otp`) waiting to be handed off, per channel.
+    fn waiting_codes(&self) -> impl Future<Output = Result<Vec<(String, u64)>, StoreError>> + Send;
+
+    /// Adds `sends` to the stored counts of their day, channel and provider.
+    fn add_daily_sends(
+        &self,
+        sends: Vec<DailySends>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Every count stored for `day`.
+    fn daily_sends(
+        &self,
+        day: String,
+    ) -> impl Future<Output = Result<Vec<DailySends>, StoreError>> + Send;
+
     /// Attempts made since `since`, counted per `bucket_seconds`, channel, provider and status.
     fn attempt_counts(
         &self,

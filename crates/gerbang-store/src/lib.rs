@@ -41,7 +41,7 @@ pub use audit::{
     AuditChain, AuditEntry, AuditHead, AuditRecord, AuditStore, AuditVerifier, Tamper,
 };
 pub use error::StoreError;
-pub use health::{AttemptCount, HealthStore};
+pub use health::{AttemptCount, DailySends, HealthStore};
 pub use participants::{
     BatchOutcome, ParticipantConflict, ParticipantImport, ParticipantKey, ParticipantStore,
     RowConflict, SealedParticipant, StoredParticipant,

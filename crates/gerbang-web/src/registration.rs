@@ -219,9 +219,12 @@ pub fn status_of(error: &AccountError) -> StatusCode {
         | AccountError::RegistryUnavailable(_)
         | AccountError::Store(_)
         | AccountError::Contended => StatusCode::SERVICE_UNAVAILABLE,
-        AccountError::Engine(gerbang_core::EngineError::RateLimited { .. }) => {
-            StatusCode::TOO_MANY_REQUESTS
-        }
+        AccountError::Engine(
+            gerbang_core::EngineError::RateLimited { .. }
+            | gerbang_core::EngineError::DestinationSuspended { .. }
+            | gerbang_core::EngineError::QueueFull { .. }
+            | gerbang_core::EngineError::BudgetExhausted { .. },
+        ) => StatusCode::TOO_MANY_REQUESTS,
         AccountError::Engine(gerbang_core::EngineError::Store(_)) => {
             StatusCode::SERVICE_UNAVAILABLE
         }

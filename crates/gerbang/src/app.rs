@@ -10,7 +10,7 @@ use axum::Router;
 use gerbang_domain::{Clock, SystemClock};
 use std::sync::Arc;
 
-use gerbang_core::{DeliveryWorker, DevInbox, Route, VerificationEngine};
+use gerbang_core::{Courier, DeliveryWorker, DevInbox, Route, VerificationEngine};
 use gerbang_delivery::email::SmtpCourier;
 use gerbang_delivery::http_sms::HttpSmsCourier;
 use gerbang_delivery::http_sms::Secret;
@@ -163,6 +163,15 @@ impl Application {
         } = delivery_routes(config, &templates, true)?;
         let retry = config.delivery.retry_policy()?;
         let brake = Arc::new(gerbang_core::PumpingBrake::new(config.brake_policy()?));
+        let admission = Arc::new(
+            gerbang_core::Admission::new(config.admission_policy()?, settings.policy.hard_cap)
+                .with_metrics(metrics.clone()),
+        );
+        let provider_names: Vec<&str> = routes.iter().map(|route| route.courier.name()).collect();
+        let budgets = Arc::new(
+            gerbang_core::Budgets::new(config.budget_policy(&provider_names)?)
+                .with_metrics(metrics.clone()),
+        );
         let lease = config.delivery.claim_lease()?;
         let account_settings = config.accounts.settings()?;
         let staff_policy = config.staff_policy()?;
@@ -188,11 +197,25 @@ impl Application {
                 settings.clone(),
             )
             .with_pace(pace.clone())
-            .with_brake(brake.clone());
+            .with_brake(brake.clone())
+            .with_admission(admission.clone())
+            .with_budgets(budgets.clone());
             let mut brake_stops = delivery_stops.clone();
             tokio::spawn(brake.clone().run(store.clone(), clock.clone(), async move {
                 let _ = brake_stops.wait_for(|stop| *stop).await;
             }));
+            let mut admission_stops = delivery_stops.clone();
+            tokio::spawn(admission.clone().run(store.clone(), async move {
+                let _ = admission_stops.wait_for(|stop| *stop).await;
+            }));
+            let mut budget_stops = delivery_stops.clone();
+            tokio::spawn(
+                budgets
+                    .clone()
+                    .run(store.clone(), clock.clone(), async move {
+                        let _ = budget_stops.wait_for(|stop| *stop).await;
+                    }),
+            );
             for (provider, events) in receipts {
                 tokio::spawn(apply_receipts(
                     store.clone(),
@@ -207,7 +230,7 @@ impl Application {
             worker.metrics = metrics.clone();
             worker.retry = retry;
             worker.lease = lease;
-            let worker = worker.with_pace(pace);
+            let worker = worker.with_pace(pace).with_budgets(budgets.clone());
             let mut stops = delivery_stops.clone();
             let delivery = tokio::spawn(worker.run(engine.queued_signal(), async move {
                 let _ = stops.wait_for(|stop| *stop).await;

@@ -60,6 +60,43 @@ impl Config {
         }
     }
 
+    /// The admission policy, checked.
+    pub fn admission_policy(
+        &self,
+    ) -> Result<gerbang_domain::verification::admission::AdmissionPolicy, ConfigError> {
+        let policy = &self.otp.admission;
+        match policy.invalid() {
+            Some(key) => Err(ConfigError::Invalid(format!(
+                "otp.admission.{key}: must be a percentage from 1 to 100"
+            ))),
+            None => Ok(policy.clone()),
+        }
+    }
+
+    /// The daily budgets, checked against the providers configured (`providers`: their names).
+    pub fn budget_policy(
+        &self,
+        providers: &[&str],
+    ) -> Result<gerbang_domain::delivery::budget::BudgetPolicy, ConfigError> {
+        let policy = &self.delivery.budgets;
+        if let Some(key) = policy.invalid() {
+            return Err(ConfigError::Invalid(format!(
+                "delivery.budgets.{key}: a cap must be at least 1 (remove the line for no cap), alert_percent 1 to 100"
+            )));
+        }
+        if let Some(name) = policy
+            .providers
+            .keys()
+            .find(|name| !providers.contains(&name.as_str()))
+        {
+            return Err(ConfigError::Invalid(format!(
+                "delivery.budgets.providers.\"{name}\": no such provider (configured: {})",
+                providers.join(", ")
+            )));
+        }
+        Ok(policy.clone())
+    }
+
     /// The staff policy, checked: every number must be at least 1.
     pub fn staff_policy(&self) -> Result<gerbang_domain::staff::StaffPolicy, ConfigError> {
         let policy = &self.staff;
@@ -112,6 +149,8 @@ pub struct DeliveryConfig {
     /// the built-in one; `None` (an empty string): the built-in templates only.
     #[serde(deserialize_with = "empty_is_none")]
     pub templates_dir: Option<PathBuf>,
+    /// Daily caps on codes per channel and hand-offs per provider (docs/delivery.md).
+    pub budgets: gerbang_domain::delivery::budget::BudgetPolicy,
 }
 
 impl Default for DeliveryConfig {
@@ -132,6 +171,7 @@ impl Default for DeliveryConfig {
             no_receipt_seconds: 60,
             cause_overrides: Vec::new(),
             templates_dir: None,
+            budgets: Default::default(),
         }
     }
 }
@@ -373,6 +413,8 @@ pub struct OtpConfig {
     pub rate_limits: Vec<RateLimitConfig>,
     /// The SMS pumping brake (docs/verifications.md).
     pub pumping: gerbang_domain::verification::pumping::BrakePolicy,
+    /// Which new codes are still queued when the queue is long (docs/verifications.md).
+    pub admission: gerbang_domain::verification::admission::AdmissionPolicy,
 }
 
 /// One rate-limit rule.
@@ -562,6 +604,7 @@ impl Default for OtpConfig {
             webotp_host: String::new(),
             android_app_hash: String::new(),
             pumping: Default::default(),
+            admission: Default::default(),
             rate_limits: rate::default_rules(3, chrono::Duration::minutes(30))
                 .into_iter()
                 .filter(|rule| rule.key != KeyKind::Flow)

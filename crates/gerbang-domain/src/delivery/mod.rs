@@ -11,7 +11,9 @@
 //! - [`circuit`]: the circuit breaker that skips a failing provider for a while.
 //! - [`fallback`]: which other channels a participant is offered when a message did not arrive.
 //! - [`explain`]: what the participant and staff are told about an attempt, worded for its channel.
+//! - [`budget`]: the daily caps on codes per channel and hand-offs per provider (money).
 
+pub mod budget;
 pub mod causes;
 pub mod circuit;
 pub mod explain;

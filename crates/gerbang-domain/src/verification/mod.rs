@@ -6,10 +6,13 @@
 //! - [`code`]: generating, digesting and comparing codes;
 //! - [`purpose`]: purposes, step-up actions and the binding a code is keyed on;
 //! - [`rate`]: rate-limit rules and their arithmetic;
-//! - [`message`]: the text that carries a code.
+//! - [`message`]: the text that carries a code;
+//! - [`admission`]: which codes are still queued when the queue is long;
+//! - [`pumping`]: the SMS pumping brake's rule.
 //!
 //! Everything here takes `now` as an argument; nothing reads a clock or does I/O.
 
+pub mod admission;
 pub mod code;
 pub mod message;
 pub mod pumping;
@@ -28,7 +31,7 @@ use crate::identity::{Email, MobileNumber};
 use code::{CodeDigest, CodeLength};
 
 /// How a code travels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Channel {
     Sms,

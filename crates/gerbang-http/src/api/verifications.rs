@@ -291,9 +291,12 @@ pub(crate) fn engine_error(error: EngineError, now: DateTime<Utc>) -> ApiError {
         "otp_already_used" | "verification_cancelled" => StatusCode::CONFLICT,
         "verification_expired" | "otp_expired" | "otp_attempts_exhausted" => StatusCode::GONE,
         "otp_incorrect" => StatusCode::UNPROCESSABLE_ENTITY,
-        "rate_limited" | "resend_limit_reached" | "resend_countdown" | "destination_suspended" => {
-            StatusCode::TOO_MANY_REQUESTS
-        }
+        "rate_limited"
+        | "resend_limit_reached"
+        | "resend_countdown"
+        | "destination_suspended"
+        | "queue_full"
+        | "budget_exhausted" => StatusCode::TOO_MANY_REQUESTS,
         "temporarily_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::BAD_REQUEST,
     };
