@@ -380,7 +380,15 @@ pub fn validate(config: &Config) -> anyhow::Result<()> {
     let mut settings = config.otp.engine_settings()?;
     settings.fallback = config.delivery.fallback_policy()?;
     let templates = Arc::new(config.delivery.templates()?);
-    delivery_routes(config, &templates, false)?;
+    let wiring = delivery_routes(config, &templates, false)?;
+    let providers: Vec<&str> = wiring
+        .routes
+        .iter()
+        .map(|route| route.courier.name())
+        .collect();
+    config.budget_policy(&providers)?;
+    config.brake_policy()?;
+    config.admission_policy()?;
     config.delivery.retry_policy()?;
     config.delivery.claim_lease()?;
     config.accounts.settings()?;

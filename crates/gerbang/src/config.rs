@@ -1102,6 +1102,10 @@ pub fn known_keys() -> BTreeSet<String> {
     if let Ok(table) = EXAMPLE.parse::<toml::Table>() {
         walk("", &table, &mut keys);
     }
+    // The example leaves every channel's cap out (no cap by default); each may still be set.
+    for channel in gerbang_domain::verification::Channel::ALL {
+        keys.insert(format!("delivery.budgets.channels.{}", channel.as_str()));
+    }
     keys
 }
 

@@ -704,6 +704,22 @@ fn config_check_refuses_what_serve_refuses() {
             vec![("GERBANG_SERVER__HEADER_TIMEOUT_SECONDS", "0")],
             "server.header_timeout_seconds",
         ),
+        (
+            vec![("GERBANG_OTP__ADMISSION__LOGIN_PERCENT", "0")],
+            "otp.admission.login_percent",
+        ),
+        (
+            vec![("GERBANG_DELIVERY__BUDGETS__ALERT_PERCENT", "101")],
+            "delivery.budgets.alert_percent",
+        ),
+        (
+            vec![("GERBANG_DELIVERY__BUDGETS__CHANNELS__SMS", "0")],
+            "delivery.budgets.channels.sms",
+        ),
+        (
+            vec![("GERBANG_OTP__PUMPING__MIN_SENDS", "0")],
+            "otp.pumping.min_sends",
+        ),
     ];
     for (vars, reason) in refused {
         for command in [
@@ -727,6 +743,19 @@ fn config_check_refuses_what_serve_refuses() {
         .env("GERBANG_PRIVACY__KEY", gerbang_testkit::TEST_KEY)
         .args(["config", "check"]));
     assert!(out.status.success(), "{}", text(&out.stderr));
+    // A budget for a provider that does not exist is a typo that would cap nothing.
+    std::fs::write(
+        dir.path().join("budgets.toml"),
+        "[delivery.budgets.providers]\n\"smpp:primry\" = 1000\n",
+    )
+    .unwrap();
+    let out = run(gerbang(dir.path()).args(["--config", "budgets.toml", "config", "check"]));
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("delivery.budgets.providers.\"smpp:primry\": no such provider"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -2005,6 +2034,10 @@ async fn the_dashboard_and_alert_rules_name_only_metrics_gerbang_serves() {
     every.webhook_rejected("bad_signature");
     every.set_outbox_queued(1);
     every.set_blocks_braked(1);
+    every.admission_refused("registration");
+    every.set_queue_wait("sms", 1.0);
+    every.budget_refused("sms");
+    every.set_budget("provider", "p", 1, Some(2));
     let families = |text: &str| -> std::collections::BTreeSet<String> {
         text.lines()
             .filter_map(|line| line.strip_prefix("# TYPE "))
@@ -2051,4 +2084,85 @@ async fn the_dashboard_and_alert_rules_name_only_metrics_gerbang_serves() {
             );
         }
     }
+}
+
+/// Admission over HTTP: a bind capped at one submit a second and codes that live 20 s. New
+/// registrations are refused with `429 queue_full` once about 6 s of codes wait (30 % of the
+/// cap), with a time to try again and both languages, while a sign-in code is still accepted;
+/// `/metrics` counts the refusals and shows the wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_refuses_registrations_first_with_queue_full_over_http() {
+    let smsc = smsc::Smsc::start(&[]).await;
+    let db = TestDatabase::create().await;
+    let vars = app_vars(
+        &db,
+        vec![
+            ("GERBANG_DELIVERY__SMS", "smpp".to_string()),
+            ("GERBANG_DELIVERY__SMPP__ADDRESS", smsc.address.clone()),
+            ("GERBANG_DELIVERY__SMPP__SYSTEM_ID", "gerbang".to_string()),
+            ("GERBANG_DELIVERY__SMPP__PASSWORD", "secret".to_string()),
+            ("GERBANG_DELIVERY__SMPP__MAX_PER_SECOND", "1".to_string()),
+            ("GERBANG_OTP__HARD_CAP_SECONDS", "20".to_string()),
+            ("GERBANG_OTP__LIFETIME_SECONDS", "20".to_string()),
+        ],
+    );
+    let (address, stop, server) = serve_in_process(vars).await;
+    let http = reqwest::Client::new();
+    let start = |purpose: &'static str, n: u32| {
+        let http = http.clone();
+        async move {
+            let to = format!("0812{:04}5000", 1000 + n);
+            let response = http
+                .post(format!("http://{address}/v1/verifications"))
+                .json(&serde_json::json!({"purpose": purpose, "channel": "sms", "to": to}))
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let body: serde_json::Value = response.json().await.unwrap();
+            (status, retry_after, body)
+        }
+    };
+    let mut accepted = 0;
+    let mut refusal = None;
+    for n in 0..30 {
+        let (status, retry_after, body) = start("registration", n).await;
+        if status == 201 {
+            accepted += 1;
+            continue;
+        }
+        refusal = Some((status, retry_after, body));
+        break;
+    }
+    let (status, retry_after, body) = refusal.expect("a registration was refused");
+    // About 6 s of queue at one a second; a submit or two may go out while the codes come in.
+    assert!((5..=9).contains(&accepted), "{accepted} accepted before {body}");
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["code"], "queue_full");
+    assert!(body["retry_after"].as_u64().is_some_and(|s| s >= 1), "{body}");
+    assert!(retry_after.is_some(), "{body}");
+    assert!(body["message"]["id"].as_str().unwrap().contains("coba lagi pukul"));
+    assert!(body["message"]["en"].as_str().unwrap().contains("try again at"));
+    // A sign-in code is more urgent: 10 s of queue is still fine for it.
+    let (status, _, body) = start("login_new_device", 100).await;
+    assert_eq!(status, 201, "{body}");
+    let metrics = http
+        .get(format!("http://{address}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("gerbang_admission_refused_total{urgency=\"registration\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("gerbang_queue_wait_seconds{channel=\"sms\"}"), "{metrics}");
+    stop_in_process(stop, server).await;
 }
