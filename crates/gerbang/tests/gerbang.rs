@@ -2141,13 +2141,29 @@ async fn a_full_queue_refuses_registrations_first_with_queue_full_over_http() {
     }
     let (status, retry_after, body) = refusal.expect("a registration was refused");
     // About 6 s of queue at one a second; a submit or two may go out while the codes come in.
-    assert!((5..=9).contains(&accepted), "{accepted} accepted before {body}");
+    assert!(
+        (5..=9).contains(&accepted),
+        "{accepted} accepted before {body}"
+    );
     assert_eq!(status, 429, "{body}");
     assert_eq!(body["code"], "queue_full");
-    assert!(body["retry_after"].as_u64().is_some_and(|s| s >= 1), "{body}");
+    assert!(
+        body["retry_after"].as_u64().is_some_and(|s| s >= 1),
+        "{body}"
+    );
     assert!(retry_after.is_some(), "{body}");
-    assert!(body["message"]["id"].as_str().unwrap().contains("coba lagi pukul"));
-    assert!(body["message"]["en"].as_str().unwrap().contains("try again at"));
+    assert!(
+        body["message"]["id"]
+            .as_str()
+            .unwrap()
+            .contains("coba lagi pukul")
+    );
+    assert!(
+        body["message"]["en"]
+            .as_str()
+            .unwrap()
+            .contains("try again at")
+    );
     // A sign-in code is more urgent: 10 s of queue is still fine for it.
     let (status, _, body) = start("login_new_device", 100).await;
     assert_eq!(status, 201, "{body}");
@@ -2163,6 +2179,9 @@ async fn a_full_queue_refuses_registrations_first_with_queue_full_over_http() {
         metrics.contains("gerbang_admission_refused_total{urgency=\"registration\"} 1"),
         "{metrics}"
     );
-    assert!(metrics.contains("gerbang_queue_wait_seconds{channel=\"sms\"}"), "{metrics}");
+    assert!(
+        metrics.contains("gerbang_queue_wait_seconds{channel=\"sms\"}"),
+        "{metrics}"
+    );
     stop_in_process(stop, server).await;
 }

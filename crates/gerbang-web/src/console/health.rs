@@ -13,7 +13,9 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{Duration, DurationRound, Utc};
 use gerbang_core::StaffServiceError;
+use gerbang_domain::delivery::budget::BudgetLevel;
 use gerbang_domain::staff::Permission;
+use gerbang_domain::verification::admission::Urgency;
 use gerbang_store::Store;
 use gerbang_store::health::DELIVERY_TIME_BOUNDS;
 
@@ -87,10 +89,35 @@ pub struct BrakeRow {
     pub holds: bool,
 }
 
+/// One channel's queue, as the admission table shows it.
+#[derive(Debug)]
+pub struct QueueRow {
+    pub channel: &'static str,
+    pub waiting: u64,
+    /// Codes per second, or the catalogue's "not known yet".
+    pub rate: String,
+    pub wait: String,
+    /// Catalogue keys of the urgencies refused now.
+    pub refusing: Vec<&'static str>,
+}
+
+/// One daily count against its cap.
+#[derive(Debug)]
+pub struct BudgetRow {
+    pub scope: &'static str,
+    pub name: String,
+    pub spent: u64,
+    pub cap: Option<u64>,
+    pub level: &'static str,
+    pub over: bool,
+}
+
 #[derive(Template)]
 #[template(path = "console_health.html")]
 struct HealthPage {
     layout: Layout,
+    queues: Vec<QueueRow>,
+    budgets: Vec<BudgetRow>,
     brakes: Vec<BrakeRow>,
     may_lift: bool,
     total: u64,
@@ -334,7 +361,58 @@ pub async fn page<S: Store>(State(console): State<Console<S>>, browser: Browser)
             block: brake.block,
         })
         .collect();
+    let engine = console.accounts.engine();
+    let queues = engine
+        .admission()
+        .state(engine.pace(), now)
+        .into_iter()
+        .filter(|queue| queue.waiting > 0 || queue.per_second.is_some())
+        .map(|queue| QueueRow {
+            channel: queue.channel.as_str(),
+            waiting: queue.waiting,
+            rate: queue.per_second.map_or_else(
+                || t.get("console.admission_unknown").to_owned(),
+                |rate| format!("{rate:.1}"),
+            ),
+            wait: queue.wait.map_or_else(
+                || t.get("console.admission_unknown").to_owned(),
+                |wait| format!("{} s", (wait.num_milliseconds() + 999) / 1000),
+            ),
+            refusing: queue
+                .refusing
+                .iter()
+                .map(|urgency| match urgency {
+                    Urgency::Registration => "console.urgency_registration",
+                    Urgency::Login => "console.urgency_login",
+                    Urgency::Transaction => "console.urgency_transaction",
+                })
+                .collect(),
+        })
+        .collect();
+    let budgets = engine
+        .budgets()
+        .states(now)
+        .into_iter()
+        .map(|budget| BudgetRow {
+            scope: if budget.scope == "channel" {
+                "console.budget_scope_channel"
+            } else {
+                "console.budget_scope_provider"
+            },
+            name: budget.name,
+            spent: budget.spent,
+            cap: budget.cap,
+            over: budget.level != BudgetLevel::Within,
+            level: match budget.level {
+                BudgetLevel::Within => "console.budget_within",
+                BudgetLevel::Alert => "console.budget_alert",
+                BudgetLevel::Exhausted => "console.budget_exhausted",
+            },
+        })
+        .collect();
     let page = HealthPage {
+        queues,
+        budgets,
         brakes,
         may_lift: session.may(Permission::LiftBrakes).is_ok(),
         layout: console.layout(
