@@ -6,6 +6,7 @@
 #   bash benches/delivery.sh                          # both parts
 #   PARTS=latency RATES="500 2000" RATE_SECONDS=20 bash benches/delivery.sh
 #   PARTS=burst BURST=100000 BURST_MAX_PER_SECOND=2000 BURST_WINDOW=50 bash benches/delivery.sh
+#   PARTS=surge bash benches/delivery.sh              # a 10x surge against a capped bind (admission)
 #
 # 1. latency: starts at a constant offered rate (open loop) for RATE_SECONDS each; per destination,
 #    the SMSC's receive time of its submit_sm minus the time the request was sent. The bind has no
@@ -13,6 +14,12 @@
 # 2. burst: BURST starts as fast as the server accepts them (64 connections), with the bind capped
 #    at BURST_MAX_PER_SECOND; the queue builds up and drains at (at most) the cap. VmRSS of gerbang
 #    and the outbox rows still waiting (sqlite3, read-only) are sampled every second.
+#
+# 3. surge: SURGE_FACTOR times the bind's cap (SURGE_MAX_PER_SECOND) offered for SURGE_SECONDS,
+#    purposes mixed as on a peak day (delivery_load.py surge), codes living SURGE_HARD_CAP seconds.
+#    Admission refuses the least urgent with 429 queue_full once the queue would hold a new code
+#    too long; the report counts accepted, refused, submitted in time, dropped and lost, and the
+#    request -> submit_sm wait of the accepted (goal: none expires in the queue, none lost).
 #
 # Every run gets a fresh data directory and SMSC, so the default rate limits (5 per destination per
 # 15 min, 200 per number block per hour) apply unchanged; the load generator spreads destinations
@@ -30,6 +37,10 @@ LATENCY_WINDOW=${LATENCY_WINDOW:-10}
 BURST=${BURST:-100000}
 BURST_MAX_PER_SECOND=${BURST_MAX_PER_SECOND:-2000}
 BURST_WINDOW=${BURST_WINDOW:-50}
+SURGE_MAX_PER_SECOND=${SURGE_MAX_PER_SECOND:-50}
+SURGE_FACTOR=${SURGE_FACTOR:-10}
+SURGE_SECONDS=${SURGE_SECONDS:-120}
+SURGE_HARD_CAP=${SURGE_HARD_CAP:-120}
 CONNECTIONS=${CONNECTIONS:-64}
 DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-600}
 CLIENT_TIMEOUT=${CLIENT_TIMEOUT:-900}
@@ -77,6 +88,7 @@ boot() {
   GERBANG_DELIVERY__SMS=smpp GERBANG_DELIVERY__SMPP__ADDRESS="127.0.0.1:$smsc_port" \
   GERBANG_DELIVERY__SMPP__SYSTEM_ID=gerbang GERBANG_DELIVERY__SMPP__PASSWORD=secret \
   GERBANG_DELIVERY__SMPP__MAX_PER_SECOND="$1" GERBANG_DELIVERY__SMPP__WINDOW="$2" \
+  GERBANG_OTP__HARD_CAP_SECONDS="${HARD_CAP:-600}" GERBANG_OTP__LIFETIME_SECONDS="${LIFETIME:-300}" \
   GERBANG_REGISTRY__DEMO_PARTICIPANTS=0 GERBANG_PRIVACY__KEY="$KEY" GERBANG_LOG__FILTER="${LOG_FILTER:-warn}" \
     "$BIN" serve --listen "127.0.0.1:$PORT" --data-dir "$work/data" >"$work/server.log" 2>&1 &
   server=$!
@@ -122,6 +134,37 @@ for part in $PARTS; do
       echo "   load after: $(uptime | sed 's/.*load average/load average/')"
       shutdown
     done
+  elif [ "$part" = surge ]; then
+    HARD_CAP=$SURGE_HARD_CAP LIFETIME=$SURGE_HARD_CAP boot "$SURGE_MAX_PER_SECOND" 10
+    offered=$((SURGE_MAX_PER_SECOND * SURGE_FACTOR))
+    echo "== surge: ${offered}/s offered (${SURGE_FACTOR}x the bind's cap of ${SURGE_MAX_PER_SECOND}/s) for ${SURGE_SECONDS}s, codes live ${SURGE_HARD_CAP}s"
+    db="$work/data/gerbang.sqlite"
+    : >"$work/samples"
+    (
+      while kill -0 "$server" 2>/dev/null; do
+        rss=$(awk '/^VmRSS/ {print $2}' "/proc/$server/status" 2>/dev/null || echo 0)
+        queue=$(sqlite3 -readonly -cmd '.timeout 500' -separator ' ' "$db" \
+          "SELECT coalesce(sum(status = 'queued'), 0), coalesce(sum(status = 'claimed'), 0) FROM outbox WHERE status IN ('queued', 'claimed')" 2>/dev/null || echo "- -")
+        echo "$(date +%s.%N) ${rss:-0} $queue" >>"$work/samples"
+        sleep 1
+      done
+    ) &
+    sampler=$!
+    timeout "$CLIENT_TIMEOUT" python3 benches/delivery_load.py surge --port "$PORT" --rate "$offered" \
+      --seconds "$SURGE_SECONDS" --connections "$CONNECTIONS" --out "$work/client" | sed 's/^/   client: /'
+    # Until the outbox holds nothing waiting (bounded), then SETTLE seconds for late submits.
+    started=$SECONDS
+    while [ $((SECONDS - started)) -lt "$DRAIN_TIMEOUT" ]; do
+      waiting=$(sqlite3 -readonly -cmd '.timeout 2000' "$db" "SELECT count(*) FROM outbox WHERE status IN ('queued', 'claimed')" 2>/dev/null || echo 1)
+      [ "$waiting" = 0 ] && break
+      sleep 1
+    done
+    sleep "$SETTLE"
+    stop "$sampler"; sampler=""
+    dropped=$(sqlite3 -readonly -cmd '.timeout 2000' "$db" "SELECT count(*) FROM outbox WHERE status = 'dropped'")
+    python3 benches/delivery_report.py surge "$work/client" "$work/smsc.log" "$work/samples" "$dropped" "$SURGE_HARD_CAP"
+    echo "   load after: $(uptime | sed 's/.*load average/load average/')"
+    shutdown
   elif [ "$part" = burst ]; then
     boot "$BURST_MAX_PER_SECOND" "$BURST_WINDOW"
     echo "== burst: $BURST starts, $CONNECTIONS connections, bind max_per_second=$BURST_MAX_PER_SECOND window=$BURST_WINDOW"

@@ -4,6 +4,11 @@ connections (Python standard library only: asyncio streams, HTTP written by hand
 
   delivery_load.py rate  --port P --rate R --seconds S --out FILE   # open loop at R starts/s
   delivery_load.py burst --port P --count N --out FILE              # N starts, as fast as accepted
+  delivery_load.py surge --port P --rate R --seconds S --out FILE   # open loop, mixed purposes
+
+`surge` is `rate` with the purposes of a peak day mixed in (per 10 requests: 6 registrations, 3
+sign-ins on a new device, 1 step-up confirming a bank account change), and each line gains the
+purpose and, for a refusal, its `code`: `to sent status answered purpose code`.
 
 Destination i is a distinct mobile number; 100 numbers per block of 10,000 (the number minus its
 last four digits), spread over nine prefixes, so the default rate limits (5 per destination per
@@ -21,6 +26,9 @@ import json
 import sys
 import time
 
+# A peak day's mix, per 10 requests (surge mode).
+MIX = ["registration", "login_new_device", "registration", "registration", "login_new_device",
+       "registration", "step_up", "registration", "login_new_device", "registration"]
 PREFIXES = ["0811", "0812", "0813", "0821", "0822", "0823", "0851", "0852", "0853"]
 
 
@@ -45,9 +53,13 @@ class Connection:
     async def open(self):
         self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
 
-    async def start(self, to):
-        """One start; returns (sent, status, answered). Reconnects once if the server hung up."""
-        body = json.dumps({"purpose": "registration", "channel": "sms", "to": to}).encode()
+    async def start(self, to, purpose="registration"):
+        """One start; returns (sent, status, answered, code). Reconnects once if the server hung up."""
+        fields = {"purpose": purpose, "channel": "sms", "to": to}
+        if purpose == "step_up":
+            fields["action"] = "bank_account_change"
+            fields["details"] = {"bank_account": "1234567890"}
+        body = json.dumps(fields).encode()
         request = (
             b"POST /v1/verifications HTTP/1.1\r\nHost: 127.0.0.1\r\n"
             b"Content-Type: application/json\r\nContent-Length: "
@@ -70,15 +82,20 @@ class Connection:
                         length = int(value)
                     elif name.strip().lower() == b"connection" and value.strip().lower() == b"close":
                         self.writer = None
-                if length:
-                    await self.reader.readexactly(length)
-                return sent, status, time.time()
+                answer = await self.reader.readexactly(length) if length else b""
+                code = "-"
+                if status >= 400:
+                    try:
+                        code = json.loads(answer).get("code", "-")
+                    except ValueError:
+                        pass
+                return sent, status, time.time(), code
             except (ConnectionError, asyncio.IncompleteReadError):
                 # Only a request never answered is retried: the server closed an idle connection.
                 self.writer = None
                 if attempt == 1:
-                    return sent, 0, time.time()
-        return sent, 0, time.time()
+                    return sent, 0, time.time(), "-"
+        return sent, 0, time.time(), "-"
 
 
 async def run_rate(args):
@@ -97,9 +114,12 @@ async def run_rate(args):
                 return
             i, scheduled = item
             to = destination(args.offset + i)
-            sent, status, answered = await c.start(to)
+            purpose = "registration"
+            if args.mode == "surge":
+                purpose = MIX[i % len(MIX)]
+            sent, status, answered, code = await c.start(to, purpose)
             lags.append(sent - scheduled)
-            records.append((to, sent, status, answered))
+            records.append((to, sent, status, answered, purpose, code))
 
     workers = [asyncio.create_task(worker(c)) for c in connections]
     started = time.time()
@@ -131,8 +151,8 @@ async def run_burst(args):
             i = next_index
             next_index += 1
             to = destination(args.offset + i)
-            sent, status, answered = await c.start(to)
-            records.append((to, sent, status, answered))
+            sent, status, answered, code = await c.start(to)
+            records.append((to, sent, status, answered, "registration", code))
 
     started = time.time()
     await asyncio.gather(*(worker(c) for c in connections))
@@ -141,7 +161,7 @@ async def run_burst(args):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["rate", "burst"])
+    parser.add_argument("mode", choices=["rate", "burst", "surge"])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--rate", type=float, default=500)
     parser.add_argument("--seconds", type=float, default=20)
@@ -150,11 +170,14 @@ def main():
     parser.add_argument("--offset", type=int, default=0)
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
-    run = run_rate if args.mode == "rate" else run_burst
+    run = run_burst if args.mode == "burst" else run_rate
     records, started, finished, lags = asyncio.run(run(args))
     with open(args.out, "w") as out:
-        for to, sent, status, answered in records:
-            out.write(f"{to} {sent:.6f} {status} {answered:.6f}\n")
+        for to, sent, status, answered, purpose, code in records:
+            if args.mode == "surge":
+                out.write(f"{to} {sent:.6f} {status} {answered:.6f} {purpose} {code}\n")
+            else:
+                out.write(f"{to} {sent:.6f} {status} {answered:.6f}\n")
     ok = [r for r in records if 200 <= r[2] < 300]
     statuses = {}
     for r in records:

@@ -3,6 +3,10 @@
 
   delivery_report.py latency CLIENT_FILE SMSC_LOG
   delivery_report.py burst CLIENT_FILE SMSC_LOG SAMPLES_FILE
+  delivery_report.py surge CLIENT_FILE SMSC_LOG SAMPLES_FILE DROPPED HARD_CAP_SECONDS
+
+surge: CLIENT_FILE lines carry `purpose code` too; DROPPED is the outbox rows gerbang dropped
+(expired in the queue or given up), read from the database after the drain.
 
 CLIENT_FILE: `to sent status answered` per request (delivery_load.py). SMSC_LOG: the test SMSC's log
 with SMSC_LOG_TIME=1 (`submit <to> ... t=<receive time> text=<hex>`). SAMPLES_FILE: one line a second,
@@ -151,8 +155,73 @@ def burst(client_path, smsc_path, samples_path):
                 )
 
 
+def surge(client_path, smsc_path, samples_path, dropped, hard_cap):
+    rows = [line.split() for line in open(client_path)]
+    submits = read_smsc(smsc_path)
+    by_purpose = collections.defaultdict(collections.Counter)
+    accepted = {}
+    for to, sent, status, answered, purpose, code in rows:
+        status = int(status)
+        outcome = "accepted" if 200 <= status < 300 else code if status else "no_answer"
+        by_purpose[purpose][outcome] += 1
+        if 200 <= status < 300:
+            accepted["62" + to[1:]] = (float(sent), purpose)
+    sent_times = sorted(float(r[1]) for r in rows)
+    t0, last = sent_times[0], sent_times[-1]
+    print(f"   offered {len(rows)} in {last - t0:.1f} s ({len(rows) / (last - t0):.0f}/s)")
+    outcomes = sorted({o for c in by_purpose.values() for o in c})
+    print("   purpose            " + " ".join(f"{o:>16}" for o in outcomes))
+    for purpose in ("registration", "login_new_device", "step_up"):
+        counts = by_purpose.get(purpose, {})
+        print(f"   {purpose:<18} " + " ".join(f"{counts.get(o, 0):>16}" for o in outcomes))
+    in_time, late, lost, waits = 0, 0, 0, []
+    for to, (sent, purpose) in accepted.items():
+        if to not in submits:
+            lost += 1
+            continue
+        wait = min(submits[to]) - sent
+        waits.append(wait)
+        if wait <= hard_cap:
+            in_time += 1
+        else:
+            late += 1
+    waits.sort()
+    total_submits = sum(len(t) for t in submits.values())
+    print(
+        f"   accepted={len(accepted)} submitted_in_time={in_time} submitted_late={late} "
+        f"never_submitted={lost} dropped_by_gerbang={dropped} "
+        f"(expired in the queue or given up; never_submitted - dropped = lost: {lost - dropped}) "
+        f"smsc_submits={total_submits} duplicated={total_submits - len(submits)} "
+        f"not_accepted_at_smsc={len([t for t in submits if t not in accepted])}"
+    )
+    print(
+        f"   request->submit_sm of accepted, s: p50={percentile(waits, 0.5):.1f} "
+        f"p90={percentile(waits, 0.9):.1f} p99={percentile(waits, 0.99):.1f} "
+        f"max={percentile(waits, 1.0):.1f} (hard cap {hard_cap} s)"
+    )
+    times = sorted(t for ts in submits.values() for t in ts)
+    if times:
+        print(
+            f"   SMSC: {len(times)} submits from +{times[0] - t0:.1f} s to +{times[-1] - t0:.1f} s, "
+            f"{len(times) / max(times[-1] - times[0], 1e-9):.1f}/s"
+        )
+    samples = []
+    for line in open(samples_path):
+        at, rss, queued, claimed = line.split()
+        samples.append((float(at) - t0, int(rss), queued, claimed))
+    if samples:
+        rss = [s[1] / 1024 for s in samples]
+        print(
+            f"   VmRSS MB: first {rss[0]:.0f}, max {max(rss):.0f}, last {rss[-1]:.0f}; "
+            "outbox (s: queued) " + " ".join(
+                f"{at:.0f}:{q}" for at, _, q, _ in samples[:: max(1, len(samples) // 20)])
+        )
+
+
 if __name__ == "__main__":
-    if sys.argv[1] == "latency":
+    if sys.argv[1] == "surge":
+        surge(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), float(sys.argv[6]))
+    elif sys.argv[1] == "latency":
         latency(sys.argv[2], sys.argv[3])
     else:
         burst(sys.argv[2], sys.argv[3], sys.argv[4])
