@@ -50,6 +50,15 @@ fn every_refusal() -> Vec<EngineError> {
         rule: rule(KeyKind::Flow),
         until: at,
     });
+    all.push(EngineError::DestinationSuspended { until: at });
+    all.push(EngineError::QueueFull {
+        wait: Duration::seconds(200),
+        until: at,
+    });
+    all.push(EngineError::BudgetExhausted {
+        channel: gerbang_domain::verification::Channel::Whatsapp,
+        until: at,
+    });
     all.push(StoreError::Unavailable("disk full".into()).into());
     all
 }
