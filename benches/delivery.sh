@@ -41,6 +41,9 @@ SURGE_MAX_PER_SECOND=${SURGE_MAX_PER_SECOND:-50}
 SURGE_FACTOR=${SURGE_FACTOR:-10}
 SURGE_SECONDS=${SURGE_SECONDS:-120}
 SURGE_HARD_CAP=${SURGE_HARD_CAP:-120}
+# SURGE_BACKEND=postgres: the surge runs on a fresh database of the local PostgreSQL (PG, trust auth).
+SURGE_BACKEND=${SURGE_BACKEND:-sqlite}
+PG=${PG:-postgres://postgres@127.0.0.1:5432}
 CONNECTIONS=${CONNECTIONS:-64}
 DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-600}
 CLIENT_TIMEOUT=${CLIENT_TIMEOUT:-900}
@@ -90,7 +93,7 @@ boot() {
   GERBANG_DELIVERY__SMPP__MAX_PER_SECOND="$1" GERBANG_DELIVERY__SMPP__WINDOW="$2" \
   GERBANG_OTP__HARD_CAP_SECONDS="${HARD_CAP:-600}" GERBANG_OTP__LIFETIME_SECONDS="${LIFETIME:-300}" \
   GERBANG_REGISTRY__DEMO_PARTICIPANTS=0 GERBANG_PRIVACY__KEY="$KEY" GERBANG_LOG__FILTER="${LOG_FILTER:-warn}" \
-    "$BIN" serve --listen "127.0.0.1:$PORT" --data-dir "$work/data" >"$work/server.log" 2>&1 &
+    "$BIN" serve --listen "127.0.0.1:$PORT" --data-dir "$work/data" ${DATABASE_URL:+--database-url "$DATABASE_URL"} >"$work/server.log" 2>&1 &
   server=$!
   for _ in $(seq 100); do curl -fs "127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.1; done
   curl -fs -o /dev/null -H 'Content-Type: application/json' \
@@ -135,16 +138,27 @@ for part in $PARTS; do
       shutdown
     done
   elif [ "$part" = surge ]; then
-    HARD_CAP=$SURGE_HARD_CAP LIFETIME=$SURGE_HARD_CAP boot "$SURGE_MAX_PER_SECOND" 10
+    # What the outbox holds, on either backend: `sql QUERY` prints one line of space-separated values.
+    if [ "$SURGE_BACKEND" = postgres ]; then
+      pgdb="gerbang_surge_$$"
+      psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $pgdb WITH (FORCE)" >/dev/null
+      psql "$PG/postgres" -qc "CREATE DATABASE $pgdb"
+      trap 'psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS '"$pgdb"' WITH (FORCE)" >/dev/null 2>&1; cleanup' EXIT
+      export DATABASE_URL="$PG/$pgdb"
+      sql() { psql "$DATABASE_URL" -AtF ' ' -c "$1" 2>/dev/null; }
+    else
+      sql() { sqlite3 -readonly -cmd '.timeout 2000' -separator ' ' "$work/data/gerbang.sqlite" "$1" 2>/dev/null; }
+    fi
+    # The pumping brake is off: the generator's codes are never entered, by design.
+    GERBANG_OTP__PUMPING__ENABLED=false HARD_CAP=$SURGE_HARD_CAP LIFETIME=$SURGE_HARD_CAP boot "$SURGE_MAX_PER_SECOND" 10
     offered=$((SURGE_MAX_PER_SECOND * SURGE_FACTOR))
-    echo "== surge: ${offered}/s offered (${SURGE_FACTOR}x the bind's cap of ${SURGE_MAX_PER_SECOND}/s) for ${SURGE_SECONDS}s, codes live ${SURGE_HARD_CAP}s"
-    db="$work/data/gerbang.sqlite"
+    echo "== surge ($SURGE_BACKEND): ${offered}/s offered (${SURGE_FACTOR}x the bind's cap of ${SURGE_MAX_PER_SECOND}/s) for ${SURGE_SECONDS}s, codes live ${SURGE_HARD_CAP}s"
     : >"$work/samples"
     (
       while kill -0 "$server" 2>/dev/null; do
         rss=$(awk '/^VmRSS/ {print $2}' "/proc/$server/status" 2>/dev/null || echo 0)
-        queue=$(sqlite3 -readonly -cmd '.timeout 500' -separator ' ' "$db" \
-          "SELECT coalesce(sum(status = 'queued'), 0), coalesce(sum(status = 'claimed'), 0) FROM outbox WHERE status IN ('queued', 'claimed')" 2>/dev/null || echo "- -")
+        queue=$(sql "SELECT count(*) FILTER (WHERE status = 'queued'), count(*) FILTER (WHERE status = 'claimed') FROM outbox WHERE status IN ('queued', 'claimed')" || echo "- -")
+        [ -n "$queue" ] || queue="- -"
         echo "$(date +%s.%N) ${rss:-0} $queue" >>"$work/samples"
         sleep 1
       done
@@ -155,13 +169,13 @@ for part in $PARTS; do
     # Until the outbox holds nothing waiting (bounded), then SETTLE seconds for late submits.
     started=$SECONDS
     while [ $((SECONDS - started)) -lt "$DRAIN_TIMEOUT" ]; do
-      waiting=$(sqlite3 -readonly -cmd '.timeout 2000' "$db" "SELECT count(*) FROM outbox WHERE status IN ('queued', 'claimed')" 2>/dev/null || echo 1)
+      waiting=$(sql "SELECT count(*) FROM outbox WHERE status IN ('queued', 'claimed')" || echo 1)
       [ "$waiting" = 0 ] && break
       sleep 1
     done
     sleep "$SETTLE"
     stop "$sampler"; sampler=""
-    dropped=$(sqlite3 -readonly -cmd '.timeout 2000' "$db" "SELECT count(*) FROM outbox WHERE status = 'dropped'")
+    dropped=$(sql "SELECT count(*) FROM outbox WHERE status = 'dropped'")
     python3 benches/delivery_report.py surge "$work/client" "$work/smsc.log" "$work/samples" "$dropped" "$SURGE_HARD_CAP"
     echo "   load after: $(uptime | sed 's/.*load average/load average/')"
     shutdown

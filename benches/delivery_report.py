@@ -175,12 +175,14 @@ def surge(client_path, smsc_path, samples_path, dropped, hard_cap):
         counts = by_purpose.get(purpose, {})
         print(f"   {purpose:<18} " + " ".join(f"{counts.get(o, 0):>16}" for o in outcomes))
     in_time, late, lost, waits = 0, 0, 0, []
+    waits_by_purpose = collections.defaultdict(list)
     for to, (sent, purpose) in accepted.items():
         if to not in submits:
             lost += 1
             continue
         wait = min(submits[to]) - sent
         waits.append(wait)
+        waits_by_purpose[purpose].append(wait)
         if wait <= hard_cap:
             in_time += 1
         else:
@@ -199,6 +201,13 @@ def surge(client_path, smsc_path, samples_path, dropped, hard_cap):
         f"p90={percentile(waits, 0.9):.1f} p99={percentile(waits, 0.99):.1f} "
         f"max={percentile(waits, 1.0):.1f} (hard cap {hard_cap} s)"
     )
+    for purpose in ("registration", "login_new_device", "step_up"):
+        w = sorted(waits_by_purpose.get(purpose, []))
+        if w:
+            print(
+                f"     {purpose:<18} p50={percentile(w, 0.5):.1f} p99={percentile(w, 0.99):.1f} "
+                f"max={percentile(w, 1.0):.1f}"
+            )
     times = sorted(t for ts in submits.values() for t in ts)
     if times:
         print(

@@ -193,6 +193,27 @@ async fn codes_are_refused_least_urgent_first_once_the_queue_would_hold_them_too
     assert_eq!(sms.per_second, Some(1.0));
     assert_eq!(sms.refusing, Urgency::ALL.to_vec());
 
+    // A second instance sharing the store reads the same queue and refuses the same codes.
+    let other = Arc::new(Admission::new(
+        AdmissionPolicy::default(),
+        Duration::seconds(60),
+    ));
+    let other_engine = VerificationEngine::new(
+        store.clone(),
+        Arc::new(clock.clone()),
+        CodeKey::new([7; 32]),
+        settings(),
+    )
+    .with_pace(pace.clone())
+    .with_admission(other.clone());
+    other.sample(&store).await.unwrap();
+    next += 1;
+    let refused = other_engine
+        .start(request(Purpose::StepUp, Channel::Sms, phone(next)))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), "queue_full");
+
     // The queue drains (another worker, its own routes): everything is accepted again.
     let drain = DeliveryWorker::new(store.clone(), DevInbox, Arc::new(clock.clone()));
     while drain.deliver_next().await.unwrap() > 0 {}

@@ -7,3 +7,6 @@ CREATE TABLE daily_sends (
     sent BIGINT NOT NULL,
     PRIMARY KEY (day, channel, provider)
 );
+
+-- The health page's busiest number blocks of the last day read block_counts by time.
+CREATE INDEX block_counts_minute ON block_counts (minute);

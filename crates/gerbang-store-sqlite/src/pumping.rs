@@ -82,6 +82,26 @@ impl PumpingStore for SqliteStore {
         Ok(totals)
     }
 
+    async fn busiest_blocks(
+        &self,
+        since: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<(String, u64, u64)>, StoreError> {
+        let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT block, CAST(SUM(sent) AS BIGINT), CAST(SUM(verified) AS BIGINT) FROM block_counts \
+             WHERE minute >= ?1 GROUP BY block ORDER BY SUM(sent) DESC, block LIMIT ?2",
+        )
+        .bind(ms(since))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(rows
+            .into_iter()
+            .map(|(block, sent, verified)| (block, sent.max(0) as u64, verified.max(0) as u64))
+            .collect())
+    }
+
     async fn brake_block(
         &self,
         brake: &Brake,

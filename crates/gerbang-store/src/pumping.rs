@@ -55,6 +55,13 @@ pub trait PumpingStore {
         since: DateTime<Utc>,
     ) -> impl Future<Output = Result<Vec<(String, u64, u64)>, StoreError>> + Send;
 
+    /// The `limit` blocks with the most codes sent since `since`: block, sent, entered.
+    fn busiest_blocks(
+        &self,
+        since: DateTime<Utc>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<(String, u64, u64)>, StoreError>> + Send;
+
     /// Brakes `brake.block` unless a brake on it holds already; with `audit` when it does.
     fn brake_block(
         &self,

@@ -2185,3 +2185,85 @@ async fn a_full_queue_refuses_registrations_first_with_queue_full_over_http() {
     );
     stop_in_process(stop, server).await;
 }
+
+/// Two instances share one PostgreSQL database and bind to the same SMSC (25 submits a second
+/// each); codes are started through both. One is killed with SIGKILL mid-stream and not
+/// restarted: the other drains the whole outbox, taking over the dead one's claims once their
+/// lease (2 s) runs out, so every code either instance acknowledged reaches the SMSC, and what is
+/// sent twice is bounded by what the dead worker had in flight. SQLite is one instance's
+/// database by design (one writer process), so on SQLite this test says so and checks nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_surviving_instance_drains_the_claims_of_one_killed_with_sigkill() {
+    let db = TestDatabase::create().await;
+    if !matches!(db.backend(), gerbang_testkit::Backend::Postgres(_)) {
+        eprintln!("two instances share PostgreSQL only: nothing to check on SQLite");
+        return;
+    }
+    let smsc = smsc::Smsc::start(&[]).await;
+    std::fs::create_dir_all(db.data_dir()).unwrap();
+    let (log_a, log_b) = (db.data_dir().join("a.log"), db.data_dir().join("b.log"));
+    let (port_a, port_b) = (free_port(), free_port());
+    let (base_a, base_b) = (
+        format!("http://127.0.0.1:{port_a}"),
+        format!("http://127.0.0.1:{port_b}"),
+    );
+    let mut a = serve_with_smpp(&db, port_a, &smsc, 25, &log_a);
+    wait_until_ready(&base_a, &mut a, &log_a).await;
+    let mut b = serve_with_smpp(&db, port_b, &smsc, 25, &log_b);
+    wait_until_ready(&base_b, &mut b, &log_b).await;
+
+    // Through both, to numbers of their own.
+    let http = reqwest::Client::new();
+    let mut acknowledged = Vec::new();
+    for n in 0..200u32 {
+        let base = if n % 2 == 0 { &base_a } else { &base_b };
+        let number = format!("0813{n:04}5678");
+        let response = http
+            .post(format!("{base}/v1/verifications"))
+            .json(&serde_json::json!({"purpose": "registration", "channel": "sms", "to": number}))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "{}",
+            response.text().await.unwrap()
+        );
+        acknowledged.push(format!("62{}", &number[1..]));
+    }
+    smsc.wait_for("submit ", 20).await;
+    a.kill().unwrap();
+    a.wait().unwrap();
+    let before_kill = smsc.count("submit ");
+    assert!(
+        before_kill < acknowledged.len(),
+        "the kill must come while codes are still queued ({before_kill} already sent)"
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let missing = loop {
+        let lines = smsc.lines();
+        let missing = acknowledged
+            .iter()
+            .filter(|to| {
+                !lines
+                    .iter()
+                    .any(|l| l.starts_with(&format!("submit {to} ")))
+            })
+            .count();
+        if missing == 0 || Instant::now() > deadline {
+            break missing;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    b.kill().unwrap();
+    b.wait().unwrap();
+    assert_eq!(missing, 0, "acknowledged codes never reached the SMSC");
+    let duplicates = smsc.count("submit ") - acknowledged.len();
+    eprintln!(
+        "{} acknowledged by two instances, {before_kill} sent before one was killed, {duplicates} sent twice",
+        acknowledged.len()
+    );
+    // At most what the killed worker had in flight (32 hand-offs) when it died.
+    assert!(duplicates <= 32, "{duplicates} duplicates");
+}

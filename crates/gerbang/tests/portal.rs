@@ -1244,6 +1244,22 @@ async fn console(lang: Lang, js: Js) {
             >= 1,
         "the provider is listed"
     );
+    // The queue and admission table, the day's sends against their (absent) caps, and the
+    // conversion of the number blocks this test sent codes to.
+    let admission = b
+        .text("section[aria-labelledby=\"health-admission\"]")
+        .await;
+    assert!(admission.contains("dev_inbox"), "{admission}");
+    assert!(
+        admission.contains(lang.t("console.admission_accepting")),
+        "{admission}"
+    );
+    assert!(
+        b.count("section[aria-labelledby=\"health-conversion\"] tbody tr")
+            .await
+            >= 1,
+        "the blocks codes went to are listed"
+    );
     b.check("console-health").await;
     b.submit("/staff/sign-out").await;
 

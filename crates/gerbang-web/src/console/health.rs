@@ -101,6 +101,74 @@ pub struct QueueRow {
     pub refusing: Vec<&'static str>,
 }
 
+/// One number block's codes over the last day, for the conversion table.
+#[derive(Debug)]
+pub struct BlockRow {
+    pub block: String,
+    pub operator: &'static str,
+    pub sent: u64,
+    pub verified: u64,
+    pub conversion: String,
+    pub braked: bool,
+}
+
+/// The blocks the conversion chart shows: the busiest of the last day.
+const BUSIEST_BLOCKS: usize = 12;
+/// The blocks read for the per-operator totals (a block of 10,000 numbers each; Indonesia's
+/// allocated mobile prefixes hold far fewer blocks with traffic in a day).
+const BLOCKS_READ: u32 = 100_000;
+
+/// One operator's codes over the last day, summed over its blocks.
+#[derive(Debug, Default)]
+pub struct OperatorRow {
+    pub operator: &'static str,
+    pub sent: u64,
+    pub verified: u64,
+    pub conversion: String,
+}
+
+/// Horizontal bars, one per block: codes sent (light) with the share entered drawn over it (dark),
+/// a braked block's bar in the alert colour and marked in words.
+fn conversion_chart(lang: Lang, blocks: &[BlockRow]) -> String {
+    let t = lang.catalogue();
+    let busiest = blocks.iter().map(|b| b.sent).max().unwrap_or(0).max(1);
+    let (label_width, bar_width, row) = (150.0, 420.0, 26.0);
+    let height = row * blocks.len() as f64 + 10.0;
+    let mut svg = format!(
+        "<svg class=\"chart\" role=\"img\" viewBox=\"0 0 {w} {height}\" width=\"{w}\" height=\"{height}\" aria-label=\"{}\">",
+        escape(t.get("console.conversion_title")),
+        w = label_width + bar_width + 140.0,
+    );
+    for (i, block) in blocks.iter().enumerate() {
+        let y = 5.0 + row * i as f64;
+        let sent = bar_width * block.sent as f64 / busiest as f64;
+        let entered = sent * block.verified as f64 / block.sent.max(1) as f64;
+        let (light, dark) = if block.braked {
+            ("#f4b9b2", "#b42318")
+        } else {
+            ("#b9d4f1", "#1d5fa6")
+        };
+        let _ = write!(
+            svg,
+            "<text x=\"0\" y=\"{ty}\" font-size=\"13\">{}</text>\
+             <rect x=\"{label_width}\" y=\"{y}\" width=\"{sent:.1}\" height=\"18\" fill=\"{light}\"/>\
+             <rect x=\"{label_width}\" y=\"{y}\" width=\"{entered:.1}\" height=\"18\" fill=\"{dark}\"/>\
+             <text x=\"{tx:.1}\" y=\"{ty}\" font-size=\"13\">{}{}</text>",
+            escape(&block.block),
+            escape(&block.conversion),
+            if block.braked {
+                format!(" — {}", escape(t.get("console.conversion_braked")))
+            } else {
+                String::new()
+            },
+            ty = y + 14.0,
+            tx = label_width + sent + 6.0,
+        );
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
 /// One daily count against its cap.
 #[derive(Debug)]
 pub struct BudgetRow {
@@ -118,6 +186,9 @@ struct HealthPage {
     layout: Layout,
     queues: Vec<QueueRow>,
     budgets: Vec<BudgetRow>,
+    blocks: Vec<BlockRow>,
+    operators: Vec<OperatorRow>,
+    conversion_svg: String,
     brakes: Vec<BrakeRow>,
     may_lift: bool,
     total: u64,
@@ -276,9 +347,12 @@ pub async fn page<S: Store>(State(console): State<Console<S>>, browser: Browser)
             store.delivery_times(since).await?,
             store.queued_messages().await?,
             store.brakes(now, now - Duration::hours(HOURS)).await?,
+            store
+                .busiest_blocks(now - Duration::hours(HOURS), BLOCKS_READ)
+                .await?,
         ))
     };
-    let (counts, delivery, queued, brakes) = match read.await {
+    let (counts, delivery, queued, brakes, busiest) = match read.await {
         Ok(read) => read,
         Err(error) => return console.unavailable(&browser, &StaffServiceError::Store(error)),
     };
@@ -332,6 +406,33 @@ pub async fn page<S: Store>(State(console): State<Console<S>>, browser: Browser)
         .map(|provider| provider.name)
         .collect();
     let t = lang.catalogue();
+    let mut operators: BTreeMap<&'static str, OperatorRow> = BTreeMap::new();
+    let mut blocks: Vec<BlockRow> = busiest
+        .into_iter()
+        .map(|(block, sent, verified)| BlockRow {
+            operator: gerbang_domain::MobileNumber::parse(&format!("{block}0000"))
+                .map_or("—", |number| number.operator().name()),
+            conversion: share(verified, sent),
+            braked: brakes
+                .iter()
+                .any(|brake| brake.block == block && brake.holds(now)),
+            block,
+            sent,
+            verified,
+        })
+        .collect();
+    for block in &blocks {
+        let row = operators.entry(block.operator).or_default();
+        row.operator = block.operator;
+        row.sent += block.sent;
+        row.verified += block.verified;
+    }
+    let mut operators: Vec<OperatorRow> = operators.into_values().collect();
+    for row in &mut operators {
+        row.conversion = share(row.verified, row.sent);
+    }
+    operators.sort_by(|a, b| b.sent.cmp(&a.sent));
+    blocks.truncate(BUSIEST_BLOCKS);
     let brakes = brakes
         .into_iter()
         .map(|brake| BrakeRow {
@@ -411,6 +512,9 @@ pub async fn page<S: Store>(State(console): State<Console<S>>, browser: Browser)
         })
         .collect();
     let page = HealthPage {
+        conversion_svg: conversion_chart(lang, &blocks),
+        blocks,
+        operators,
         queues,
         budgets,
         brakes,
@@ -518,5 +622,42 @@ mod tests {
         assert_eq!(time_labels().len(), DELIVERY_TIME_BOUNDS.len() + 1);
         assert_eq!(share(1, 3), "33.3 %");
         assert_eq!(share(0, 0), "—");
+    }
+
+    #[test]
+    fn conversion_bars_scale_to_the_busiest_block_and_mark_a_braked_one() {
+        let row = |block: &str, sent, verified, braked| BlockRow {
+            block: block.to_owned(),
+            operator: "Telkomsel",
+            sent,
+            verified,
+            conversion: share(verified, sent),
+            braked,
+        };
+        let blocks = vec![
+            row("+6281299990", 200, 2, true),
+            row("+62812<b>", 100, 80, false),
+        ];
+        let svg = conversion_chart(Lang::En, &blocks);
+        // The busiest block's bar is the whole width, its entered share 1 % of it, in red.
+        assert!(
+            svg.contains("width=\"420.0\" height=\"18\" fill=\"#f4b9b2\""),
+            "{svg}"
+        );
+        assert!(
+            svg.contains("width=\"4.2\" height=\"18\" fill=\"#b42318\""),
+            "{svg}"
+        );
+        // The other: half as long, 80 % of it entered, in blue.
+        assert!(
+            svg.contains("width=\"210.0\" height=\"18\" fill=\"#b9d4f1\""),
+            "{svg}"
+        );
+        assert!(
+            svg.contains("width=\"168.0\" height=\"18\" fill=\"#1d5fa6\""),
+            "{svg}"
+        );
+        assert_eq!(svg.matches("braked").count(), 1, "{svg}");
+        assert!(svg.contains("&lt;b&gt;") && !svg.contains("<b>"), "{svg}");
     }
 }
