@@ -1251,7 +1251,7 @@ async fn console(lang: Lang, js: Js) {
         .await;
     assert!(admission.contains("dev_inbox"), "{admission}");
     assert!(
-        admission.contains(lang.t("console.admission_accepting")),
+        admission.contains(&lang.t("console.admission_accepting")),
         "{admission}"
     );
     assert!(

@@ -101,6 +101,27 @@ pub struct QueueRow {
     pub refusing: Vec<&'static str>,
 }
 
+/// Codes a second as the table shows them: whole numbers, and a ceiling past which the reckoning
+/// (a provider answering in microseconds, like the development inbox) says nothing useful.
+fn rate_text(rate: f64) -> String {
+    if rate >= 10_000.0 {
+        "≥ 10000".to_owned()
+    } else if rate >= 10.0 {
+        format!("{rate:.0}")
+    } else {
+        format!("{rate:.1}")
+    }
+}
+
+/// A queue wait in whole seconds, rounded up; under a second said so.
+fn wait_text(wait: Duration) -> String {
+    if wait < Duration::seconds(1) {
+        "< 1 s".to_owned()
+    } else {
+        format!("{} s", (wait.num_milliseconds() + 999) / 1000)
+    }
+}
+
 /// One number block's codes over the last day, for the conversion table.
 #[derive(Debug)]
 pub struct BlockRow {
@@ -473,12 +494,11 @@ pub async fn page<S: Store>(State(console): State<Console<S>>, browser: Browser)
             waiting: queue.waiting,
             rate: queue.per_second.map_or_else(
                 || t.get("console.admission_unknown").to_owned(),
-                |rate| format!("{rate:.1}"),
+                |rate| rate_text(rate),
             ),
-            wait: queue.wait.map_or_else(
-                || t.get("console.admission_unknown").to_owned(),
-                |wait| format!("{} s", (wait.num_milliseconds() + 999) / 1000),
-            ),
+            wait: queue
+                .wait
+                .map_or_else(|| t.get("console.admission_unknown").to_owned(), wait_text),
             refusing: queue
                 .refusing
                 .iter()
@@ -659,5 +679,10 @@ mod tests {
         );
         assert_eq!(svg.matches("braked").count(), 1, "{svg}");
         assert!(svg.contains("&lt;b&gt;") && !svg.contains("<b>"), "{svg}");
+        assert_eq!(rate_text(3_291_314.2), "≥ 10000");
+        assert_eq!(rate_text(49.6), "50");
+        assert_eq!(rate_text(0.25), "0.2");
+        assert_eq!(wait_text(Duration::milliseconds(3)), "< 1 s");
+        assert_eq!(wait_text(Duration::milliseconds(60_001)), "61 s");
     }
 }
