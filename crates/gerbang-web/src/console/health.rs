@@ -452,7 +452,7 @@ pub async fn page<S: Store>(State(console): State<Console<S>>, browser: Browser)
     for row in &mut operators {
         row.conversion = share(row.verified, row.sent);
     }
-    operators.sort_by(|a, b| b.sent.cmp(&a.sent));
+    operators.sort_by_key(|row| std::cmp::Reverse(row.sent));
     blocks.truncate(BUSIEST_BLOCKS);
     let brakes = brakes
         .into_iter()
@@ -492,10 +492,9 @@ pub async fn page<S: Store>(State(console): State<Console<S>>, browser: Browser)
         .map(|queue| QueueRow {
             channel: queue.channel.as_str(),
             waiting: queue.waiting,
-            rate: queue.per_second.map_or_else(
-                || t.get("console.admission_unknown").to_owned(),
-                |rate| rate_text(rate),
-            ),
+            rate: queue
+                .per_second
+                .map_or_else(|| t.get("console.admission_unknown").to_owned(), rate_text),
             wait: queue
                 .wait
                 .map_or_else(|| t.get("console.admission_unknown").to_owned(), wait_text),
