@@ -21,6 +21,9 @@
 #    too long; the report counts accepted, refused, submitted in time, dropped and lost, and the
 #    request -> submit_sm wait of the accepted (goal: none expires in the queue, none lost).
 #
+# The SMS pumping brake is off in every part: the generator never enters its codes, by design, so
+# it would brake each block after 100 codes.
+#
 # Every run gets a fresh data directory and SMSC, so the default rate limits (5 per destination per
 # 15 min, 200 per number block per hour) apply unchanged; the load generator spreads destinations
 # over 100 numbers per block. Every wait is bounded (the load generator by CLIENT_TIMEOUT, the drain
@@ -91,7 +94,7 @@ boot() {
   GERBANG_DELIVERY__SMS=smpp GERBANG_DELIVERY__SMPP__ADDRESS="127.0.0.1:$smsc_port" \
   GERBANG_DELIVERY__SMPP__SYSTEM_ID=gerbang GERBANG_DELIVERY__SMPP__PASSWORD=secret \
   GERBANG_DELIVERY__SMPP__MAX_PER_SECOND="$1" GERBANG_DELIVERY__SMPP__WINDOW="$2" \
-  GERBANG_OTP__HARD_CAP_SECONDS="${HARD_CAP:-600}" GERBANG_OTP__LIFETIME_SECONDS="${LIFETIME:-300}" \
+  GERBANG_OTP__PUMPING__ENABLED=false GERBANG_OTP__HARD_CAP_SECONDS="${HARD_CAP:-600}" GERBANG_OTP__LIFETIME_SECONDS="${LIFETIME:-300}" \
   GERBANG_REGISTRY__DEMO_PARTICIPANTS=0 GERBANG_PRIVACY__KEY="$KEY" GERBANG_LOG__FILTER="${LOG_FILTER:-warn}" \
     "$BIN" serve --listen "127.0.0.1:$PORT" --data-dir "$work/data" ${DATABASE_URL:+--database-url "$DATABASE_URL"} >"$work/server.log" 2>&1 &
   server=$!
@@ -123,6 +126,26 @@ drain() {
   sleep "$SETTLE"
 }
 
+# `sql QUERY`: one line of space-separated values from the run's database (SQLite, read-only;
+# the surge part redefines it for PostgreSQL).
+sql() { command -v sqlite3 >/dev/null && sqlite3 -readonly -cmd '.timeout 2000' -separator ' ' "$work/data/gerbang.sqlite" "$1" 2>/dev/null; }
+
+# Samples gerbang's VmRSS and the outbox rows waiting (queued, claimed) once a second into
+# $work/samples, until gerbang stops.
+start_sampler() {
+  : >"$work/samples"
+  (
+    while kill -0 "$server" 2>/dev/null; do
+      rss=$(awk '/^VmRSS/ {print $2}' "/proc/$server/status" 2>/dev/null || echo 0)
+      queue=$(sql "SELECT count(*) FILTER (WHERE status = 'queued'), count(*) FILTER (WHERE status = 'claimed') FROM outbox WHERE status IN ('queued', 'claimed')") || true
+      [ -n "$queue" ] || queue="- -"
+      echo "$(date +%s.%N) ${rss:-0} $queue" >>"$work/samples"
+      sleep 1
+    done
+  ) &
+  sampler=$!
+}
+
 acknowledged_in() { awk '$3 >= 200 && $3 < 300' "$1" | wc -l; }
 
 for part in $PARTS; do
@@ -138,7 +161,6 @@ for part in $PARTS; do
       shutdown
     done
   elif [ "$part" = surge ]; then
-    # What the outbox holds, on either backend: `sql QUERY` prints one line of space-separated values.
     if [ "$SURGE_BACKEND" = postgres ]; then
       pgdb="gerbang_surge_$$"
       psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $pgdb WITH (FORCE)" >/dev/null
@@ -146,24 +168,11 @@ for part in $PARTS; do
       trap 'psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS '"$pgdb"' WITH (FORCE)" >/dev/null 2>&1; cleanup' EXIT
       export DATABASE_URL="$PG/$pgdb"
       sql() { psql "$DATABASE_URL" -AtF ' ' -c "$1" 2>/dev/null; }
-    else
-      sql() { sqlite3 -readonly -cmd '.timeout 2000' -separator ' ' "$work/data/gerbang.sqlite" "$1" 2>/dev/null; }
     fi
-    # The pumping brake is off: the generator's codes are never entered, by design.
-    GERBANG_OTP__PUMPING__ENABLED=false HARD_CAP=$SURGE_HARD_CAP LIFETIME=$SURGE_HARD_CAP boot "$SURGE_MAX_PER_SECOND" 10
+    HARD_CAP=$SURGE_HARD_CAP LIFETIME=$SURGE_HARD_CAP boot "$SURGE_MAX_PER_SECOND" 10
     offered=$((SURGE_MAX_PER_SECOND * SURGE_FACTOR))
     echo "== surge ($SURGE_BACKEND): ${offered}/s offered (${SURGE_FACTOR}x the bind's cap of ${SURGE_MAX_PER_SECOND}/s) for ${SURGE_SECONDS}s, codes live ${SURGE_HARD_CAP}s"
-    : >"$work/samples"
-    (
-      while kill -0 "$server" 2>/dev/null; do
-        rss=$(awk '/^VmRSS/ {print $2}' "/proc/$server/status" 2>/dev/null || echo 0)
-        queue=$(sql "SELECT count(*) FILTER (WHERE status = 'queued'), count(*) FILTER (WHERE status = 'claimed') FROM outbox WHERE status IN ('queued', 'claimed')" || echo "- -")
-        [ -n "$queue" ] || queue="- -"
-        echo "$(date +%s.%N) ${rss:-0} $queue" >>"$work/samples"
-        sleep 1
-      done
-    ) &
-    sampler=$!
+    start_sampler
     timeout "$CLIENT_TIMEOUT" python3 benches/delivery_load.py surge --port "$PORT" --rate "$offered" \
       --seconds "$SURGE_SECONDS" --connections "$CONNECTIONS" --out "$work/client" | sed 's/^/   client: /'
     # Until the outbox holds nothing waiting (bounded), then SETTLE seconds for late submits.
@@ -182,21 +191,7 @@ for part in $PARTS; do
   elif [ "$part" = burst ]; then
     boot "$BURST_MAX_PER_SECOND" "$BURST_WINDOW"
     echo "== burst: $BURST starts, $CONNECTIONS connections, bind max_per_second=$BURST_MAX_PER_SECOND window=$BURST_WINDOW"
-    db="$work/data/gerbang.sqlite"
-    : >"$work/samples"
-    (
-      while kill -0 "$server" 2>/dev/null; do
-        rss=$(awk '/^VmRSS/ {print $2}' "/proc/$server/status" 2>/dev/null || echo 0)
-        queue="- -"
-        if command -v sqlite3 >/dev/null; then
-          queue=$(sqlite3 -readonly -cmd '.timeout 500' -separator ' ' "$db" \
-            "SELECT coalesce(sum(status = 'queued'), 0), coalesce(sum(status = 'claimed'), 0) FROM outbox WHERE status IN ('queued', 'claimed')" 2>/dev/null || echo "- -")
-        fi
-        echo "$(date +%s.%N) ${rss:-0} $queue" >>"$work/samples"
-        sleep 1
-      done
-    ) &
-    sampler=$!
+    start_sampler
     timeout "$CLIENT_TIMEOUT" python3 benches/delivery_load.py burst --port "$PORT" --count "$BURST" \
       --connections "$CONNECTIONS" --out "$work/client" | sed 's/^/   client: /'
     echo "   load after accepting: $(uptime | sed 's/.*load average/load average/')"

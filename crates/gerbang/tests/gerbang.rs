@@ -1030,22 +1030,7 @@ async fn after_sigkill_and_restart_every_acknowledged_code_reaches_the_smsc() {
 
     let mut child = serve_with_smpp(&db, port, &smsc, 200, &log);
     wait_until_ready(&base, &mut child, &log).await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let missing = loop {
-        let lines = smsc.lines();
-        let missing: Vec<&String> = acknowledged
-            .iter()
-            .filter(|to| {
-                !lines
-                    .iter()
-                    .any(|l| l.starts_with(&format!("submit {to} ")))
-            })
-            .collect();
-        if missing.is_empty() || Instant::now() > deadline {
-            break missing.len();
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let missing = missing_at_smsc(&smsc, &acknowledged, "submit", Duration::from_secs(60)).await;
     child.kill().unwrap();
     child.wait().unwrap();
     assert_eq!(missing, 0, "acknowledged codes never reached the SMSC");
@@ -1103,22 +1088,7 @@ async fn repeated_sigkills_against_a_slow_smsc_repeat_only_submits_whose_answer_
         child = serve_with_smpp(&db, port, &smsc, 0, &log);
         wait_until_ready(&base, &mut child, &log).await;
     }
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let missing = loop {
-        let lines = smsc.lines();
-        let missing = acknowledged
-            .iter()
-            .filter(|to| {
-                !lines
-                    .iter()
-                    .any(|l| l.starts_with(&format!("answered {to} ")))
-            })
-            .count();
-        if missing == 0 || Instant::now() > deadline {
-            break missing;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let missing = missing_at_smsc(&smsc, &acknowledged, "answered", Duration::from_secs(60)).await;
     child.kill().unwrap();
     child.wait().unwrap();
     assert_eq!(missing, 0, "acknowledged codes never reached the SMSC");
@@ -2240,22 +2210,7 @@ async fn a_surviving_instance_drains_the_claims_of_one_killed_with_sigkill() {
         "the kill must come while codes are still queued ({before_kill} already sent)"
     );
 
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let missing = loop {
-        let lines = smsc.lines();
-        let missing = acknowledged
-            .iter()
-            .filter(|to| {
-                !lines
-                    .iter()
-                    .any(|l| l.starts_with(&format!("submit {to} ")))
-            })
-            .count();
-        if missing == 0 || Instant::now() > deadline {
-            break missing;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let missing = missing_at_smsc(&smsc, &acknowledged, "submit", Duration::from_secs(90)).await;
     b.kill().unwrap();
     b.wait().unwrap();
     assert_eq!(missing, 0, "acknowledged codes never reached the SMSC");
@@ -2266,4 +2221,29 @@ async fn a_surviving_instance_drains_the_claims_of_one_killed_with_sigkill() {
     );
     // At most what the killed worker had in flight (32 hand-offs) when it died.
     assert!(duplicates <= 32, "{duplicates} duplicates");
+}
+
+/// How many of `acknowledged` (numbers as the SMSC sees them) have no `event` line (`submit`,
+/// `answered`) in the SMSC's log once all have one or `within` has passed.
+async fn missing_at_smsc(
+    smsc: &smsc::Smsc,
+    acknowledged: &[String],
+    event: &str,
+    within: Duration,
+) -> usize {
+    let deadline = Instant::now() + within;
+    loop {
+        let lines = smsc.lines();
+        let missing = acknowledged
+            .iter()
+            .filter(|to| {
+                let line = format!("{event} {to} ");
+                !lines.iter().any(|l| l.starts_with(&line))
+            })
+            .count();
+        if missing == 0 || Instant::now() > deadline {
+            return missing;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
