@@ -328,6 +328,14 @@ async fn a_channel_cap_refuses_until_the_day_turns_and_a_spent_provider_is_skipp
     while worker.deliver_next().await.unwrap() > 0 {}
     budgets.tick(&store, clock.now_utc()).await.unwrap();
     let counts = providers_of(&store).await;
+    // Each attempt names its operator (0812: Telkomsel); the email went nowhere and names none.
+    assert_eq!(
+        store
+            .operator_counts(t0() - Duration::hours(1))
+            .await
+            .unwrap(),
+        vec![("Telkomsel".to_owned(), "delivered".to_owned(), 5)]
+    );
     assert_eq!(counts.get("sms/smpp:first"), Some(&3));
     assert_eq!(counts.get("sms/http:fallback"), Some(&2));
     assert_eq!(

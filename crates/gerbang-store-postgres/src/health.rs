@@ -100,6 +100,25 @@ impl HealthStore for PostgresStore {
             .collect())
     }
 
+    async fn operator_counts(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(String, String, u64)>, StoreError> {
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT operator, status, COUNT(*) FROM delivery_attempts \
+             WHERE attempted_at >= $1 AND operator IS NOT NULL GROUP BY operator, status \
+             ORDER BY operator, status",
+        )
+        .bind(ms(since))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(rows
+            .into_iter()
+            .map(|(operator, status, count)| (operator, status, count.max(0) as u64))
+            .collect())
+    }
+
     async fn delivery_times(&self, since: DateTime<Utc>) -> Result<Vec<(i64, u64)>, StoreError> {
         let sql = format!(
             "SELECT {} AS bucket, COUNT(*) FROM delivery_attempts \

@@ -275,8 +275,8 @@ impl VerificationStore for PostgresStore {
             for failure in outcome.failures() {
                 sqlx::query(
                     "INSERT INTO delivery_attempts (outbox_id, verification, channel, provider, \
-                     status, cause, detail, attempted_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, 'failed', $5, $6, $7, $7)",
+                     status, cause, detail, attempted_at, updated_at, operator) \
+                     VALUES ($1, $2, $3, $4, 'failed', $5, $6, $7, $7, $8)",
                 )
                 .bind(claimed.id)
                 .bind(claimed.message.verification.as_bytes().as_slice())
@@ -285,6 +285,7 @@ impl VerificationStore for PostgresStore {
                 .bind(failure.cause.as_str())
                 .bind(failure.detail.as_str())
                 .bind(ms(failure.at))
+                .bind(claimed.message.operator())
                 .execute(&mut *tx)
                 .await
                 .map_err(store_error)?;
@@ -299,8 +300,8 @@ impl VerificationStore for PostgresStore {
                 } => {
                     sqlx::query(
                         "INSERT INTO delivery_attempts (outbox_id, verification, channel, provider, \
-                         provider_message_id, status, attempted_at, updated_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+                         provider_message_id, status, attempted_at, updated_at, operator) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)",
                     )
                     .bind(claimed.id)
                     .bind(claimed.message.verification.as_bytes().as_slice())
@@ -309,6 +310,7 @@ impl VerificationStore for PostgresStore {
                     .bind(message_id.as_deref().map(normalise_message_id))
                     .bind(status.as_str())
                     .bind(ms(*at))
+                    .bind(claimed.message.operator())
                     .execute(&mut *tx)
                     .await
                     .map_err(store_error)?;

@@ -37,7 +37,7 @@ use crate::{SqliteStore, store_error};
 /// Most requests committed together; bounds the time one batch holds the write lock.
 const MAX_BATCH: usize = 1024;
 /// Rows per multi-row statement: 400 rows of up to 6 parameters (verifications 5, outbox 6; the
-/// attempt inserts take half as many rows of 8 or 9) stay far below SQLite's 32,766.
+/// attempt inserts take half as many rows of 9 or 10) stay far below SQLite's 32,766.
 const ROWS_PER_STATEMENT: usize = 400;
 
 /// Called once the batch's commit is known: `None` committed, `Some(error)` did not.
@@ -312,22 +312,25 @@ struct Pending {
     deferred: Vec<(i64, DateTime<Utc>)>,
 }
 
-/// A refused try: outbox id, verification, channel, provider, cause, detail, when.
+/// A refused try: outbox id, verification, channel, operator, provider, cause, detail, when.
 type FailureRow = (
     i64,
     VerificationId,
     &'static str,
+    Option<&'static str>,
     String,
     &'static str,
     String,
     DateTime<Utc>,
 );
 
-/// A new delivery attempt: outbox id, verification, channel, provider, provider's id, status, when.
+/// A new delivery attempt: outbox id, verification, channel, operator, provider, provider's id,
+/// status, when.
 type AttemptRow = (
     i64,
     VerificationId,
     &'static str,
+    Option<&'static str>,
     String,
     Option<String>,
     &'static str,
@@ -409,6 +412,7 @@ async fn apply_batch(
                             claimed.id,
                             claimed.message.verification,
                             claimed.message.channel.as_str(),
+                            claimed.message.operator(),
                             failure.provider.clone(),
                             failure.cause.as_str(),
                             failure.detail.clone(),
@@ -427,6 +431,7 @@ async fn apply_batch(
                                 claimed.id,
                                 claimed.message.verification,
                                 claimed.message.channel.as_str(),
+                                claimed.message.operator(),
                                 provider.clone(),
                                 message_id.as_deref().map(normalise_message_id),
                                 status.as_str(),
@@ -667,16 +672,17 @@ async fn flush(
     }
     for chunk in pending.failures.chunks(ROWS_PER_STATEMENT / 2) {
         let sql = format!(
-            "INSERT INTO delivery_attempts (outbox_id, verification, channel, provider, status, \
-             cause, detail, attempted_at, updated_at) VALUES {}",
-            rows(chunk.len(), 9)
+            "INSERT INTO delivery_attempts (outbox_id, verification, channel, operator, provider, \
+             status, cause, detail, attempted_at, updated_at) VALUES {}",
+            rows(chunk.len(), 10)
         );
         let mut query = sqlx::query(AssertSqlSafe(sql));
-        for (outbox_id, verification, channel, provider, cause, detail, at) in chunk {
+        for (outbox_id, verification, channel, operator, provider, cause, detail, at) in chunk {
             query = query
                 .bind(*outbox_id)
                 .bind(verification.as_bytes().as_slice())
                 .bind(*channel)
+                .bind(*operator)
                 .bind(provider.as_str())
                 .bind("failed")
                 .bind(*cause)
@@ -699,16 +705,18 @@ async fn flush(
     }
     for chunk in pending.attempts.chunks(ROWS_PER_STATEMENT / 2) {
         let sql = format!(
-            "INSERT INTO delivery_attempts (outbox_id, verification, channel, provider, \
+            "INSERT INTO delivery_attempts (outbox_id, verification, channel, operator, provider, \
              provider_message_id, status, attempted_at, updated_at) VALUES {}",
-            rows(chunk.len(), 8)
+            rows(chunk.len(), 9)
         );
         let mut query = sqlx::query(AssertSqlSafe(sql));
-        for (outbox_id, verification, channel, provider, message_id, status, at) in chunk {
+        for (outbox_id, verification, channel, operator, provider, message_id, status, at) in chunk
+        {
             query = query
                 .bind(*outbox_id)
                 .bind(verification.as_bytes().as_slice())
                 .bind(*channel)
+                .bind(*operator)
                 .bind(provider.as_str())
                 .bind(message_id.as_deref())
                 .bind(*status)

@@ -60,6 +60,12 @@ pub trait HealthStore {
         bucket_seconds: i64,
     ) -> impl Future<Output = Result<Vec<AttemptCount>, StoreError>> + Send;
 
+    /// Attempts to phone numbers made since `since`, counted per operator and status.
+    fn operator_counts(
+        &self,
+        since: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<(String, String, u64)>, StoreError>> + Send;
+
     /// Delivered attempts since `since`, counted per delivery-time bucket
     /// ([`DELIVERY_TIME_BOUNDS`], then slower): index and count.
     fn delivery_times(

@@ -101,6 +101,17 @@ pub struct OutboxMessage {
     pub priority: Priority,
 }
 
+impl OutboxMessage {
+    /// The mobile operator of a phone destination (its name), recorded with each delivery attempt
+    /// so that delivery health can be told per operator; `None` for an email address.
+    pub fn operator(&self) -> Option<&'static str> {
+        match &self.destination {
+            Destination::Phone(number) => Some(number.operator().name()),
+            Destination::Email(_) => None,
+        }
+    }
+}
+
 /// The order in which queued messages are claimed: every code before any notification.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -1244,6 +1244,12 @@ async fn console(lang: Lang, js: Js) {
             >= 1,
         "the provider is listed"
     );
+    assert!(
+        b.text("section[aria-labelledby=\"health-providers\"]")
+            .await
+            .contains("Telkomsel"),
+        "outcomes per operator"
+    );
     // The queue and admission table, the day's sends against their (absent) caps, and the
     // conversion of the number blocks this test sent codes to.
     let admission = b

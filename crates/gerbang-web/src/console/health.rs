@@ -222,6 +222,8 @@ struct HealthPage {
     hourly: Vec<(String, [u64; 4])>,
     kinds: Vec<(&'static str, &'static str)>,
     providers: Vec<ProviderRow>,
+    /// The same outcomes per operator (`provider` holds the operator's name).
+    operator_rows: Vec<ProviderRow>,
     times_svg: String,
     times: Vec<(String, u64)>,
 }
@@ -371,9 +373,10 @@ pub async fn page<S: Store>(State(console): State<Console<S>>, browser: Browser)
             store
                 .busiest_blocks(now - Duration::hours(HOURS), BLOCKS_READ)
                 .await?,
+            store.operator_counts(since).await?,
         ))
     };
-    let (counts, delivery, queued, brakes, busiest) = match read.await {
+    let (counts, delivery, queued, brakes, busiest, by_operator) = match read.await {
         Ok(read) => read,
         Err(error) => return console.unavailable(&browser, &StaffServiceError::Store(error)),
     };
@@ -404,6 +407,22 @@ pub async fn page<S: Store>(State(console): State<Console<S>>, browser: Browser)
     }
     let mut providers: Vec<ProviderRow> = providers.into_values().collect();
     for row in &mut providers {
+        row.delivered_share = share(row.counts[Kind::Delivered as usize], row.total);
+    }
+    // The same outcomes per mobile operator (email has none): a failing network shows as its row.
+    let mut operator_rows: BTreeMap<String, ProviderRow> = BTreeMap::new();
+    for (operator, status, count) in by_operator {
+        let row = operator_rows
+            .entry(operator.clone())
+            .or_insert_with(|| ProviderRow {
+                provider: operator,
+                ..ProviderRow::default()
+            });
+        row.counts[Kind::of(&status) as usize] += count;
+        row.total += count;
+    }
+    let mut operator_rows: Vec<ProviderRow> = operator_rows.into_values().collect();
+    for row in &mut operator_rows {
         row.delivered_share = share(row.counts[Kind::Delivered as usize], row.total);
     }
     let total: u64 = providers.iter().map(|row| row.total).sum();
@@ -552,6 +571,7 @@ pub async fn page<S: Store>(State(console): State<Console<S>>, browser: Browser)
         hourly,
         kinds: Kind::ALL.iter().map(|k| (k.key(), k.colour())).collect(),
         providers,
+        operator_rows,
         times_svg: times_chart(lang, &times),
         times,
     };
