@@ -205,12 +205,12 @@ impl PumpingBrake {
         Ok(())
     }
 
-    /// Stops holding `block` here at once (after a lift; other instances follow at their next
-    /// reload, within a second).
-    pub fn forget(&self, block: &str) {
+    /// Stops holding `block` here at once (after a lift at `at`; other instances follow at their
+    /// next reload, within a second).
+    pub fn forget(&self, block: &str, at: DateTime<Utc>) {
         let mut inner = self.inner();
         inner.braked.remove(block);
-        inner.lifted.insert(block.to_owned(), Utc::now());
+        inner.lifted.insert(block.to_owned(), at);
     }
 
     /// The number of blocks braked now (for `/metrics`).

@@ -360,7 +360,7 @@ pub async fn page<S: Store>(State(console): State<Console<S>>, browser: Browser)
         Err(response) => return response,
     };
     let lang = browser.lang;
-    let now = Utc::now();
+    let now = console.accounts.engine().now();
     // Whole hours, so that the bars line up with the clock.
     let since = now.duration_trunc(Duration::hours(1)).unwrap_or(now) - Duration::hours(HOURS - 1);
     let store = &console.store;
@@ -613,17 +613,22 @@ pub async fn lift<S: Store>(
             "console.reason_missing",
         );
     }
+    let now = console.accounts.engine().now();
     match gerbang_core::pumping::lift(
         &console.store,
         form.block.trim(),
         &session.actor(),
         &reason,
-        Utc::now(),
+        now,
     )
     .await
     {
         Ok(true) => {
-            console.accounts.engine().brake().forget(form.block.trim());
+            console
+                .accounts
+                .engine()
+                .brake()
+                .forget(form.block.trim(), now);
             crate::page::see_other(
                 "/staff/health",
                 axum::http::HeaderMap::new(),
