@@ -6,8 +6,10 @@
 //! two reads. When no rate can be told (no route would take the code, nothing is known yet) the
 //! code is accepted: admission refuses only on evidence.
 //!
-//! The rate is this instance's worker's: with several instances draining one outbox the queue
-//! drains faster than this says, so admission errs towards refusing early.
+//! With several instances draining one outbox, each reports its worker's rate per channel to the
+//! store at every read ([`Admission::sample`]) and reads the sum of the fresh reports: a new code's
+//! rate is this instance's rate for its destination scaled by how much faster all of them drain
+//! the channel. An instance that stops reporting drops out after [`FRESH`].
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -23,6 +25,8 @@ use crate::pace::DeliveryPace;
 
 /// How often the waiting codes are read from the store.
 pub const SAMPLE_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+/// How recent an instance's drain-rate report must be to count.
+pub const FRESH: Duration = Duration::seconds(5);
 
 /// What the health page shows of one channel's queue.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,6 +45,8 @@ pub struct ChannelAdmission {
 #[derive(Debug, Default)]
 struct Inner {
     waiting: HashMap<Channel, u64>,
+    /// Per channel: every instance's drain rate over this one's (1 when alone or unknown).
+    scale: HashMap<Channel, f64>,
 }
 
 /// Shared by the engine (which asks and counts) and the task that runs [`Admission::run`].
@@ -51,6 +57,8 @@ pub struct Admission {
     hard_cap: Duration,
     inner: Mutex<Inner>,
     metrics: Arc<Metrics>,
+    /// This instance's name in the drain-rate reports.
+    instance: String,
 }
 
 impl Default for Admission {
@@ -66,6 +74,12 @@ impl Admission {
             hard_cap,
             inner: Mutex::default(),
             metrics: Arc::default(),
+            instance: {
+                use rand::RngCore;
+                let mut id = [0u8; 8];
+                rand::rng().fill_bytes(&mut id);
+                id.iter().map(|b| format!("{b:02x}")).collect()
+            },
         }
     }
 
@@ -85,6 +99,10 @@ impl Admission {
 
     fn waiting(&self, channel: Channel) -> u64 {
         self.inner().waiting.get(&channel).copied().unwrap_or(0)
+    }
+
+    fn scale(&self, channel: Channel) -> f64 {
+        self.inner().scale.get(&channel).copied().unwrap_or(1.0)
     }
 
     fn wait_at(waiting: u64, per_second: f64) -> Duration {
@@ -107,6 +125,7 @@ impl Admission {
         let Some(per_second) = pace.rate(channel, destination, now) else {
             return Ok(());
         };
+        let per_second = per_second * self.scale(channel);
         let wait = Self::wait_at(self.waiting(channel), per_second);
         self.policy
             .admit(urgency, wait, self.hard_cap)
@@ -118,14 +137,41 @@ impl Admission {
         *self.inner().waiting.entry(channel).or_default() += 1;
     }
 
-    /// Reads the codes waiting on every channel from the store.
-    pub async fn sample<S: Store>(&self, store: &S) -> Result<(), StoreError> {
+    /// Reads the codes waiting on every channel from the store, reports this instance's drain
+    /// rates (from `pace`) and reads every instance's.
+    pub async fn sample<S: Store>(
+        &self,
+        store: &S,
+        pace: &DeliveryPace,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let rows = store.waiting_codes().await?;
         let waiting = rows
             .into_iter()
             .filter_map(|(channel, count)| Channel::parse(&channel).ok().map(|c| (c, count)))
             .collect();
         self.inner().waiting = waiting;
+        let own: HashMap<Channel, f64> = Channel::ALL
+            .into_iter()
+            .filter_map(|channel| pace.channel_rate(channel, now).map(|rate| (channel, rate)))
+            .collect();
+        let report = own
+            .iter()
+            .map(|(channel, rate)| (channel.as_str().to_owned(), *rate))
+            .collect();
+        store
+            .report_drain_rates(self.instance.clone(), report, now)
+            .await?;
+        let all = store.drain_rates(now - FRESH).await?;
+        let scale = all
+            .into_iter()
+            .filter_map(|(channel, total)| {
+                let channel = Channel::parse(&channel).ok()?;
+                let mine = own.get(&channel).copied().filter(|rate| *rate > 0.0)?;
+                Some((channel, (total / mine).max(1.0)))
+            })
+            .collect();
+        self.inner().scale = scale;
         Ok(())
     }
 
@@ -135,7 +181,9 @@ impl Admission {
             .into_iter()
             .map(|channel| {
                 let waiting = self.waiting(channel);
-                let per_second = pace.channel_rate(channel, now);
+                let per_second = pace
+                    .channel_rate(channel, now)
+                    .map(|rate| rate * self.scale(channel));
                 let wait = per_second.map(|rate| Self::wait_at(waiting, rate));
                 let refusing = match wait {
                     Some(wait) if self.policy.enabled => Urgency::ALL
@@ -155,10 +203,12 @@ impl Admission {
             .collect()
     }
 
-    /// Reads the waiting codes every [`SAMPLE_EVERY`] until `shutdown`.
+    /// Runs [`sample`](Self::sample) every [`SAMPLE_EVERY`] until `shutdown`.
     pub async fn run<S: Store>(
         self: Arc<Self>,
         store: S,
+        pace: Arc<DeliveryPace>,
+        clock: Arc<dyn gerbang_domain::Clock>,
         shutdown: impl Future<Output = ()> + Send,
     ) {
         if !self.policy.enabled {
@@ -171,7 +221,7 @@ impl Admission {
             tokio::select! {
                 () = &mut shutdown => break,
                 _ = every.tick() => {
-                    if let Err(error) = self.sample(&store).await {
+                    if let Err(error) = self.sample(&store, &pace, clock.now()).await {
                         tracing::warn!(%error, "admission could not read the queue; retrying");
                     }
                 }

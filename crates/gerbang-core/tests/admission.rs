@@ -183,7 +183,10 @@ async fn codes_are_refused_least_urgent_first_once_the_queue_would_hold_them_too
         .unwrap();
 
     // What the health page shows; a read of the store agrees with what was counted.
-    admission.sample(&store).await.unwrap();
+    admission
+        .sample(&store, &pace, clock.now_utc())
+        .await
+        .unwrap();
     let sms = admission
         .state(&pace, clock.now_utc())
         .into_iter()
@@ -193,7 +196,10 @@ async fn codes_are_refused_least_urgent_first_once_the_queue_would_hold_them_too
     assert_eq!(sms.per_second, Some(1.0));
     assert_eq!(sms.refusing, Urgency::ALL.to_vec());
 
-    // A second instance sharing the store reads the same queue and refuses the same codes.
+    // A second instance sharing the store reads the same 42 waiting codes, and each instance's
+    // worker drains one a second: together two. The second reckons 43 / 2 = 21.5 s of queue, so
+    // it refuses a registration (18 s) and accepts a sign-in (30 s); the first, once it has read
+    // the second's report, reckons the same.
     let other = Arc::new(Admission::new(
         AdmissionPolicy::default(),
         Duration::seconds(60),
@@ -206,10 +212,38 @@ async fn codes_are_refused_least_urgent_first_once_the_queue_would_hold_them_too
     )
     .with_pace(pace.clone())
     .with_admission(other.clone());
-    other.sample(&store).await.unwrap();
+    other.sample(&store, &pace, clock.now_utc()).await.unwrap();
     next += 1;
     let refused = other_engine
-        .start(request(Purpose::StepUp, Channel::Sms, phone(next)))
+        .start(request(Purpose::Registration, Channel::Sms, phone(next)))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), "queue_full");
+    next += 1;
+    other_engine
+        .start(request(Purpose::LoginNewDevice, Channel::Sms, phone(next)))
+        .await
+        .unwrap();
+    admission
+        .sample(&store, &pace, clock.now_utc())
+        .await
+        .unwrap();
+    let sms = admission
+        .state(&pace, clock.now_utc())
+        .into_iter()
+        .find(|queue| queue.channel == Channel::Sms)
+        .unwrap();
+    assert_eq!((sms.waiting, sms.per_second), (43, Some(2.0)));
+    assert_eq!(sms.refusing, vec![Urgency::Registration]);
+    // A report older than FRESH no longer counts: alone again, the first refuses sign-ins too.
+    clock.advance(Duration::seconds(6));
+    admission
+        .sample(&store, &pace, clock.now_utc())
+        .await
+        .unwrap();
+    next += 1;
+    let refused = engine
+        .start(request(Purpose::LoginNewDevice, Channel::Sms, phone(next)))
         .await
         .unwrap_err();
     assert_eq!(refused.code(), "queue_full");
@@ -217,7 +251,10 @@ async fn codes_are_refused_least_urgent_first_once_the_queue_would_hold_them_too
     // The queue drains (another worker, its own routes): everything is accepted again.
     let drain = DeliveryWorker::new(store.clone(), DevInbox, Arc::new(clock.clone()));
     while drain.deliver_next().await.unwrap() > 0 {}
-    admission.sample(&store).await.unwrap();
+    admission
+        .sample(&store, &pace, clock.now_utc())
+        .await
+        .unwrap();
     assert_eq!(store.waiting_codes().await.unwrap(), vec![]);
     next += 1;
     engine

@@ -23,6 +23,45 @@ impl HealthStore for PostgresStore {
             .collect())
     }
 
+    async fn report_drain_rates(
+        &self,
+        instance: String,
+        rates: Vec<(String, f64)>,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        if rates.is_empty() {
+            return Ok(());
+        }
+        let (channels, rates): (Vec<String>, Vec<f64>) = rates.into_iter().unzip();
+        sqlx::query(
+            "INSERT INTO drain_rates (instance, channel, per_second, updated_at) \
+             SELECT $1, channel, per_second, $4 FROM UNNEST($2::TEXT[], $3::DOUBLE PRECISION[]) \
+             AS r(channel, per_second) \
+             ON CONFLICT (instance, channel) DO UPDATE SET \
+             per_second = EXCLUDED.per_second, updated_at = EXCLUDED.updated_at",
+        )
+        .bind(instance.as_str())
+        .bind(channels)
+        .bind(rates)
+        .bind(ms(at))
+        .execute(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn drain_rates(&self, since: DateTime<Utc>) -> Result<Vec<(String, f64)>, StoreError> {
+        let rows: Vec<(String, f64)> = sqlx::query_as(
+            "SELECT channel, CAST(SUM(per_second) AS DOUBLE PRECISION) FROM drain_rates \
+             WHERE updated_at >= $1 GROUP BY channel ORDER BY channel",
+        )
+        .bind(ms(since))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(rows)
+    }
+
     async fn add_daily_sends(&self, sends: Vec<DailySends>) -> Result<(), StoreError> {
         if sends.is_empty() {
             return Ok(());

@@ -23,6 +23,50 @@ impl HealthStore for SqliteStore {
             .collect())
     }
 
+    async fn report_drain_rates(
+        &self,
+        instance: String,
+        rates: Vec<(String, f64)>,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        if rates.is_empty() {
+            return Ok(());
+        }
+        self.writer
+            .raw(move |connection| {
+                Box::pin(async move {
+                    for (channel, per_second) in rates {
+                        sqlx::query(
+                            "INSERT INTO drain_rates (instance, channel, per_second, updated_at) \
+                             VALUES (?, ?, ?, ?) ON CONFLICT (instance, channel) DO UPDATE SET \
+                             per_second = excluded.per_second, updated_at = excluded.updated_at",
+                        )
+                        .bind(instance.as_str())
+                        .bind(channel.as_str())
+                        .bind(per_second)
+                        .bind(ms(at))
+                        .execute(&mut *connection)
+                        .await
+                        .map_err(store_error)?;
+                    }
+                    Ok(())
+                })
+            })
+            .await
+    }
+
+    async fn drain_rates(&self, since: DateTime<Utc>) -> Result<Vec<(String, f64)>, StoreError> {
+        let rows: Vec<(String, f64)> = sqlx::query_as(
+            "SELECT channel, CAST(SUM(per_second) AS DOUBLE PRECISION) FROM drain_rates \
+             WHERE updated_at >= ? GROUP BY channel ORDER BY channel",
+        )
+        .bind(ms(since))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(rows)
+    }
+
     async fn add_daily_sends(&self, sends: Vec<DailySends>) -> Result<(), StoreError> {
         if sends.is_empty() {
             return Ok(());

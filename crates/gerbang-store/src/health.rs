@@ -41,6 +41,20 @@ pub trait HealthStore {
     /// Messages carrying a code (priority `otp`) waiting to be handed off, per channel.
     fn waiting_codes(&self) -> impl Future<Output = Result<Vec<(String, u64)>, StoreError>> + Send;
 
+    /// Records the codes a second `instance`'s worker drains per channel, as of `at`.
+    fn report_drain_rates(
+        &self,
+        instance: String,
+        rates: Vec<(String, f64)>,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Per channel, the drain rates of every instance that reported since `since`, summed.
+    fn drain_rates(
+        &self,
+        since: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<(String, f64)>, StoreError>> + Send;
+
     /// Adds `sends` to the stored counts of their day, channel and provider.
     fn add_daily_sends(
         &self,

@@ -205,9 +205,14 @@ impl Application {
                 let _ = brake_stops.wait_for(|stop| *stop).await;
             }));
             let mut admission_stops = delivery_stops.clone();
-            tokio::spawn(admission.clone().run(store.clone(), async move {
-                let _ = admission_stops.wait_for(|stop| *stop).await;
-            }));
+            tokio::spawn(admission.clone().run(
+                store.clone(),
+                pace.clone(),
+                clock.clone(),
+                async move {
+                    let _ = admission_stops.wait_for(|stop| *stop).await;
+                },
+            ));
             let mut budget_stops = delivery_stops.clone();
             tokio::spawn(
                 budgets
