@@ -118,6 +118,40 @@ async fn fill<S: Store>(
     }
 }
 
+/// An instance: an engine admitting codes by `pace`, with its own [`Admission`] (60 s codes).
+fn admitting<S: Store>(
+    store: &S,
+    clock: &ManualClock,
+    pace: &Arc<DeliveryPace>,
+) -> (VerificationEngine<S>, Arc<Admission>) {
+    let admission = Arc::new(Admission::new(
+        AdmissionPolicy::default(),
+        Duration::seconds(60),
+    ));
+    let engine = VerificationEngine::new(
+        store.clone(),
+        Arc::new(clock.clone()),
+        CodeKey::new([7; 32]),
+        settings(),
+    )
+    .with_pace(pace.clone())
+    .with_admission(admission.clone());
+    (engine, admission)
+}
+
+/// The SMS queue as the health page would show it.
+fn sms_queue(
+    admission: &Admission,
+    pace: &DeliveryPace,
+    clock: &ManualClock,
+) -> gerbang_core::ChannelAdmission {
+    admission
+        .state(pace, clock.now_utc())
+        .into_iter()
+        .find(|queue| queue.channel == Channel::Sms)
+        .unwrap()
+}
+
 async fn codes_are_refused_least_urgent_first_once_the_queue_would_hold_them_too_long<S: Store>(
     store: S,
 ) {
@@ -132,18 +166,7 @@ async fn codes_are_refused_least_urgent_first_once_the_queue_would_hold_them_too
         },
     };
     pace.register(&[Route::new(one_a_second, vec![Channel::Sms])], 1);
-    let admission = Arc::new(Admission::new(
-        AdmissionPolicy::default(),
-        Duration::seconds(60),
-    ));
-    let engine = VerificationEngine::new(
-        store.clone(),
-        Arc::new(clock.clone()),
-        CodeKey::new([7; 32]),
-        settings(),
-    )
-    .with_pace(pace.clone())
-    .with_admission(admission.clone());
+    let (engine, admission) = admitting(&store, &clock, &pace);
 
     let mut next = 0;
     // 18 registrations fit in 18 s of queue (the 18th waits 18 s); the 19th would wait 19.
@@ -187,11 +210,7 @@ async fn codes_are_refused_least_urgent_first_once_the_queue_would_hold_them_too
         .sample(&store, &pace, clock.now_utc())
         .await
         .unwrap();
-    let sms = admission
-        .state(&pace, clock.now_utc())
-        .into_iter()
-        .find(|queue| queue.channel == Channel::Sms)
-        .unwrap();
+    let sms = sms_queue(&admission, &pace, &clock);
     assert_eq!(sms.waiting, 42);
     assert_eq!(sms.per_second, Some(1.0));
     assert_eq!(sms.refusing, Urgency::ALL.to_vec());
@@ -200,18 +219,7 @@ async fn codes_are_refused_least_urgent_first_once_the_queue_would_hold_them_too
     // worker drains one a second: together two. The second reckons 43 / 2 = 21.5 s of queue, so
     // it refuses a registration (18 s) and accepts a sign-in (30 s); the first, once it has read
     // the second's report, reckons the same.
-    let other = Arc::new(Admission::new(
-        AdmissionPolicy::default(),
-        Duration::seconds(60),
-    ));
-    let other_engine = VerificationEngine::new(
-        store.clone(),
-        Arc::new(clock.clone()),
-        CodeKey::new([7; 32]),
-        settings(),
-    )
-    .with_pace(pace.clone())
-    .with_admission(other.clone());
+    let (other_engine, other) = admitting(&store, &clock, &pace);
     other.sample(&store, &pace, clock.now_utc()).await.unwrap();
     next += 1;
     let refused = other_engine
@@ -228,11 +236,7 @@ async fn codes_are_refused_least_urgent_first_once_the_queue_would_hold_them_too
         .sample(&store, &pace, clock.now_utc())
         .await
         .unwrap();
-    let sms = admission
-        .state(&pace, clock.now_utc())
-        .into_iter()
-        .find(|queue| queue.channel == Channel::Sms)
-        .unwrap();
+    let sms = sms_queue(&admission, &pace, &clock);
     assert_eq!((sms.waiting, sms.per_second), (43, Some(2.0)));
     assert_eq!(sms.refusing, vec![Urgency::Registration]);
     // A report older than FRESH no longer counts: alone again, the first refuses sign-ins too.

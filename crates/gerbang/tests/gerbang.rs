@@ -240,19 +240,21 @@ async fn the_application_builds_in_process_on_port_zero_and_serves_until_told_to
 #[path = "../../gerbang-delivery/tests/support/mod.rs"]
 mod smsc;
 
+/// SMS over one SMPP bind to `smsc`.
+fn smpp_vars(smsc: &smsc::Smsc) -> Vec<(&'static str, String)> {
+    vec![
+        ("GERBANG_DELIVERY__SMS", "smpp".to_string()),
+        ("GERBANG_DELIVERY__SMPP__ADDRESS", smsc.address.clone()),
+        ("GERBANG_DELIVERY__SMPP__SYSTEM_ID", "gerbang".to_string()),
+        ("GERBANG_DELIVERY__SMPP__PASSWORD", "secret".to_string()),
+    ]
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_delivery_over_smpp_a_code_started_over_http_reaches_the_smsc_and_verifies() {
     let smsc = smsc::Smsc::start(&[]).await;
     let db = TestDatabase::create().await;
-    let vars = app_vars(
-        &db,
-        vec![
-            ("GERBANG_DELIVERY__SMS", "smpp".to_string()),
-            ("GERBANG_DELIVERY__SMPP__ADDRESS", smsc.address.clone()),
-            ("GERBANG_DELIVERY__SMPP__SYSTEM_ID", "gerbang".to_string()),
-            ("GERBANG_DELIVERY__SMPP__PASSWORD", "secret".to_string()),
-        ],
-    );
+    let vars = app_vars(&db, smpp_vars(&smsc));
     let (address, stop, server) = serve_in_process(vars).await;
     let http = reqwest::Client::new();
     let started: serde_json::Value = http
@@ -328,13 +330,11 @@ async fn queue_estimates_during_a_burst_match_the_arrival_at_the_smsc() {
     let db = TestDatabase::create().await;
     let vars = app_vars(
         &db,
-        vec![
-            ("GERBANG_DELIVERY__SMS", "smpp".to_string()),
-            ("GERBANG_DELIVERY__SMPP__ADDRESS", smsc.address.clone()),
-            ("GERBANG_DELIVERY__SMPP__SYSTEM_ID", "gerbang".to_string()),
-            ("GERBANG_DELIVERY__SMPP__PASSWORD", "secret".to_string()),
-            ("GERBANG_DELIVERY__SMPP__MAX_PER_SECOND", "30".to_string()),
-        ],
+        [
+            smpp_vars(&smsc),
+            vec![("GERBANG_DELIVERY__SMPP__MAX_PER_SECOND", "30".to_string())],
+        ]
+        .concat(),
     );
     let (address, stop, server) = serve_in_process(vars).await;
     let http = reqwest::Client::new();
@@ -1206,15 +1206,7 @@ voice = { url = "http://127.0.0.1:9/calls", token = "t", caller_id = "+622115004
 async fn a_failed_receipt_offers_other_channels_and_a_switch_skips_the_countdown() {
     let smsc = smsc::Smsc::start(&[]).await;
     let db = TestDatabase::create().await;
-    let vars = app_vars(
-        &db,
-        vec![
-            ("GERBANG_DELIVERY__SMS", "smpp".to_string()),
-            ("GERBANG_DELIVERY__SMPP__ADDRESS", smsc.address.clone()),
-            ("GERBANG_DELIVERY__SMPP__SYSTEM_ID", "gerbang".to_string()),
-            ("GERBANG_DELIVERY__SMPP__PASSWORD", "secret".to_string()),
-        ],
-    );
+    let vars = app_vars(&db, smpp_vars(&smsc));
     let (address, stop, server) = serve_in_process(vars).await;
     let http = reqwest::Client::new();
     let started: serde_json::Value = http
@@ -2066,15 +2058,15 @@ async fn a_full_queue_refuses_registrations_first_with_queue_full_over_http() {
     let db = TestDatabase::create().await;
     let vars = app_vars(
         &db,
-        vec![
-            ("GERBANG_DELIVERY__SMS", "smpp".to_string()),
-            ("GERBANG_DELIVERY__SMPP__ADDRESS", smsc.address.clone()),
-            ("GERBANG_DELIVERY__SMPP__SYSTEM_ID", "gerbang".to_string()),
-            ("GERBANG_DELIVERY__SMPP__PASSWORD", "secret".to_string()),
-            ("GERBANG_DELIVERY__SMPP__MAX_PER_SECOND", "1".to_string()),
-            ("GERBANG_OTP__HARD_CAP_SECONDS", "20".to_string()),
-            ("GERBANG_OTP__LIFETIME_SECONDS", "20".to_string()),
-        ],
+        [
+            smpp_vars(&smsc),
+            vec![
+                ("GERBANG_DELIVERY__SMPP__MAX_PER_SECOND", "1".to_string()),
+                ("GERBANG_OTP__HARD_CAP_SECONDS", "20".to_string()),
+                ("GERBANG_OTP__LIFETIME_SECONDS", "20".to_string()),
+            ],
+        ]
+        .concat(),
     );
     let (address, stop, server) = serve_in_process(vars).await;
     let http = reqwest::Client::new();
