@@ -17,6 +17,9 @@ use gerbang_domain::verification::pumping::BrakePolicy;
 use gerbang_store::audit::{AuditRecord, actor};
 use gerbang_store::{BlockCount, Brake, Store, StoreError};
 
+/// How long counts are kept: the health page shows the last day's, the brake judges its window.
+pub const KEEP_COUNTS: Duration = Duration::hours(25);
+
 #[derive(Debug, Default)]
 struct Inner {
     /// Counts not yet in the store: (block, minute) → (sent, verified).
@@ -25,6 +28,8 @@ struct Inner {
     braked: HashMap<String, DateTime<Utc>>,
     /// When each block's brake was last lifted: traffic before it is not judged again.
     lifted: HashMap<String, DateTime<Utc>>,
+    /// The hour whose old counts were last pruned.
+    pruned: Option<DateTime<Utc>>,
 }
 
 /// The brake; shared by the engine (which counts and asks) and the task that runs [`tick`].
@@ -184,6 +189,14 @@ impl PumpingBrake {
             }
         }
         self.reload(store, now).await?;
+        // Once an hour, whichever instance comes first: counts older than the window and the
+        // health page's day are deleted, so the table holds about a day of minutes.
+        let hour = now.duration_trunc(Duration::hours(1)).unwrap_or(now);
+        if self.inner().pruned != Some(hour) {
+            let keep = KEEP_COUNTS.max(self.policy.window());
+            store.prune_block_counts(now - keep).await?;
+            self.inner().pruned = Some(hour);
+        }
         Ok(braked)
     }
 

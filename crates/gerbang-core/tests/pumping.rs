@@ -102,6 +102,7 @@ store_test!(
     a_pumped_block_is_braked_within_the_window_and_converting_blocks_are_not,
     two_instances_add_up_their_counts_and_both_hold_the_brake,
     staff_lift_a_brake_and_the_lift_is_recorded,
+    counts_older_than_a_day_are_pruned_once_an_hour,
 );
 
 async fn a_pumped_block_is_braked_within_the_window_and_converting_blocks_are_not<S: Store>(
@@ -233,4 +234,39 @@ async fn staff_lift_a_brake_and_the_lift_is_recorded<S: Store>(store: S) {
         .unwrap();
     assert_eq!(lifts.len(), 1);
     assert_eq!(lifts[0].record.actor, "operator:budi");
+}
+
+/// The counts table holds about a day: once an hour a tick deletes the minutes older than 25 h
+/// (the health page's day and the brake's window), and keeps the rest.
+async fn counts_older_than_a_day_are_pruned_once_an_hour<S: Store>(store: S) {
+    let clock = ManualClock::new(t0());
+    let (engine, brake) = instance(&store, &clock);
+    start_ok(&engine, phone(7777, 1)).await;
+    brake.tick(&store, clock.now()).await.unwrap();
+    let day = clock.now() - Duration::hours(1);
+    assert_eq!(store.busiest_blocks(day, 10).await.unwrap().len(), 1);
+    // 24 hours on: another block; the first block's minute is still kept.
+    clock.advance(Duration::hours(24));
+    start_ok(&engine, phone(7778, 1)).await;
+    brake.tick(&store, clock.now()).await.unwrap();
+    let all = |store: S| async move {
+        store
+            .busiest_blocks(t0() - Duration::hours(1), 10)
+            .await
+            .unwrap()
+            .len()
+    };
+    assert_eq!(all(store.clone()).await, 2);
+    // Two hours later the first minute is past 25 h: pruned at the first tick of that hour.
+    clock.advance(Duration::hours(2));
+    brake.tick(&store, clock.now()).await.unwrap();
+    assert_eq!(all(store.clone()).await, 1);
+    assert_eq!(
+        store
+            .prune_block_counts(clock.now() - Duration::hours(25))
+            .await
+            .unwrap(),
+        0,
+        "nothing older is left"
+    );
 }

@@ -81,6 +81,15 @@ impl PumpingStore for PostgresStore {
             .collect())
     }
 
+    async fn prune_block_counts(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM block_counts WHERE minute < $1")
+            .bind(ms(before))
+            .execute(&self.pool)
+            .await
+            .map_err(store_error)?;
+        Ok(done.rows_affected())
+    }
+
     async fn busiest_blocks(
         &self,
         since: DateTime<Utc>,

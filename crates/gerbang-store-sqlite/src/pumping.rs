@@ -82,6 +82,21 @@ impl PumpingStore for SqliteStore {
         Ok(totals)
     }
 
+    async fn prune_block_counts(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.writer
+            .raw(move |connection| {
+                Box::pin(async move {
+                    let done = sqlx::query("DELETE FROM block_counts WHERE minute < ?")
+                        .bind(ms(before))
+                        .execute(&mut *connection)
+                        .await
+                        .map_err(store_error)?;
+                    Ok(done.rows_affected())
+                })
+            })
+            .await
+    }
+
     async fn busiest_blocks(
         &self,
         since: DateTime<Utc>,

@@ -55,6 +55,12 @@ pub trait PumpingStore {
         since: DateTime<Utc>,
     ) -> impl Future<Output = Result<Vec<(String, u64, u64)>, StoreError>> + Send;
 
+    /// Deletes the counts of minutes before `before`; returns how many rows went.
+    fn prune_block_counts(
+        &self,
+        before: DateTime<Utc>,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
     /// The `limit` blocks with the most codes sent since `since`: block, sent, entered.
     fn busiest_blocks(
         &self,
