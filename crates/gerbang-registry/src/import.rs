@@ -1,7 +1,7 @@
 //! `gerbang participants import FILE.csv`: a streamed, idempotent upsert of registry rows.
 //!
-//! The file is read and validated on a blocking thread while the previous batch is written, so
-//! memory stays flat whatever the file's size. Every row that cannot be loaded is reported with its
+//! The file is read and validated on a blocking thread, the next batch sealed on another, while the
+//! previous batch is written, so memory stays flat whatever the file's size. Every row that cannot be loaded is reported with its
 //! line number, field and reason while the good rows still load. The whole import is one database
 //! transaction: if it stops half-way (a crash, a lost database) nothing of it is visible and running
 //! it again is safe, because rows are upserted on the NIK and identical rows are left alone.
@@ -20,7 +20,7 @@ use gerbang_domain::{
     Clock, Email, Explain, FamilyCardNumber, JknCardNumber, KpjNumber, MobileNumber, Nik,
     Participant, ParticipantStatus, PersonName, Sex,
 };
-use gerbang_store::{ParticipantImport, ParticipantStore, StoreError};
+use gerbang_store::{ParticipantImport, ParticipantStore, SealedParticipant, StoreError};
 use tokio::sync::mpsc;
 
 /// The columns, in the order `gerbang participants generate` writes them.
@@ -434,7 +434,13 @@ fn read_batches(
     let _ = batches.blocking_send(Ok(batch));
 }
 
+/// A batch's rows sealed for the store, with the rows a later one of the same NIK superseded.
+type Sealed = Result<(Vec<SealedParticipant>, u64), StoreError>;
+
 /// Imports a CSV file into the store's registry, as described in the module documentation.
+///
+/// Three stages overlap: the reading thread parses and validates batch N+2, a blocking task seals
+/// batch N+1 (the envelope and the lookup digests of every row) and the store writes batch N.
 pub async fn import_csv<S: ParticipantStore>(
     store: &S,
     input: Box<dyn Read + Send>,
@@ -448,52 +454,39 @@ pub async fn import_csv<S: ParticipantStore>(
     let reader = tokio::task::spawn_blocking(move || read_batches(input, today, sender));
     let mut report = ImportReport::default();
     let mut import: Option<S::Import> = None;
-    while let Some(batch) = batches.recv().await {
-        let batch = batch?;
-        report.rows_read += batch.rows_read;
-        for row in &batch.rejected {
-            observer.rejected(row);
-        }
-        report.rejected += batch.rejected.len() as u64;
-        for problem in &batch.dropped {
-            observer.dropped_field(problem);
-        }
-        report.fields_dropped += batch.dropped.len() as u64;
-        if !batch.participants.is_empty() {
-            let open = match import.as_mut() {
-                Some(open) => open,
-                None => import.insert(store.begin_participant_import().await?),
-            };
-            let outcome = open.upsert_batch(&batch.participants, clock.now()).await?;
-            let refused: std::collections::HashSet<usize> =
-                outcome.conflicts.iter().map(|c| c.index).collect();
-            for conflict in &outcome.conflicts {
-                let row = RowProblem {
-                    line: batch.lines[conflict.index],
-                    field: match conflict.conflict {
-                        gerbang_store::ParticipantConflict::CardNumberTaken => "card_number".into(),
-                        gerbang_store::ParticipantConflict::KpjNumberTaken => "kpj_number".into(),
-                    },
-                    code: conflict.conflict.code().into(),
-                    reason: conflict.conflict.message_en().into(),
+    let mut sealing: Option<tokio::task::JoinHandle<(ParsedBatch, Option<Sealed>)>> = None;
+    loop {
+        // Start sealing the next batch, then write the one sealed meanwhile.
+        let next = match batches.recv().await {
+            Some(batch) => {
+                let batch = batch?;
+                let sealer = if batch.participants.is_empty() {
+                    None
+                } else {
+                    let open = match import.as_mut() {
+                        Some(open) => open,
+                        None => import.insert(store.begin_participant_import().await?),
+                    };
+                    Some(open.sealer().clone())
                 };
-                observer.rejected(&row);
+                Some(tokio::task::spawn_blocking(move || {
+                    let sealed = sealer
+                        .map(|sealer| SealedParticipant::seal_batch(&batch.participants, &sealer));
+                    (batch, sealed)
+                }))
             }
-            report.rejected += outcome.conflicts.len() as u64;
-            report.inserted += outcome.inserted;
-            report.updated += outcome.updated;
-            report.unchanged += outcome.unchanged;
-            report.superseded += outcome.superseded;
-            for (index, participant) in batch.participants.iter().enumerate() {
-                if refused.contains(&index) {
-                    continue;
-                }
-                report.birth_date_differs_from_nik +=
-                    u64::from(!participant.birth_date_matches_nik());
-                report.sex_differs_from_nik += u64::from(!participant.sex_matches_nik());
-            }
+            None => None,
+        };
+        if let Some(previous) = sealing.take() {
+            let (batch, sealed) = previous
+                .await
+                .map_err(|e| ImportError::Read(format!("the sealing task stopped: {e}")))?;
+            write_batch(import.as_mut(), batch, sealed, clock, observer, &mut report).await?;
         }
-        observer.progress(batch.bytes_read, &report);
+        match next {
+            Some(next) => sealing = Some(next),
+            None => break,
+        }
     }
     reader
         .await
@@ -502,6 +495,58 @@ pub async fn import_csv<S: ParticipantStore>(
         import.commit().await?;
     }
     Ok(report)
+}
+
+/// Reports one batch's refused and dropped rows, writes its sealed rows and reports the conflicts.
+async fn write_batch<I: ParticipantImport>(
+    import: Option<&mut I>,
+    batch: ParsedBatch,
+    sealed: Option<Sealed>,
+    clock: &impl Clock,
+    observer: &mut dyn ImportObserver,
+    report: &mut ImportReport,
+) -> Result<(), ImportError> {
+    report.rows_read += batch.rows_read;
+    for row in &batch.rejected {
+        observer.rejected(row);
+    }
+    report.rejected += batch.rejected.len() as u64;
+    for problem in &batch.dropped {
+        observer.dropped_field(problem);
+    }
+    report.fields_dropped += batch.dropped.len() as u64;
+    if let (Some(open), Some(sealed)) = (import, sealed) {
+        let (rows, superseded) = sealed?;
+        let outcome = open.upsert_sealed(rows, superseded, clock.now()).await?;
+        let refused: std::collections::HashSet<usize> =
+            outcome.conflicts.iter().map(|c| c.index).collect();
+        for conflict in &outcome.conflicts {
+            let row = RowProblem {
+                line: batch.lines[conflict.index],
+                field: match conflict.conflict {
+                    gerbang_store::ParticipantConflict::CardNumberTaken => "card_number".into(),
+                    gerbang_store::ParticipantConflict::KpjNumberTaken => "kpj_number".into(),
+                },
+                code: conflict.conflict.code().into(),
+                reason: conflict.conflict.message_en().into(),
+            };
+            observer.rejected(&row);
+        }
+        report.rejected += outcome.conflicts.len() as u64;
+        report.inserted += outcome.inserted;
+        report.updated += outcome.updated;
+        report.unchanged += outcome.unchanged;
+        report.superseded += outcome.superseded;
+        for (index, participant) in batch.participants.iter().enumerate() {
+            if refused.contains(&index) {
+                continue;
+            }
+            report.birth_date_differs_from_nik += u64::from(!participant.birth_date_matches_nik());
+            report.sex_differs_from_nik += u64::from(!participant.sex_matches_nik());
+        }
+    }
+    observer.progress(batch.bytes_read, report);
+    Ok(())
 }
 
 #[cfg(test)]

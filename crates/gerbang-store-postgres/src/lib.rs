@@ -8,7 +8,6 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use gerbang_domain::Participant;
 use gerbang_store::participants::{lookup_digest, open_participant};
 use gerbang_store::{
     BatchOutcome, KeyFingerprint, ParticipantConflict, ParticipantImport, ParticipantKey,
@@ -331,12 +330,16 @@ fn updated(revisions: &[i64]) -> u64 {
 }
 
 impl ParticipantImport for PostgresImport {
-    async fn upsert_batch(
+    fn sealer(&self) -> &Sealer {
+        &self.sealer
+    }
+
+    async fn upsert_sealed(
         &mut self,
-        batch: &[Participant],
+        rows: Vec<SealedParticipant>,
+        superseded: u64,
         now: DateTime<Utc>,
     ) -> Result<BatchOutcome, StoreError> {
-        let (rows, superseded) = SealedParticipant::seal_batch(batch, &self.sealer)?;
         let mut outcome = BatchOutcome {
             superseded,
             ..BatchOutcome::default()

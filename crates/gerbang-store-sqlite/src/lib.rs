@@ -8,7 +8,6 @@ use std::path::Path;
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
-use gerbang_domain::Participant;
 use gerbang_store::participants::{lookup_digest, open_participant};
 use gerbang_store::{
     BatchOutcome, ParticipantConflict, ParticipantImport, ParticipantKey, ParticipantStore,
@@ -361,12 +360,16 @@ impl SqliteImport {
 }
 
 impl ParticipantImport for SqliteImport {
-    async fn upsert_batch(
+    fn sealer(&self) -> &Sealer {
+        &self.sealer
+    }
+
+    async fn upsert_sealed(
         &mut self,
-        batch: &[Participant],
+        rows: Vec<SealedParticipant>,
+        superseded: u64,
         now: DateTime<Utc>,
     ) -> Result<BatchOutcome, StoreError> {
-        let (rows, superseded) = SealedParticipant::seal_batch(batch, &self.sealer)?;
         let mut outcome = BatchOutcome {
             superseded,
             ..BatchOutcome::default()

@@ -130,13 +130,33 @@ pub trait ParticipantStore {
 
 /// One transaction of idempotent upserts keyed by NIK.
 pub trait ParticipantImport: Send {
-    /// Upserts a batch: new NIKs are inserted, changed records updated, identical ones left alone.
-    /// A row whose card or KPJ number belongs to another NIK is refused alone; the rest still load.
+    /// The sealer the rows must be sealed with ([`SealedParticipant::seal_batch`]), so that a
+    /// caller can seal the next batch on another thread while this one is written.
+    fn sealer(&self) -> &Sealer;
+
+    /// Upserts a batch sealed by [`SealedParticipant::seal_batch`] (`superseded`: the rows it left
+    /// out because a later row of the batch has the same NIK): new NIKs are inserted, changed
+    /// records updated, identical ones left alone. A row whose card or KPJ number belongs to
+    /// another NIK is refused alone; the rest still load.
+    fn upsert_sealed(
+        &mut self,
+        rows: Vec<SealedParticipant>,
+        superseded: u64,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<BatchOutcome, StoreError>> + Send;
+
+    /// Seals `batch` here, then [`upsert_sealed`](Self::upsert_sealed).
     fn upsert_batch(
         &mut self,
         batch: &[Participant],
         now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<BatchOutcome, StoreError>> + Send;
+    ) -> impl Future<Output = Result<BatchOutcome, StoreError>> + Send {
+        let sealed = SealedParticipant::seal_batch(batch, self.sealer());
+        async move {
+            let (rows, superseded) = sealed?;
+            self.upsert_sealed(rows, superseded, now).await
+        }
+    }
 
     fn commit(self) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
