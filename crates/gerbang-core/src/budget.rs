@@ -108,18 +108,24 @@ impl Budgets {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Whether a new code on `channel`, which the providers `carriers` would carry, is accepted
-    /// today; `Err` holds when the next budget day starts.
+    /// Whether a new code on `channel`, which the providers `carriers` name would carry, is
+    /// accepted today; `Err` holds when the next budget day starts. `carriers` is asked only when
+    /// a provider has a cap.
     pub fn admit(
         &self,
         channel: Channel,
-        carriers: &[String],
+        carriers: impl FnOnce() -> Vec<String>,
         now: DateTime<Utc>,
     ) -> Result<(), DateTime<Utc>> {
         if self.policy.is_empty() {
             return Ok(());
         }
         let (day, next) = budget_day(now);
+        let carriers = if self.policy.providers.is_empty() {
+            Vec::new()
+        } else {
+            carriers()
+        };
         let inner = self.inner();
         let channel_spent = self
             .policy

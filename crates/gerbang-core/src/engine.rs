@@ -358,9 +358,8 @@ impl<S: Store> VerificationEngine<S> {
         destination: &Destination,
         now: DateTime<Utc>,
     ) -> Result<(), EngineError> {
-        let carriers = self.pace.carriers(channel, destination);
         self.budgets
-            .admit(channel, &carriers, now)
+            .admit(channel, || self.pace.carriers(channel, destination), now)
             .map_err(|until| EngineError::BudgetExhausted { channel, until })?;
         self.admission
             .admit(Urgency::of(purpose), channel, destination, &self.pace, now)

@@ -66,25 +66,25 @@ impl EngineError {
     }
 }
 
-/// `14:05 WIB`: Western Indonesian Time, where most participants live; the API also returns the
-/// absolute instant for apps that know the participant's zone.
+/// `14:05 WIB (22-11-2026)`: Western Indonesian Time, where most participants live; the API also
+/// returns the absolute instant for apps that know the participant's zone. With the date: a
+/// 24-hour penalty ends at a time that has already passed today.
 fn wib(at: DateTime<Utc>) -> String {
-    // Rounded up: someone told "after 14:05" is never still refused at 14:05.
-    let at = gerbang_domain::round_up(at, chrono::Duration::minutes(1));
-    let offset = FixedOffset::east_opt(7 * 3600).map(|zone| at.with_timezone(&zone));
-    offset.map_or_else(
-        || at.format("%H:%M UTC").to_string(),
-        // With the date: a 24-hour penalty ends at a time that has already passed today.
-        |local| local.format("%H:%M WIB (%d-%m-%Y)").to_string(),
-    )
+    wib_as(at, chrono::Duration::minutes(1), "%H:%M WIB (%d-%m-%Y)")
 }
 
 /// `14:05:30 WIB`: a queue that drains in seconds is retried to the second.
 fn wib_seconds(at: DateTime<Utc>) -> String {
-    let at = gerbang_domain::round_up(at, chrono::Duration::seconds(1));
+    wib_as(at, chrono::Duration::seconds(1), "%H:%M:%S WIB")
+}
+
+/// `at` rounded up to `unit` (someone told "after 14:05" is never still refused at 14:05), on
+/// the WIB clock in `format`.
+fn wib_as(at: DateTime<Utc>, unit: chrono::Duration, format: &str) -> String {
+    let at = gerbang_domain::round_up(at, unit);
     FixedOffset::east_opt(7 * 3600).map_or_else(
-        || at.format("%H:%M:%S UTC").to_string(),
-        |zone| at.with_timezone(&zone).format("%H:%M:%S WIB").to_string(),
+        || at.format("%H:%M UTC").to_string(),
+        |zone| at.with_timezone(&zone).format(format).to_string(),
     )
 }
 
@@ -141,7 +141,7 @@ impl Explain for EngineError {
                 wib(*until)
             ),
             Self::QueueFull { wait, until } => format!(
-                "Banyak sekali permintaan kode saat ini: kode baru baru akan terkirim sekitar {} lagi, terlalu lama untuk dipakai. Silakan coba lagi pukul {}.",
+                "Permintaan kode sedang sangat banyak: kode yang diminta sekarang baru terkirim sekitar {} lagi, terlalu lama untuk dipakai. Silakan coba lagi pukul {}.",
                 minutes(*wait).0,
                 wib_seconds(*until)
             ),

@@ -25,7 +25,7 @@ use gerbang_domain::verification::admission::{AdmissionPolicy, Urgency};
 use gerbang_domain::verification::code::CodeKey;
 use gerbang_domain::verification::purpose::{ActionDetails, Purpose, SensitiveAction};
 use gerbang_domain::verification::{Channel, Destination, OtpPolicy};
-use gerbang_domain::{Email, Explain, ManualClock, MobileNumber};
+use gerbang_domain::{Clock, Email, Explain, ManualClock, MobileNumber};
 use gerbang_store::{OutboxMessage, Store};
 use gerbang_testkit::store_test;
 
@@ -146,7 +146,7 @@ fn sms_queue(
     clock: &ManualClock,
 ) -> gerbang_core::ChannelAdmission {
     admission
-        .state(pace, clock.now_utc())
+        .state(pace, clock.now())
         .into_iter()
         .find(|queue| queue.channel == Channel::Sms)
         .unwrap()
@@ -206,10 +206,7 @@ async fn codes_are_refused_least_urgent_first_once_the_queue_would_hold_them_too
         .unwrap();
 
     // What the health page shows; a read of the store agrees with what was counted.
-    admission
-        .sample(&store, &pace, clock.now_utc())
-        .await
-        .unwrap();
+    admission.sample(&store, &pace, clock.now()).await.unwrap();
     let sms = sms_queue(&admission, &pace, &clock);
     assert_eq!(sms.waiting, 42);
     assert_eq!(sms.per_second, Some(1.0));
@@ -220,7 +217,7 @@ async fn codes_are_refused_least_urgent_first_once_the_queue_would_hold_them_too
     // it refuses a registration (18 s) and accepts a sign-in (30 s); the first, once it has read
     // the second's report, reckons the same.
     let (other_engine, other) = admitting(&store, &clock, &pace);
-    other.sample(&store, &pace, clock.now_utc()).await.unwrap();
+    other.sample(&store, &pace, clock.now()).await.unwrap();
     next += 1;
     let refused = other_engine
         .start(request(Purpose::Registration, Channel::Sms, phone(next)))
@@ -232,19 +229,13 @@ async fn codes_are_refused_least_urgent_first_once_the_queue_would_hold_them_too
         .start(request(Purpose::LoginNewDevice, Channel::Sms, phone(next)))
         .await
         .unwrap();
-    admission
-        .sample(&store, &pace, clock.now_utc())
-        .await
-        .unwrap();
+    admission.sample(&store, &pace, clock.now()).await.unwrap();
     let sms = sms_queue(&admission, &pace, &clock);
     assert_eq!((sms.waiting, sms.per_second), (43, Some(2.0)));
     assert_eq!(sms.refusing, vec![Urgency::Registration]);
     // A report older than FRESH no longer counts: alone again, the first refuses sign-ins too.
     clock.advance(Duration::seconds(6));
-    admission
-        .sample(&store, &pace, clock.now_utc())
-        .await
-        .unwrap();
+    admission.sample(&store, &pace, clock.now()).await.unwrap();
     next += 1;
     let refused = engine
         .start(request(Purpose::LoginNewDevice, Channel::Sms, phone(next)))
@@ -255,26 +246,13 @@ async fn codes_are_refused_least_urgent_first_once_the_queue_would_hold_them_too
     // The queue drains (another worker, its own routes): everything is accepted again.
     let drain = DeliveryWorker::new(store.clone(), DevInbox, Arc::new(clock.clone()));
     while drain.deliver_next().await.unwrap() > 0 {}
-    admission
-        .sample(&store, &pace, clock.now_utc())
-        .await
-        .unwrap();
+    admission.sample(&store, &pace, clock.now()).await.unwrap();
     assert_eq!(store.waiting_codes().await.unwrap(), vec![]);
     next += 1;
     engine
         .start(request(Purpose::Registration, Channel::Sms, phone(next)))
         .await
         .unwrap();
-}
-
-trait NowUtc {
-    fn now_utc(&self) -> DateTime<Utc>;
-}
-
-impl NowUtc for ManualClock {
-    fn now_utc(&self) -> DateTime<Utc> {
-        gerbang_domain::Clock::now(self)
-    }
 }
 
 /// One instance: an engine and a worker sharing `budgets`, with a first provider and a fallback.
@@ -367,7 +345,7 @@ async fn a_channel_cap_refuses_until_the_day_turns_and_a_spent_provider_is_skipp
     // The first provider takes 3 (its budget), the fallback the other 2; email goes nowhere
     // (no route carries it here) and is dropped as before.
     while worker.deliver_next().await.unwrap() > 0 {}
-    budgets.tick(&store, clock.now_utc()).await.unwrap();
+    budgets.tick(&store, clock.now()).await.unwrap();
     let counts = providers_of(&store).await;
     // Each attempt names its operator (0812: Telkomsel); the email went nowhere and names none.
     assert_eq!(
@@ -384,14 +362,14 @@ async fn a_channel_cap_refuses_until_the_day_turns_and_a_spent_provider_is_skipp
         Some(&5),
         "codes accepted on SMS: {counts:?}"
     );
-    let states = budgets.states(clock.now_utc());
+    let states = budgets.states(clock.now());
     let first = states.iter().find(|s| s.name == "smpp:first").unwrap();
     assert_eq!((first.spent, first.cap), (3, Some(3)));
 
     // A second instance sharing the store reads the same totals and refuses too.
     let other = Arc::new(Budgets::new(policy));
     let (other_engine, _) = instance(&store, &clock, &other);
-    other.tick(&store, clock.now_utc()).await.unwrap();
+    other.tick(&store, clock.now()).await.unwrap();
     let refused = other_engine
         .start(request(Purpose::Registration, Channel::Sms, phone(7)))
         .await

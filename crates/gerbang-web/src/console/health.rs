@@ -153,12 +153,14 @@ pub struct OperatorRow {
 fn conversion_chart(lang: Lang, blocks: &[BlockRow]) -> String {
     let t = lang.catalogue();
     let busiest = blocks.iter().map(|b| b.sent).max().unwrap_or(0).max(1);
-    let (label_width, bar_width, row) = (150.0, 420.0, 26.0);
+    // The block and its share entered come first, so that a phone shows them without scrolling
+    // the chart sideways; a braked block says so after its bar.
+    let (label_width, bar_width, row) = (170.0, 420.0, 26.0);
     let height = row * blocks.len() as f64 + 10.0;
     let mut svg = format!(
         "<svg class=\"chart\" role=\"img\" viewBox=\"0 0 {w} {height}\" width=\"{w}\" height=\"{height}\" aria-label=\"{}\">",
         escape(t.get("console.conversion_title")),
-        w = label_width + bar_width + 140.0,
+        w = label_width + bar_width + 80.0,
     );
     for (i, block) in blocks.iter().enumerate() {
         let y = 5.0 + row * i as f64;
@@ -171,20 +173,22 @@ fn conversion_chart(lang: Lang, blocks: &[BlockRow]) -> String {
         };
         let _ = write!(
             svg,
-            "<text x=\"0\" y=\"{ty}\" font-size=\"13\">{}</text>\
+            "<text x=\"0\" y=\"{ty}\" font-size=\"14\">{} <tspan font-weight=\"bold\">{}</tspan></text>\
              <rect x=\"{label_width}\" y=\"{y}\" width=\"{sent:.1}\" height=\"18\" fill=\"{light}\"/>\
-             <rect x=\"{label_width}\" y=\"{y}\" width=\"{entered:.1}\" height=\"18\" fill=\"{dark}\"/>\
-             <text x=\"{tx:.1}\" y=\"{ty}\" font-size=\"13\">{}{}</text>",
+             <rect x=\"{label_width}\" y=\"{y}\" width=\"{entered:.1}\" height=\"18\" fill=\"{dark}\"/>",
             escape(&block.block),
             escape(&block.conversion),
-            if block.braked {
-                format!(" — {}", escape(t.get("console.conversion_braked")))
-            } else {
-                String::new()
-            },
             ty = y + 14.0,
-            tx = label_width + sent + 6.0,
         );
+        if block.braked {
+            let _ = write!(
+                svg,
+                "<text x=\"{tx:.1}\" y=\"{ty}\" font-size=\"14\">{}</text>",
+                escape(t.get("console.conversion_braked")),
+                tx = label_width + sent + 6.0,
+                ty = y + 14.0,
+            );
+        }
     }
     svg.push_str("</svg>");
     svg
