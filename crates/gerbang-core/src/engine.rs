@@ -627,9 +627,10 @@ impl<S: Store> VerificationEngine<S> {
                     Ok(binding) => binding,
                     Err(error) => return (Changes::none(), Err(EngineError::from(error))),
                 };
-                let candidate = key.digest(verification.id.as_bytes(), &binding.to_bytes(), &code);
+                let candidates =
+                    key.candidates(verification.id.as_bytes(), &binding.to_bytes(), &code);
                 let before = verification.clone();
-                let result = verification.check(&candidate, &policy, now);
+                let result = verification.check_any(&candidates, &policy, now);
                 let changes = if verification == before {
                     Changes::none()
                 } else {

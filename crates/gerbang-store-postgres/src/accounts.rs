@@ -115,11 +115,12 @@ impl AccountStore for PostgresStore {
                     .fetch_optional(&self.pool)
                     .await
             }
-            (_, Some((column, digest))) => {
+            (_, Some((column, [current, previous]))) => {
                 sqlx::query(AssertSqlSafe(format!(
-                    "SELECT id, public_id, version, nik_digest, sealed FROM accounts WHERE {column} = $1"
+                    "SELECT id, public_id, version, nik_digest, sealed FROM accounts WHERE {column} IN ($1, $2)"
                 )))
-                .bind(digest)
+                .bind(current)
+                .bind(previous)
                 .fetch_optional(&self.pool)
                 .await
             }

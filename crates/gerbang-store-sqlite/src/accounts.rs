@@ -125,10 +125,11 @@ impl AccountStore for SqliteStore {
                 .fetch_optional(&self.pool)
                 .await
             }
-            (_, Some((column, digest))) => sqlx::query(AssertSqlSafe(format!(
-                "SELECT id, public_id, version, nik_digest, sealed FROM accounts WHERE {column} = ?"
+            (_, Some((column, [current, previous]))) => sqlx::query(AssertSqlSafe(format!(
+                "SELECT id, public_id, version, nik_digest, sealed FROM accounts WHERE {column} IN (?, ?)"
             )))
-            .bind(digest)
+            .bind(current)
+            .bind(previous)
             .fetch_optional(&self.pool)
             .await,
             (_, None) => return Ok(None),

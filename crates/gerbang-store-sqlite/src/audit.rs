@@ -81,7 +81,7 @@ pub(crate) const ENTRY_COLUMNS: &str = "l.seq, l.at, l.actor, l.action, l.accoun
 
 impl SqliteStore {
     pub(crate) fn audit_chain(&self) -> AuditChain {
-        AuditChain::new(self.sealer.audit_key())
+        AuditChain::for_sealer(&self.sealer)
     }
 
     /// Chains the events carried over from before the audit log (migration 0010): they were copied

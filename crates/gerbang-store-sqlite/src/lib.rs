@@ -8,7 +8,7 @@ use std::path::Path;
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
-use gerbang_store::participants::{lookup_digest, open_participant};
+use gerbang_store::participants::{lookup_digests, open_participant, refuse_import_while_rotating};
 use gerbang_store::{
     BatchOutcome, ParticipantConflict, ParticipantImport, ParticipantKey, ParticipantStore,
     RowConflict, SealedParticipant, Sealer, Store, StoreError, StoredParticipant, Timeouts,
@@ -21,12 +21,10 @@ mod audit;
 mod health;
 mod pumping;
 mod requests;
+mod rotation;
 mod staff;
 mod tickets;
 mod verifications;
-
-/// The fingerprint of the personal-data key this database was sealed with.
-const KEY_FINGERPRINT: &str = "SELECT value FROM store_meta WHERE key = 'personal_data_key'";
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -172,40 +170,6 @@ impl SqliteStore {
             .map_err(|e| StoreError::Migration(e.to_string()))?;
         Ok(MIGRATOR.iter().map(|m| m.version).max().unwrap_or_default())
     }
-
-    /// Records the key's fingerprint on first use and refuses a different key afterwards.
-    async fn bind_key(&self) -> Result<(), StoreError> {
-        let configured = self.sealer.fingerprint().clone();
-        // Read first and write only the first time: opening must not need the write lock, which a
-        // running import holds.
-        let recorded: Option<String> = sqlx::query_scalar(KEY_FINGERPRINT)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(store_error)?;
-        let stored = match recorded {
-            Some(stored) => stored,
-            None => {
-                sqlx::query(
-                    "INSERT INTO store_meta (key, value) VALUES ('personal_data_key', ?) ON CONFLICT (key) DO NOTHING",
-                )
-                .bind(configured.as_str().to_owned())
-                .execute(&self.pool)
-                .await
-                .map_err(store_error)?;
-                sqlx::query_scalar(KEY_FINGERPRINT)
-                    .fetch_one(&self.pool)
-                    .await
-                    .map_err(store_error)?
-            }
-        };
-        if stored != configured.as_str() {
-            return Err(StoreError::KeyMismatch {
-                configured,
-                stored: gerbang_store::KeyFingerprint::from_stored(stored),
-            });
-        }
-        Ok(())
-    }
 }
 
 impl Store for SqliteStore {
@@ -237,20 +201,21 @@ impl ParticipantStore for SqliteStore {
         &self,
         key: ParticipantKey<'_>,
     ) -> Result<Option<StoredParticipant>, StoreError> {
-        let digest = lookup_digest(key, &self.sealer).to_vec();
+        let [current, previous] = lookup_digests(key, &self.sealer);
         let sql = match key {
             ParticipantKey::Nik(_) => {
-                "SELECT id, nik_digest, sealed, updated_at FROM participants WHERE nik_digest = ?"
+                "SELECT id, nik_digest, sealed, updated_at FROM participants WHERE nik_digest IN (?, ?)"
             }
             ParticipantKey::CardNumber(_) => {
-                "SELECT id, nik_digest, sealed, updated_at FROM participants WHERE card_digest = ?"
+                "SELECT id, nik_digest, sealed, updated_at FROM participants WHERE card_digest IN (?, ?)"
             }
             ParticipantKey::KpjNumber(_) => {
-                "SELECT id, nik_digest, sealed, updated_at FROM participants WHERE kpj_digest = ?"
+                "SELECT id, nik_digest, sealed, updated_at FROM participants WHERE kpj_digest IN (?, ?)"
             }
         };
         let Some(row) = sqlx::query(sql)
-            .bind(digest)
+            .bind(current.as_slice())
+            .bind(previous.as_slice())
             .fetch_optional(&self.pool)
             .await
             .map_err(store_error)?
@@ -275,6 +240,7 @@ impl ParticipantStore for SqliteStore {
     }
 
     async fn begin_participant_import(&self) -> Result<SqliteImport, StoreError> {
+        refuse_import_while_rotating(&self.sealer)?;
         let mut tx = self
             .pool
             .begin_with("BEGIN IMMEDIATE")

@@ -21,7 +21,7 @@ use gerbang_domain::verification::rate::{KeyKind, RateState};
 use gerbang_domain::verification::{Verification, VerificationId};
 use gerbang_store::verifications::{
     ATTEMPT_COLUMNS, AttemptColumns, CANCELLED, SUPERSEDED, apply_handoffs, attempt_from_row,
-    decode_rate_state, encode_rate_state, nik_digest, open_message, open_verification,
+    decode_rate_state, encode_rate_state, nik_digests, open_message, open_verification,
     open_verifications_for_nik, seal_message, seal_verification, verification_nik_digest,
 };
 use gerbang_store::{
@@ -966,10 +966,12 @@ impl VerificationStore for SqliteStore {
         limit: u32,
     ) -> Result<Vec<Verification>, StoreError> {
         // Ids begin with their creation time: the backward scan of verifications_nik is newest first.
+        let [current, previous] = nik_digests(&self.sealer, nik);
         let rows: Vec<(Vec<u8>, Vec<u8>)> = sqlx::query_as(
-            "SELECT id, body FROM verifications WHERE nik_digest = ? ORDER BY id DESC LIMIT ?",
+            "SELECT id, body FROM verifications WHERE nik_digest IN (?, ?) ORDER BY id DESC LIMIT ?",
         )
-        .bind(nik_digest(&self.sealer, nik))
+        .bind(current)
+        .bind(previous)
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::audit::{AuditRecord, actor};
 use crate::error::StoreError;
-use crate::sealing::{LookupKind, Sealer};
+use crate::sealing::{KeyAge, LookupKind, Sealer};
 
 /// What an account is looked up by.
 #[derive(Debug, Clone, Copy)]
@@ -279,20 +279,35 @@ pub fn phone_digest(sealer: &Sealer, phone: &MobileNumber) -> Vec<u8> {
         .to_vec()
 }
 
-/// The digest column and value an account key is looked up by; `None` for [`AccountKey::Id`] and
+/// The digest column an account key is looked up by and the digests to accept there (the current
+/// key's and, during a rotation, the previous key's); `None` for [`AccountKey::Id`] and
 /// [`AccountKey::PublicId`].
-pub fn account_lookup(key: AccountKey<'_>, sealer: &Sealer) -> Option<(&'static str, Vec<u8>)> {
-    Some(match key {
+pub fn account_lookup(
+    key: AccountKey<'_>,
+    sealer: &Sealer,
+) -> Option<(&'static str, [Vec<u8>; 2])> {
+    let (column, kind, value) = match key {
         AccountKey::Id(_) | AccountKey::PublicId(_) => return None,
-        AccountKey::Nik(nik) => (
-            "nik_digest",
-            sealer
-                .digest(LookupKind::Nik, nik.as_str().as_bytes())
-                .to_vec(),
-        ),
-        AccountKey::Email(email) => ("email_digest", email_digest(sealer, email)),
-        AccountKey::Phone(phone) => ("phone_digest", phone_digest(sealer, phone)),
-    })
+        AccountKey::Nik(nik) => ("nik_digest", LookupKind::Nik, nik.as_str()),
+        AccountKey::Email(email) => ("email_digest", LookupKind::Email, email.as_str()),
+        AccountKey::Phone(phone) => ("phone_digest", LookupKind::Phone, phone.e164()),
+    };
+    let [current, previous] = sealer.lookup_digests(kind, value.as_bytes());
+    Some((column, [current.to_vec(), previous.to_vec()]))
+}
+
+/// Re-seals an account row sealed under the previous key under the current one, digests
+/// recomputed; `None` when it is already under the current key.
+pub fn reseal_account(
+    sealed: &[u8],
+    nik_digest: &[u8],
+    sealer: &Sealer,
+) -> Result<Option<SealedAccount>, StoreError> {
+    let (json, age) = sealer.open_aged(sealed, nik_digest)?;
+    if age == KeyAge::Current {
+        return Ok(None);
+    }
+    SealedAccount::seal(&parse_account(&json)?, sealer).map(Some)
 }
 
 /// Opens a stored envelope back into an account.
@@ -301,8 +316,11 @@ pub fn open_account(
     nik_digest: &[u8],
     sealer: &Sealer,
 ) -> Result<Account, StoreError> {
-    let json = sealer.open(sealed, nik_digest)?;
-    serde_json::from_slice(&json).map_err(|e| {
+    parse_account(&sealer.open(sealed, nik_digest)?)
+}
+
+fn parse_account(json: &[u8]) -> Result<Account, StoreError> {
+    serde_json::from_slice(json).map_err(|e| {
         StoreError::Corrupt(format!(
             "account record: {:?} error at column {}",
             e.classify(),

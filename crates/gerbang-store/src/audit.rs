@@ -12,6 +12,10 @@
 //! no longer matches), removed (a number is missing, or entries after the last one the head names
 //! are gone) or reordered (an entry does not follow the one before it). Someone with write access
 //! to the database but not the key can delete or edit rows; they cannot make the chain whole again.
+//! A key rotation (`gerbang key rotate`) ends with one entry, [`KEY_ROTATED`], MACed under the new
+//! key, that records a SHA-256 over every entry before it. Once the old key is retired, the entries
+//! MACed under it are checked against that hash instead of their own MACs.
+//!
 //! What the chain alone cannot show is the removal of the newest entries together with a matching
 //! edit of the head: export the log (or at least `gerbang audit verify`'s closing head) elsewhere to
 //! anchor it.
@@ -19,12 +23,13 @@
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
-use hmac::digest::KeyInit;
+use hmac::digest::{KeyInit, Update};
 use hmac::{Hmac, Mac};
 use serde::Serialize;
 use sha2::Sha256;
 
 use crate::error::StoreError;
+use crate::sealing::Sealer;
 
 /// The length of an entry's MAC (HMAC-SHA256).
 pub const MAC_LEN: usize = 32;
@@ -99,9 +104,13 @@ impl AuditHead {
 }
 
 /// Computes the chain's MACs. Cheap to clone.
+///
+/// During a key rotation it also holds the previous key's audit secret: entries are MACed with the
+/// current one, and an entry MACed with either verifies.
 #[derive(Clone)]
 pub struct AuditChain {
     key: Hmac<Sha256>,
+    previous: Option<Hmac<Sha256>>,
 }
 
 impl std::fmt::Debug for AuditChain {
@@ -110,45 +119,74 @@ impl std::fmt::Debug for AuditChain {
     }
 }
 
-fn field(mac: &mut Hmac<Sha256>, bytes: &[u8]) {
-    // Length-prefixed, so that no two different records feed the MAC the same bytes.
-    mac.update(&(bytes.len() as u64).to_be_bytes());
-    mac.update(bytes);
+/// Feeds one entry's number, fields and previous MAC to a MAC or a hash. Variable-length fields
+/// are length-prefixed, so that no two different records feed the same bytes. (This is the chain's
+/// format since the first entry: changing it would fail every log already written.)
+fn feed(out: &mut impl Update, seq: i64, prev: &[u8], record: &AuditRecord) {
+    fn field(out: &mut impl Update, bytes: &[u8]) {
+        out.update(&(bytes.len() as u64).to_be_bytes());
+        out.update(bytes);
+    }
+    out.update(&seq.to_be_bytes());
+    out.update(&record.at.timestamp_millis().to_be_bytes());
+    field(out, record.actor.as_bytes());
+    field(out, record.action.as_bytes());
+    match record.account {
+        Some(id) => {
+            out.update(&[1]);
+            out.update(&id.to_be_bytes());
+        }
+        None => out.update(&[0]),
+    }
+    match &record.ticket {
+        Some(ticket) => {
+            out.update(&[1]);
+            field(out, ticket.as_bytes());
+        }
+        None => out.update(&[0]),
+    }
+    field(out, record.detail.as_bytes());
+    field(out, prev);
+}
+
+fn hmac_key(key: &[u8; 32]) -> Hmac<Sha256> {
+    // HMAC takes a key of any length: a 32-byte one cannot be refused.
+    <Hmac<Sha256> as KeyInit>::new_from_slice(key)
+        .unwrap_or_else(|_| <Hmac<Sha256> as KeyInit>::new(&Default::default()))
 }
 
 impl AuditChain {
     pub fn new(key: [u8; 32]) -> Self {
-        // HMAC takes a key of any length: a 32-byte one cannot be refused.
-        let key = <Hmac<Sha256> as KeyInit>::new_from_slice(&key)
-            .unwrap_or_else(|_| <Hmac<Sha256> as KeyInit>::new(&Default::default()));
-        Self { key }
+        Self {
+            key: hmac_key(&key),
+            previous: None,
+        }
+    }
+
+    /// The chain of a store's sealer: its current audit key, and the previous one while rotating.
+    pub fn for_sealer(sealer: &Sealer) -> Self {
+        Self {
+            key: hmac_key(&sealer.audit_key()),
+            previous: sealer.previous_audit_key().as_ref().map(hmac_key),
+        }
+    }
+
+    fn mac_with(key: &Hmac<Sha256>, seq: i64, prev: &[u8], record: &AuditRecord) -> AuditMac {
+        let mut mac = key.clone();
+        Mac::update(&mut mac, b"gerbang audit v1");
+        feed(&mut mac, seq, prev, record);
+        mac.finalize().into_bytes().into()
     }
 
     /// The MAC of entry `seq` holding `record` after an entry whose MAC is `prev`.
     pub fn mac(&self, seq: i64, prev: &[u8], record: &AuditRecord) -> AuditMac {
-        let mut mac = self.key.clone();
-        mac.update(b"gerbang audit v1");
-        mac.update(&seq.to_be_bytes());
-        mac.update(&record.at.timestamp_millis().to_be_bytes());
-        field(&mut mac, record.actor.as_bytes());
-        field(&mut mac, record.action.as_bytes());
-        match record.account {
-            Some(id) => {
-                mac.update(&[1]);
-                mac.update(&id.to_be_bytes());
-            }
-            None => mac.update(&[0]),
-        }
-        match &record.ticket {
-            Some(ticket) => {
-                mac.update(&[1]);
-                field(&mut mac, ticket.as_bytes());
-            }
-            None => mac.update(&[0]),
-        }
-        field(&mut mac, record.detail.as_bytes());
-        field(&mut mac, prev);
-        mac.finalize().into_bytes().into()
+        Self::mac_with(&self.key, seq, prev, record)
+    }
+
+    /// Whether `mac` is entry `seq`'s MAC under the current key or, while rotating, the previous.
+    pub fn verifies(&self, seq: i64, prev: &[u8], record: &AuditRecord, mac: &[u8]) -> bool {
+        let matches = |key: &Hmac<Sha256>| Self::mac_with(key, seq, prev, record).as_slice() == mac;
+        matches(&self.key) || self.previous.as_ref().is_some_and(matches)
     }
 
     /// Numbers and MACs `records` after `head`: the rows to insert, and the head after them.
@@ -203,16 +241,104 @@ pub enum Tamper {
     /// The log ends at `last` but the head says `head` entries were written.
     #[error("the entries after {last} were removed (the log's head says {head} were written)")]
     Truncated { last: i64, head: i64 },
+    /// An entry up to `through` was changed after a key rotation anchored them (entry
+    /// `through + 1`); which one can be told only with the retired key.
+    #[error(
+        "an entry up to {through} was changed after the key rotation anchored them (entry {anchor})"
+    )]
+    ChangedBeforeRotation { through: i64, anchor: i64 },
     /// The head row does not name the last entry.
     #[error("the log's head was changed: it names entry {head}, the last entry is {last}")]
     HeadChanged { head: i64, last: i64 },
 }
 
+/// What a key rotation's closing entry (action [`KEY_ROTATED`]) records about the entries before
+/// it: a SHA-256 over every one of them, fields and MACs, in order. It is itself MACed under the new
+/// key, so after the old key is retired the entries it covers still cannot be changed unseen.
+pub const KEY_ROTATED: &str = "key_rotated";
+
+/// A running SHA-256 over the log's entries in order; see [`KEY_ROTATED`].
+#[derive(Debug, Clone, Default)]
+pub struct AuditDigest {
+    hash: Sha256,
+    through: i64,
+}
+
+impl AuditDigest {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The number of the last entry absorbed.
+    pub fn through(&self) -> i64 {
+        self.through
+    }
+
+    /// Adds the next entry; entries must come in order, without gaps.
+    pub fn absorb(&mut self, entry: &AuditEntry) -> Result<(), Tamper> {
+        if entry.seq != self.through + 1 {
+            return Err(Tamper::Removed {
+                seq: self.through + 1,
+                found: entry.seq,
+            });
+        }
+        feed(&mut self.hash, entry.seq, &entry.prev_mac, &entry.record);
+        Update::update(&mut self.hash, &(entry.mac.len() as u64).to_be_bytes());
+        Update::update(&mut self.hash, &entry.mac);
+        self.through = entry.seq;
+        Ok(())
+    }
+
+    fn value(&self) -> [u8; 32] {
+        sha2::Digest::finalize(self.hash.clone()).into()
+    }
+
+    /// The closing entry of a rotation from key `from` to key `to`, anchoring what was absorbed.
+    pub fn rotation_record(&self, at: DateTime<Utc>, from: &str, to: &str) -> AuditRecord {
+        let value: String = self.value().iter().map(|b| format!("{b:02x}")).collect();
+        AuditRecord {
+            at,
+            actor: actor::SYSTEM.into(),
+            action: KEY_ROTATED.into(),
+            account: None,
+            ticket: None,
+            detail: format!(
+                "from={from} to={to} through={} sha256={value}",
+                self.through
+            ),
+        }
+    }
+}
+
+/// The `through` and `sha256` a rotation's closing entry records.
+fn anchor_of(record: &AuditRecord) -> Option<(i64, String)> {
+    if record.action != KEY_ROTATED {
+        return None;
+    }
+    let mut through = None;
+    let mut value = None;
+    for part in record.detail.split(' ') {
+        if let Some(number) = part.strip_prefix("through=") {
+            through = number.parse().ok();
+        } else if let Some(hex) = part.strip_prefix("sha256=") {
+            value = Some(hex.to_owned());
+        }
+    }
+    through.zip(value)
+}
+
 /// Walks the log in order; see the module documentation.
+///
+/// An entry whose MAC none of the chain's keys reproduces is either changed or was MACed under a
+/// key retired by a rotation. The walk goes on; the rotation's closing entry, if it covers it and
+/// its SHA-256 matches, clears it, otherwise the entry is named when the walk ends.
 #[derive(Debug, Clone)]
 pub struct AuditVerifier {
     chain: AuditChain,
     last: AuditHead,
+    digest: AuditDigest,
+    /// The first entry whose MAC did not verify and that no rotation anchor has covered yet.
+    unverified: Option<i64>,
 }
 
 impl AuditVerifier {
@@ -220,10 +346,22 @@ impl AuditVerifier {
         Self {
             chain,
             last: AuditHead::EMPTY,
+            digest: AuditDigest::new(),
+            unverified: None,
         }
     }
 
-    /// How many entries were found whole so far (the number of the last one).
+    /// The SHA-256 over the entries walked so far (see [`KEY_ROTATED`]).
+    pub fn digest(&self) -> &AuditDigest {
+        &self.digest
+    }
+
+    /// The first entry walked so far whose MAC did not verify and that no rotation covered.
+    pub fn unverified(&self) -> Option<i64> {
+        self.unverified
+    }
+
+    /// How many entries were walked so far (the number of the last one).
     pub fn checked(&self) -> i64 {
         self.last.seq
     }
@@ -243,19 +381,45 @@ impl AuditVerifier {
                 before: self.last.seq,
             });
         }
-        let mac = self.chain.mac(entry.seq, &self.last.mac, &entry.record);
-        if entry.mac.as_slice() != mac.as_slice() {
-            return Err(Tamper::Changed { seq: entry.seq });
+        let mac = AuditMac::try_from(entry.mac.as_slice()).ok().filter(|mac| {
+            self.chain
+                .verifies(entry.seq, &self.last.mac, &entry.record, mac)
+        });
+        match mac {
+            Some(_) => {
+                if let Some((through, value)) = anchor_of(&entry.record) {
+                    let expected: String = self
+                        .digest
+                        .value()
+                        .iter()
+                        .map(|b| format!("{b:02x}"))
+                        .collect();
+                    if through != self.digest.through() || value != expected {
+                        return Err(Tamper::ChangedBeforeRotation {
+                            through,
+                            anchor: entry.seq,
+                        });
+                    }
+                    self.unverified = None;
+                }
+            }
+            None => {
+                self.unverified.get_or_insert(entry.seq);
+            }
         }
+        self.digest.absorb(entry)?;
         self.last = AuditHead {
             seq: entry.seq,
-            mac,
+            mac: mac.unwrap_or_else(|| AuditMac::try_from(entry.mac.as_slice()).unwrap_or(GENESIS)),
         };
         Ok(())
     }
 
     /// Ends the walk against the head row; returns the last entry's number and MAC.
     pub fn finish(self, head: AuditHead) -> Result<AuditHead, Tamper> {
+        if let Some(seq) = self.unverified {
+            return Err(Tamper::Changed { seq });
+        }
         if head.seq > self.last.seq {
             return Err(Tamper::Truncated {
                 last: self.last.seq,
@@ -458,9 +622,85 @@ mod tests {
 
     #[test]
     fn another_key_does_not_verify_the_log() {
-        let (entries, _) = written(2);
+        let (entries, head) = written(2);
         let mut verifier = AuditVerifier::new(AuditChain::new([8; 32]));
-        assert_eq!(verifier.check(&entries[0]), Err(Tamper::Changed { seq: 1 }));
+        for entry in &entries {
+            verifier.check(entry).unwrap();
+        }
+        assert_eq!(verifier.finish(head), Err(Tamper::Changed { seq: 1 }));
+    }
+
+    fn entries_of(rows: Vec<LinkedRecord>) -> Vec<AuditEntry> {
+        rows.into_iter()
+            .map(|row| AuditEntry {
+                seq: row.seq,
+                record: row.record,
+                account_public_id: None,
+                prev_mac: row.prev_mac.to_vec(),
+                mac: row.mac.to_vec(),
+            })
+            .collect()
+    }
+
+    /// Entries 1–4 under the old key [7; 32], a rotation's closing entry and two more under the
+    /// new key [9; 32].
+    fn rotated() -> (Vec<AuditEntry>, AuditHead) {
+        let (mut entries, head) = written(4);
+        let mut digest = AuditDigest::new();
+        for entry in &entries {
+            digest.absorb(entry).unwrap();
+        }
+        let closing = digest.rotation_record(record(5).at, "aaaaaaaaaaaa", "bbbbbbbbbbbb");
+        let (rows, head) = AuditChain::new([9; 32]).link(head, vec![closing, record(6), record(7)]);
+        entries.extend(entries_of(rows));
+        (entries, head)
+    }
+
+    fn verify_with(
+        chain: AuditChain,
+        entries: &[AuditEntry],
+        head: AuditHead,
+    ) -> Result<AuditHead, Tamper> {
+        let mut verifier = AuditVerifier::new(chain);
+        for entry in entries {
+            verifier.check(entry)?;
+        }
+        verifier.finish(head)
+    }
+
+    #[test]
+    fn after_a_rotation_the_new_key_alone_verifies_the_whole_log() {
+        let (entries, head) = rotated();
+        assert_eq!(entries[4].record.action, KEY_ROTATED);
+        assert_eq!(
+            verify_with(AuditChain::new([9; 32]), &entries, head),
+            Ok(head)
+        );
+        // The old key alone does not verify what came after.
+        assert_eq!(
+            verify_with(AuditChain::new([7; 32]), &entries, head),
+            Err(Tamper::Changed { seq: 5 })
+        );
+    }
+
+    #[test]
+    fn an_entry_changed_before_the_rotation_is_caught_by_its_anchor() {
+        let (mut entries, head) = rotated();
+        entries[1].record.detail.push_str(", edited");
+        assert_eq!(
+            verify_with(AuditChain::new([9; 32]), &entries, head),
+            Err(Tamper::ChangedBeforeRotation {
+                through: 4,
+                anchor: 5
+            })
+        );
+        // Nor can the anchor be rewritten to match: its MAC is under the new key.
+        let (mut entries, head) = rotated();
+        entries[4].record.detail = entries[4].record.detail.replace("sha256=", "sha256=00");
+        assert_eq!(
+            verify_with(AuditChain::new([9; 32]), &entries, head),
+            Err(Tamper::Changed { seq: 1 })
+        );
     }
 
     proptest! {

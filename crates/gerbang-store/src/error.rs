@@ -21,6 +21,10 @@ pub enum StoreError {
         configured: KeyFingerprint,
         stored: KeyFingerprint,
     },
+    /// The configured keys do not fit the rotation state the database records, or an operation
+    /// cannot run during a rotation; the text says what to do.
+    #[error("{0}")]
+    KeyRotation(String),
     /// Stored personal data could not be opened with the configured key, or is damaged.
     #[error("stored personal data could not be opened: {0}")]
     Sealing(#[from] SealingError),

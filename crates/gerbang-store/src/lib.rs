@@ -28,6 +28,7 @@ pub mod health;
 pub mod participants;
 pub mod pumping;
 pub mod requests;
+pub mod rotation;
 pub mod sealing;
 pub mod staff;
 pub mod tickets;
@@ -48,7 +49,8 @@ pub use participants::{
 };
 pub use pumping::{BlockCount, Brake, PumpingStore};
 pub use requests::{ContactChangeRequest, RequestDetails, RequestStore};
-pub use sealing::{KeyFingerprint, PersonalDataKey, Sealer, SealingError};
+pub use rotation::{KeyRotationStore, SealedTable};
+pub use sealing::{KeyAge, KeyFingerprint, PersonalDataKey, Sealer, SealingError};
 pub use staff::{StaffKey, StaffRefusal, StaffStore, StoredStaff, StoredStaffSession};
 pub use tickets::{Ticket, TicketNote, TicketStore};
 pub use verifications::{
@@ -89,6 +91,7 @@ pub trait Store:
     + RequestStore
     + HealthStore
     + PumpingStore
+    + KeyRotationStore
     + Clone
     + Send
     + Sync

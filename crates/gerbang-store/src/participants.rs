@@ -7,10 +7,12 @@ use std::collections::HashMap;
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
-use gerbang_domain::{JknCardNumber, KpjNumber, Nik, Participant, ParticipantRecord};
+use gerbang_domain::{
+    JknCardNumber, KpjNumber, Nik, Participant, ParticipantRecord, ParticipantStatus,
+};
 
 use crate::error::StoreError;
-use crate::sealing::{DIGEST_LEN, LookupKind, Sealer};
+use crate::sealing::{DIGEST_LEN, KeyAge, LookupKind, Sealer};
 
 /// What a participant is looked up by.
 #[derive(Debug, Clone, Copy)]
@@ -240,16 +242,86 @@ impl SealedParticipant {
     }
 }
 
-/// The digest a key is looked up by.
+impl ParticipantKey<'_> {
+    fn kind_and_value(&self) -> (LookupKind, &str) {
+        match self {
+            Self::Nik(nik) => (LookupKind::Nik, nik.as_str()),
+            Self::CardNumber(card) => (LookupKind::CardNumber, card.as_str()),
+            Self::KpjNumber(kpj) => (LookupKind::KpjNumber, kpj.as_str()),
+        }
+    }
+}
+
+/// The digest a key is stored under.
 pub fn lookup_digest(key: ParticipantKey<'_>, sealer: &Sealer) -> [u8; DIGEST_LEN] {
-    match key {
-        ParticipantKey::Nik(nik) => sealer.digest(LookupKind::Nik, nik.as_str().as_bytes()),
-        ParticipantKey::CardNumber(card) => {
-            sealer.digest(LookupKind::CardNumber, card.as_str().as_bytes())
-        }
-        ParticipantKey::KpjNumber(kpj) => {
-            sealer.digest(LookupKind::KpjNumber, kpj.as_str().as_bytes())
-        }
+    let (kind, value) = key.kind_and_value();
+    sealer.digest(kind, value.as_bytes())
+}
+
+/// The digests a key is looked up by: the current key's and, during a rotation, the previous
+/// key's ([`Sealer::lookup_digests`]).
+pub fn lookup_digests(key: ParticipantKey<'_>, sealer: &Sealer) -> [[u8; DIGEST_LEN]; 2] {
+    let (kind, value) = key.kind_and_value();
+    sealer.lookup_digests(kind, value.as_bytes())
+}
+
+/// The lookup values of a stored record, read from its JSON as written (a rotation re-seals the
+/// exact bytes and must not pass them through today's stricter parsing).
+#[derive(serde::Deserialize)]
+struct StoredLookups {
+    nik: String,
+    card_number: String,
+    #[serde(default)]
+    kpj_number: Option<String>,
+    #[serde(default)]
+    phone: Option<String>,
+    #[serde(default)]
+    email: Option<String>,
+    status: ParticipantStatus,
+}
+
+/// Re-seals a participant row sealed under the previous key: the same record bytes under the
+/// current key, with every digest recomputed. `None` when the row is already under the current key.
+pub fn reseal_participant(
+    sealed: &[u8],
+    nik_digest: &[u8],
+    sealer: &Sealer,
+) -> Result<Option<SealedParticipant>, StoreError> {
+    let (json, age) = sealer.open_aged(sealed, nik_digest)?;
+    if age == KeyAge::Current {
+        return Ok(None);
+    }
+    let values: StoredLookups = serde_json::from_slice(&json).map_err(|e| {
+        StoreError::Corrupt(format!(
+            "participant record: {:?} error at column {}",
+            e.classify(),
+            e.column()
+        ))
+    })?;
+    let digest = |kind, value: &str| sealer.digest(kind, value.as_bytes()).to_vec();
+    let nik_digest = digest(LookupKind::Nik, &values.nik);
+    Ok(Some(SealedParticipant {
+        index: 0,
+        sealed: sealer.seal(&json, &nik_digest)?,
+        card_digest: digest(LookupKind::CardNumber, &values.card_number),
+        kpj_digest: values.kpj_number.map(|v| digest(LookupKind::KpjNumber, &v)),
+        phone_digest: values.phone.map(|v| digest(LookupKind::Phone, &v)),
+        email_digest: values.email.map(|v| digest(LookupKind::Email, &v)),
+        content_digest: sealer.digest(LookupKind::Content, &json).to_vec(),
+        nik_digest,
+        status: values.status.as_str(),
+    }))
+}
+
+/// Refuses an import while a key rotation runs: the import finds existing rows by their NIK digest
+/// under the new key only, so a row not yet re-sealed would be filed a second time.
+pub fn refuse_import_while_rotating(sealer: &Sealer) -> Result<(), StoreError> {
+    match sealer.previous_fingerprint() {
+        Some(previous) => Err(StoreError::KeyRotation(format!(
+            "a rotation from key {previous} is running: imports wait until `gerbang key rotate` has \
+             finished (an import now would file participants not yet re-sealed a second time)"
+        ))),
+        None => Ok(()),
     }
 }
 

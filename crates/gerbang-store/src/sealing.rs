@@ -8,7 +8,8 @@
 //!
 //! Both subkeys are derived from one 256-bit personal-data key with HKDF-SHA256, so an operator
 //! configures and backs up a single secret. Envelope layout: `version (1 byte) || nonce (24) ||
-//! ciphertext || tag (16)`; the version byte leaves room for key rotation.
+//! ciphertext || tag (16)`. A rotation (`crate::rotation`) re-seals every envelope under a new key;
+//! while it runs, an envelope opens with either key.
 
 use std::fmt;
 use std::sync::Arc;
@@ -38,6 +39,8 @@ pub enum SealingError {
     Open,
     #[error("an envelope has an unknown version {0}")]
     Version(u8),
+    #[error("the previous personal-data key is the current one; a rotation needs a new key")]
+    SameKey,
 }
 
 /// The 256-bit personal-data key. It cannot be printed: `Debug` shows only its fingerprint.
@@ -123,12 +126,22 @@ impl LookupKind {
 }
 
 /// Seals and opens envelopes and computes lookup digests. Cheap to clone.
+///
+/// During a key rotation (`gerbang key rotate`) a sealer also holds the previous key: it seals and
+/// digests with the current key only, opens with either, and offers both digests to lookups, so rows
+/// not yet re-sealed stay readable and findable.
 #[derive(Clone)]
 pub struct Sealer {
     inner: Arc<SealerKeys>,
 }
 
 struct SealerKeys {
+    current: KeySet,
+    previous: Option<KeySet>,
+}
+
+/// The subkeys derived from one personal-data key.
+struct KeySet {
     cipher: XChaCha20Poly1305,
     lookup: Hmac<Sha256>,
     fingerprint: KeyFingerprint,
@@ -138,14 +151,28 @@ struct SealerKeys {
     audit_key: [u8; 32],
 }
 
+/// Which of a rotating sealer's keys opened an envelope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyAge {
+    Current,
+    Previous,
+}
+
 impl fmt::Debug for Sealer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Sealer(key {})", self.inner.fingerprint)
+        match &self.inner.previous {
+            Some(previous) => write!(
+                f,
+                "Sealer(key {}, previous {})",
+                self.inner.current.fingerprint, previous.fingerprint
+            ),
+            None => write!(f, "Sealer(key {})", self.inner.current.fingerprint),
+        }
     }
 }
 
-impl Sealer {
-    pub fn new(key: &PersonalDataKey) -> Result<Self, SealingError> {
+impl KeySet {
+    fn derive(key: &PersonalDataKey) -> Result<Self, SealingError> {
         let hkdf = Hkdf::<Sha256>::new(Some(b"gerbang personal data v1"), key.0.expose_secret());
         let mut seal_key = [0u8; 32];
         let mut lookup_key = [0u8; 32];
@@ -168,29 +195,119 @@ impl Sealer {
                 .collect(),
         );
         Ok(Self {
+            cipher: XChaCha20Poly1305::new(Key::from_slice(&seal_key)),
+            lookup,
+            fingerprint,
+            code_key,
+            audit_key,
+        })
+    }
+
+    fn open(&self, envelope: &[u8], context: &[u8]) -> Result<Vec<u8>, SealingError> {
+        let (&version, rest) = envelope.split_first().ok_or(SealingError::Open)?;
+        if version != ENVELOPE_VERSION {
+            return Err(SealingError::Version(version));
+        }
+        if rest.len() < NONCE_LEN + 16 {
+            return Err(SealingError::Open);
+        }
+        let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
+        self.cipher
+            .decrypt(
+                XNonce::from_slice(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad: context,
+                },
+            )
+            .map_err(|_| SealingError::Open)
+    }
+
+    fn digest(&self, kind: LookupKind, value: &[u8]) -> [u8; DIGEST_LEN] {
+        let mut mac = self.lookup.clone();
+        mac.update(kind.tag());
+        mac.update(&[0]);
+        mac.update(value);
+        let full = mac.finalize().into_bytes();
+        let mut out = [0u8; DIGEST_LEN];
+        out.copy_from_slice(&full[..DIGEST_LEN]);
+        out
+    }
+}
+
+impl Sealer {
+    pub fn new(key: &PersonalDataKey) -> Result<Self, SealingError> {
+        Ok(Self {
             inner: Arc::new(SealerKeys {
-                cipher: XChaCha20Poly1305::new(Key::from_slice(&seal_key)),
-                lookup,
-                fingerprint,
-                code_key,
-                audit_key,
+                current: KeySet::derive(key)?,
+                previous: None,
             }),
         })
     }
 
+    /// A sealer for the time of a rotation from `previous` to `key`.
+    pub fn rotating(
+        key: &PersonalDataKey,
+        previous: &PersonalDataKey,
+    ) -> Result<Self, SealingError> {
+        let current = KeySet::derive(key)?;
+        let previous = KeySet::derive(previous)?;
+        if current.fingerprint == previous.fingerprint {
+            return Err(SealingError::SameKey);
+        }
+        Ok(Self {
+            inner: Arc::new(SealerKeys {
+                current,
+                previous: Some(previous),
+            }),
+        })
+    }
+
+    /// The same current key without the previous one (what a rotation leaves).
+    pub fn without_previous(&self) -> Self {
+        let current = &self.inner.current;
+        Self {
+            inner: Arc::new(SealerKeys {
+                current: KeySet {
+                    cipher: current.cipher.clone(),
+                    lookup: current.lookup.clone(),
+                    fingerprint: current.fingerprint.clone(),
+                    code_key: current.code_key,
+                    audit_key: current.audit_key,
+                },
+                previous: None,
+            }),
+        }
+    }
+
     pub fn fingerprint(&self) -> &KeyFingerprint {
-        &self.inner.fingerprint
+        &self.inner.current.fingerprint
+    }
+
+    /// The fingerprint of the previous key while rotating.
+    pub fn previous_fingerprint(&self) -> Option<&KeyFingerprint> {
+        self.inner.previous.as_ref().map(|keys| &keys.fingerprint)
     }
 
     /// The secret that keys one-time-code digests, derived from the personal-data key.
     pub fn code_key(&self) -> [u8; 32] {
-        self.inner.code_key
+        self.inner.current.code_key
+    }
+
+    /// The previous key's code secret while rotating: codes sent just before the switch still count.
+    pub fn previous_code_key(&self) -> Option<[u8; 32]> {
+        self.inner.previous.as_ref().map(|keys| keys.code_key)
     }
 
     /// The secret that keys the audit log's chain of MACs (`crate::audit`), derived from the
     /// personal-data key apart from every other subkey.
     pub fn audit_key(&self) -> [u8; 32] {
-        self.inner.audit_key
+        self.inner.current.audit_key
+    }
+
+    /// The previous key's audit secret while rotating.
+    pub fn previous_audit_key(&self) -> Option<[u8; 32]> {
+        self.inner.previous.as_ref().map(|keys| keys.audit_key)
     }
 
     /// Seals `plaintext`; `context` (e.g. the row's NIK digest) must be given again to open it.
@@ -199,6 +316,7 @@ impl Sealer {
         rand::rng().fill_bytes(&mut nonce);
         let ciphertext = self
             .inner
+            .current
             .cipher
             .encrypt(
                 XNonce::from_slice(&nonce),
@@ -215,38 +333,46 @@ impl Sealer {
         Ok(out)
     }
 
-    /// Opens an envelope made by [`Sealer::seal`] with the same key and context.
+    /// Opens an envelope made by [`Sealer::seal`] with the same key (or, while rotating, the
+    /// previous one) and context.
     pub fn open(&self, envelope: &[u8], context: &[u8]) -> Result<Vec<u8>, SealingError> {
-        let (&version, rest) = envelope.split_first().ok_or(SealingError::Open)?;
-        if version != ENVELOPE_VERSION {
-            return Err(SealingError::Version(version));
+        self.open_aged(envelope, context)
+            .map(|(plaintext, _)| plaintext)
+    }
+
+    /// Like [`Sealer::open`], and says which key opened the envelope.
+    pub fn open_aged(
+        &self,
+        envelope: &[u8],
+        context: &[u8],
+    ) -> Result<(Vec<u8>, KeyAge), SealingError> {
+        match self.inner.current.open(envelope, context) {
+            Ok(plaintext) => Ok((plaintext, KeyAge::Current)),
+            Err(SealingError::Open) => match &self.inner.previous {
+                Some(previous) => previous
+                    .open(envelope, context)
+                    .map(|plaintext| (plaintext, KeyAge::Previous)),
+                None => Err(SealingError::Open),
+            },
+            Err(error) => Err(error),
         }
-        if rest.len() < NONCE_LEN + 16 {
-            return Err(SealingError::Open);
-        }
-        let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
-        self.inner
-            .cipher
-            .decrypt(
-                XNonce::from_slice(nonce),
-                Payload {
-                    msg: ciphertext,
-                    aad: context,
-                },
-            )
-            .map_err(|_| SealingError::Open)
     }
 
     /// The keyed digest used to find a record by an exact value.
     pub fn digest(&self, kind: LookupKind, value: &[u8]) -> [u8; DIGEST_LEN] {
-        let mut mac = self.inner.lookup.clone();
-        mac.update(kind.tag());
-        mac.update(&[0]);
-        mac.update(value);
-        let full = mac.finalize().into_bytes();
-        let mut out = [0u8; DIGEST_LEN];
-        out.copy_from_slice(&full[..DIGEST_LEN]);
-        out
+        self.inner.current.digest(kind, value)
+    }
+
+    /// The digests a lookup must accept: the current key's and, while rotating, the previous
+    /// key's (otherwise the current one twice, so that a query has one shape either way).
+    pub fn lookup_digests(&self, kind: LookupKind, value: &[u8]) -> [[u8; DIGEST_LEN]; 2] {
+        let current = self.inner.current.digest(kind, value);
+        let previous = self
+            .inner
+            .previous
+            .as_ref()
+            .map_or(current, |keys| keys.digest(kind, value));
+        [current, previous]
     }
 }
 
@@ -321,6 +447,55 @@ mod tests {
         assert_eq!(
             PersonalDataKey::from_base64(&text).unwrap().expose_base64(),
             text
+        );
+    }
+
+    #[test]
+    fn a_rotating_sealer_seals_with_the_new_key_and_opens_with_either() {
+        let old = sealer();
+        let new_key = PersonalDataKey::generate();
+        let old_key =
+            PersonalDataKey::from_base64("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=").unwrap();
+        let rotating = Sealer::rotating(&new_key, &old_key).unwrap();
+        let new = Sealer::new(&new_key).unwrap();
+        assert_eq!(rotating.fingerprint(), new.fingerprint());
+        assert_eq!(rotating.previous_fingerprint(), Some(old.fingerprint()));
+
+        let sealed_before = old.seal(b"3171011708450001", b"row").unwrap();
+        assert_eq!(
+            rotating.open_aged(&sealed_before, b"row").unwrap(),
+            (b"3171011708450001".to_vec(), KeyAge::Previous)
+        );
+        let sealed_now = rotating.seal(b"3171011708450001", b"row").unwrap();
+        assert_eq!(new.open(&sealed_now, b"row").unwrap(), b"3171011708450001");
+        assert_eq!(old.open(&sealed_now, b"row"), Err(SealingError::Open));
+        assert_eq!(
+            rotating.open_aged(&sealed_now, b"row").unwrap().1,
+            KeyAge::Current
+        );
+        // The context still binds under the previous key.
+        assert_eq!(
+            rotating.open(&sealed_before, b"other"),
+            Err(SealingError::Open)
+        );
+
+        let [current, previous] = rotating.lookup_digests(LookupKind::Nik, b"1");
+        assert_eq!(current, new.digest(LookupKind::Nik, b"1"));
+        assert_eq!(previous, old.digest(LookupKind::Nik, b"1"));
+        assert_eq!(rotating.digest(LookupKind::Nik, b"1"), current);
+        assert_eq!(
+            new.lookup_digests(LookupKind::Nik, b"1"),
+            [current, current]
+        );
+        assert_eq!(rotating.previous_code_key(), Some(old.code_key()));
+        assert_eq!(rotating.previous_audit_key(), Some(old.audit_key()));
+
+        let done = rotating.without_previous();
+        assert_eq!(done.previous_fingerprint(), None);
+        assert_eq!(done.open(&sealed_before, b"row"), Err(SealingError::Open));
+        assert_eq!(
+            Sealer::rotating(&old_key, &old_key).unwrap_err(),
+            SealingError::SameKey
         );
     }
 

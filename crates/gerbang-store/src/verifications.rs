@@ -17,8 +17,8 @@ use gerbang_domain::verification::{Channel, Destination, Verification, Verificat
 use serde::{Deserialize, Serialize};
 
 use crate::StoreError;
-use crate::participants::{ParticipantKey, lookup_digest};
-use crate::sealing::{LookupKind, Sealer};
+use crate::participants::{ParticipantKey, lookup_digest, lookup_digests};
+use crate::sealing::{KeyAge, LookupKind, Sealer};
 
 /// A rate-limit key: what it counts and the value counted (a phone number, a NIK, an IP address).
 /// Only a keyed digest of it reaches the database.
@@ -342,6 +342,37 @@ pub fn verification_nik_digest(sealer: &Sealer, verification: &Verification) -> 
 /// The keyed digest a NIK is looked up by, in the registry and among verifications.
 pub fn nik_digest(sealer: &Sealer, nik: &Nik) -> Vec<u8> {
     lookup_digest(ParticipantKey::Nik(nik), sealer).to_vec()
+}
+
+/// The digests a NIK's verifications are looked up by (both keys' during a rotation).
+pub fn nik_digests(sealer: &Sealer, nik: &Nik) -> [Vec<u8>; 2] {
+    lookup_digests(ParticipantKey::Nik(nik), sealer).map(|digest| digest.to_vec())
+}
+
+/// A verification body re-sealed under the current key, and its NIK digest under that key.
+#[derive(Debug)]
+pub struct ResealedVerification {
+    pub body: Vec<u8>,
+    pub nik_digest: Option<Vec<u8>>,
+}
+
+/// Re-seals a verification body sealed under the previous key: the same bytes under the current
+/// key, and its NIK digest recomputed. `None` when it is already under the current key.
+pub fn reseal_verification(
+    sealer: &Sealer,
+    id: &[u8],
+    body: &[u8],
+) -> Result<Option<ResealedVerification>, StoreError> {
+    let (json, age) = sealer.open_aged(body, id)?;
+    if age == KeyAge::Current {
+        return Ok(None);
+    }
+    let verification: Verification = serde_json::from_slice(&json)
+        .map_err(|e| StoreError::Corrupt(format!("verification body: {e}")))?;
+    Ok(Some(ResealedVerification {
+        body: sealer.seal(&json, id)?,
+        nik_digest: verification_nik_digest(sealer, &verification),
+    }))
 }
 
 /// Opens the rows a NIK lookup found, newest first, keeping only those whose sealed body names

@@ -184,7 +184,8 @@ impl Application {
         let portal_root = sealer_for_codes.code_key();
         let clients = api_clients(config);
         let (http_settings, limits) = http_settings(config)?;
-        let code_key = CodeKey::new(sealer_for_codes.code_key());
+        let code_key = CodeKey::new(sealer_for_codes.code_key())
+            .with_previous(sealer_for_codes.previous_code_key());
         let (stop_delivery, delivery_stops) = tokio::sync::watch::channel(false);
         let (router, delivery) = with_store!(&database, |store| {
             let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -480,7 +481,19 @@ pub fn api_clients(config: &Config) -> ApiClients {
 /// The sealer for personal data, warning loudly when a development key was just generated.
 pub fn sealer(config: &Config) -> anyhow::Result<Sealer> {
     let (key, origin) = personal_data_key(config)?;
-    let sealer = Sealer::new(&key)?;
+    let sealer = match crate::keys::previous_personal_data_key(config)? {
+        Some(previous) => {
+            let sealer =
+                Sealer::rotating(&key, &previous).context("privacy.previous_key cannot be used")?;
+            tracing::warn!(
+                previous = %sealer.previous_fingerprint().map(ToString::to_string).unwrap_or_default(),
+                "privacy.previous_key is set: a key rotation is running (data opens with either key, \
+                 is sealed with the current one); finish it with `gerbang key rotate`"
+            );
+            sealer
+        }
+        None => Sealer::new(&key)?,
+    };
     let fingerprint = sealer.fingerprint().to_string();
     match origin {
         KeyOrigin::GeneratedForDevelopment(path) => tracing::warn!(

@@ -821,6 +821,11 @@ pub struct PrivacyConfig {
     pub key: Option<SecretString>,
     #[serde(deserialize_with = "empty_is_none")]
     pub key_file: Option<PathBuf>,
+    /// Only while a key rotation runs: the key being replaced (docs/keys.md).
+    #[serde(deserialize_with = "empty_secret_is_none")]
+    pub previous_key: Option<SecretString>,
+    #[serde(deserialize_with = "empty_is_none")]
+    pub previous_key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]

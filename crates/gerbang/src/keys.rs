@@ -54,6 +54,20 @@ pub fn personal_data_key(config: &Config) -> anyhow::Result<(PersonalDataKey, Ke
     Ok((key, KeyOrigin::GeneratedForDevelopment(path)))
 }
 
+/// The previous personal-data key, set only while a key rotation runs (`privacy.previous_key` or
+/// `privacy.previous_key_file`).
+pub fn previous_personal_data_key(config: &Config) -> anyhow::Result<Option<PersonalDataKey>> {
+    if let Some(key) = &config.privacy.previous_key {
+        let key = PersonalDataKey::from_base64(key.expose_secret())
+            .context("privacy.previous_key is not usable")?;
+        return Ok(Some(key));
+    }
+    match &config.privacy.previous_key_file {
+        Some(path) => read_key_file(path).map(Some),
+        None => Ok(None),
+    }
+}
+
 fn read_key_file(path: &Path) -> anyhow::Result<PersonalDataKey> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the personal-data key file {}", path.display()))?;

@@ -2239,3 +2239,207 @@ async fn missing_at_smsc(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// The codes in an application's development inbox, by verification id.
+async fn inbox_codes(
+    http: &reqwest::Client,
+    address: std::net::SocketAddr,
+) -> std::collections::HashMap<String, String> {
+    let inbox: serde_json::Value = http
+        .get(format!("http://{address}/dev/inbox.json?limit=10000"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    inbox
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| {
+            let code = m["text"]
+                .as_str()?
+                .split(|c: char| !c.is_ascii_digit())
+                .find(|run| run.len() == 6)?;
+            Some((m["verification"].as_str()?.to_owned(), code.to_owned()))
+        })
+        .collect()
+}
+
+async fn check_code(
+    http: &reqwest::Client,
+    address: std::net::SocketAddr,
+    id: &str,
+    code: &str,
+) -> serde_json::Value {
+    let checked = http
+        .post(format!("http://{address}/v1/verifications/{id}/check"))
+        .json(&serde_json::json!({ "code": code }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(checked.status(), 200, "checking {id}");
+    checked.json().await.unwrap()
+}
+
+/// The personal-data key rotated as an operator would (docs/keys.md): codes are asked for under
+/// the old key; gerbang restarts with both keys and `gerbang key rotate` runs beside it while codes
+/// keep being asked for and checked; a code sent under the old key is still accepted during the
+/// rotation; afterwards the audit log verifies under the new key alone, the old key is refused
+/// alone and as the previous one, and gerbang serves with the new key alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_rotates_while_serving_and_the_old_key_is_refused_afterwards() {
+    let db = TestDatabase::create().await;
+    let dir = db.data_dir();
+    let new_key = "bmV3LWtleS1mb3ItdGhlLXJvdGF0aW9uLXRlc3QtMDE=";
+    let old_key = gerbang_testkit::TEST_KEY;
+    let http = reqwest::Client::new();
+
+    // Under the old key: codes asked for, and read from the inbox.
+    let (address, stop, server) = serve_in_process(app_vars(&db, vec![])).await;
+    let base = format!("http://{address}");
+    let mut before = Vec::new();
+    for n in 0..6 {
+        before.push(start_code(&http, &base, n).await);
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let old_codes = loop {
+        let codes = inbox_codes(&http, address).await;
+        if before.iter().all(|id| codes.contains_key(id)) {
+            break codes;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the codes never reached the inbox"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    stop_in_process(stop, server).await;
+
+    // Both keys: gerbang serves, and the rotation runs beside it.
+    let both = vec![
+        ("GERBANG_PRIVACY__KEY", new_key.to_string()),
+        ("GERBANG_PRIVACY__PREVIOUS_KEY", old_key.to_string()),
+    ];
+    let mut vars = app_vars(&db, vec![]);
+    vars.retain(|(name, _)| name != "GERBANG_PRIVACY__KEY");
+    vars.extend(both.iter().map(|(k, v)| (k.to_string(), v.clone())));
+    let (address, stop, server) = serve_in_process(vars.clone()).await;
+    let base = format!("http://{address}");
+    let checked = check_code(&http, address, &before[0], &old_codes[&before[0]]).await;
+    assert_eq!(
+        checked["status"], "verified",
+        "a code sent under the old key"
+    );
+
+    let command = |keys: &[(&str, String)], args: &[&str]| {
+        let mut command = gerbang(&dir);
+        for (name, value) in keys {
+            command.env(name, value);
+        }
+        command
+            .env("GERBANG_OTP__HARD_CAP_SECONDS", "2")
+            .env("GERBANG_OTP__LIFETIME_SECONDS", "2")
+            .args(args)
+            .arg("--data-dir")
+            .arg(&dir)
+            .args(database_args(&db));
+        command
+    };
+    let asking = tokio::spawn({
+        let (http, base) = (http.clone(), base.clone());
+        async move {
+            let mut ids = Vec::new();
+            for n in 100..160 {
+                ids.push(start_code(&http, &base, n).await);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            ids
+        }
+    });
+    let mut rotate = command(&both, &["key", "rotate", "--batch", "5"]);
+    let out = tokio::task::spawn_blocking(move || run(&mut rotate))
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stdout).contains("key rotated from"),
+        "{}",
+        text(&out.stdout)
+    );
+    let during = asking.await.unwrap();
+    // Still serving with both keys: a code sent under the old key before the rotation, and the
+    // codes asked for during it, are accepted.
+    let checked = check_code(&http, address, &before[1], &old_codes[&before[1]]).await;
+    assert_eq!(checked["status"], "verified");
+    let codes = inbox_codes(&http, address).await;
+    for id in during.iter().step_by(10) {
+        let checked = check_code(&http, address, id, &codes[id]).await;
+        assert_eq!(checked["status"], "verified", "{id}");
+    }
+    stop_in_process(stop, server).await;
+
+    let new_only = [("GERBANG_PRIVACY__KEY", new_key.to_string())];
+    let out = run(&mut command(&new_only, &["audit", "verify"]));
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let out = run(&mut command(
+        &[("GERBANG_PRIVACY__KEY", old_key.to_string())],
+        &["audit", "verify"],
+    ));
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("retired"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(&mut command(&both, &["audit", "verify"]));
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("remove privacy.previous_key"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // The new key alone serves: the verifications of before are read (one more check of an old
+    // code is refused as the wrong code, not as an error), and new codes verify.
+    let mut vars = app_vars(&db, vec![]);
+    vars.retain(|(name, _)| name != "GERBANG_PRIVACY__KEY");
+    vars.push(("GERBANG_PRIVACY__KEY".into(), new_key.into()));
+    let (address, stop, server) = serve_in_process(vars).await;
+    let base = format!("http://{address}");
+    let status: serde_json::Value = http
+        .get(format!("{base}/v1/verifications/{}", before[0]))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["status"], "verified", "{status}");
+    let id = start_code(&http, &base, 500).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let code = loop {
+        if let Some(code) = inbox_codes(&http, address).await.remove(&id) {
+            break code;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the new code never reached the inbox"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let checked = check_code(&http, address, &id, &code).await;
+    assert_eq!(checked["status"], "verified");
+    stop_in_process(stop, server).await;
+}

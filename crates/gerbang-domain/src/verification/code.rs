@@ -92,29 +92,72 @@ impl fmt::Debug for OtpCode {
     }
 }
 
-/// The secret that keys code digests (derived from the deployment's key by the caller).
+/// The secret that keys code digests (derived from the deployment's key by the caller). During a
+/// key rotation it also holds the previous key's, so that a code sent just before the switch is
+/// still accepted; new codes are digested with the current key only.
 #[derive(Clone)]
-pub struct CodeKey(Hmac<Sha256>);
+pub struct CodeKey {
+    current: Hmac<Sha256>,
+    previous: Option<Hmac<Sha256>>,
+}
+
+fn code_hmac(bytes: [u8; 32]) -> Hmac<Sha256> {
+    // HMAC pads a key shorter than the hash's 64-byte block with zeros, so padding it here gives
+    // the same MAC and makes keying infallible.
+    let mut block = [0u8; 64];
+    block[..32].copy_from_slice(&bytes);
+    <Hmac<Sha256> as KeyInit>::new(&block.into())
+}
 
 impl CodeKey {
     pub fn new(bytes: [u8; 32]) -> Self {
-        // HMAC pads a key shorter than the hash's 64-byte block with zeros, so padding it here gives
-        // the same MAC and makes keying infallible.
-        let mut block = [0u8; 64];
-        block[..32].copy_from_slice(&bytes);
-        Self(<Hmac<Sha256> as KeyInit>::new(&block.into()))
+        Self {
+            current: code_hmac(bytes),
+            previous: None,
+        }
     }
 
-    /// HMAC-SHA256 over the verification id, the binding (purpose and action details) and the code.
-    /// The same code typed for another verification, purpose or action yields another digest.
-    pub fn digest(&self, verification: &[u8], binding: &[u8], code: &OtpCode) -> CodeDigest {
-        let mut mac = self.0.clone();
+    /// Also accepts codes digested with `previous` (a rotation's old key).
+    pub fn with_previous(self, previous: Option<[u8; 32]>) -> Self {
+        Self {
+            previous: previous.map(code_hmac),
+            ..self
+        }
+    }
+
+    fn digest_with(
+        key: &Hmac<Sha256>,
+        verification: &[u8],
+        binding: &[u8],
+        code: &OtpCode,
+    ) -> CodeDigest {
+        let mut mac = key.clone();
         mac.update(b"gerbang-otp-v1");
         for part in [verification, binding, code.0.as_bytes()] {
             mac.update(&(part.len() as u32).to_be_bytes());
             mac.update(part);
         }
         CodeDigest(mac.finalize().into_bytes().into())
+    }
+
+    /// HMAC-SHA256 over the verification id, the binding (purpose and action details) and the code.
+    /// The same code typed for another verification, purpose or action yields another digest.
+    pub fn digest(&self, verification: &[u8], binding: &[u8], code: &OtpCode) -> CodeDigest {
+        Self::digest_with(&self.current, verification, binding, code)
+    }
+
+    /// The digests a typed code may match: the current key's and, during a rotation, the previous
+    /// key's.
+    pub fn candidates(
+        &self,
+        verification: &[u8],
+        binding: &[u8],
+        code: &OtpCode,
+    ) -> Vec<CodeDigest> {
+        std::iter::once(&self.current)
+            .chain(&self.previous)
+            .map(|key| Self::digest_with(key, verification, binding, code))
+            .collect()
     }
 }
 
@@ -211,6 +254,12 @@ mod tests {
         assert!(!base.matches(&key.digest(b"v1", b"recovery", &code)));
         assert!(!base.matches(&key.digest(b"v1", b"registration", &other)));
         assert!(!base.matches(&CodeKey::new([8; 32]).digest(b"v1", b"registration", &code)));
+        // During a rotation the old key's digest is a candidate too; new digests use the new key.
+        let rotating = CodeKey::new([8; 32]).with_previous(Some([9; 32]));
+        let candidates = rotating.candidates(b"v1", b"registration", &code);
+        assert_eq!(candidates.len(), 2);
+        assert!(candidates.iter().any(|c| base.matches(c)));
+        assert!(!base.matches(&rotating.digest(b"v1", b"registration", &code)));
         // Length prefixes keep ("v1", "2registration") apart from ("v12", "registration").
         assert!(
             !key.digest(b"v1", b"2x", &code)

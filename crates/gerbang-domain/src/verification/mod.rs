@@ -413,12 +413,25 @@ impl Verification {
         policy: &OtpPolicy,
         now: DateTime<Utc>,
     ) -> Result<Verified, VerificationError> {
+        self.check_any(std::slice::from_ref(candidate), policy, now)
+    }
+
+    /// Like [`Verification::check`] with the typed code digested under each key in use (during a
+    /// key rotation, the current and the previous); one typed code counts one attempt.
+    pub fn check_any(
+        &mut self,
+        candidates: &[CodeDigest],
+        policy: &OtpPolicy,
+        now: DateTime<Utc>,
+    ) -> Result<Verified, VerificationError> {
         self.ensure_pending(policy, now)?;
         // Compare with every send, live or not, without stopping at the first match.
         let mut live_match = false;
         let mut late_match = false;
         for send in &self.sends {
-            let matches = send.digest.matches(candidate);
+            let matches = candidates.iter().fold(false, |found, candidate| {
+                found | send.digest.matches(candidate)
+            });
             let live = now < send.expires_at(policy);
             live_match |= matches & live;
             late_match |= matches & !live;

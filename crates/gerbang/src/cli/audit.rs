@@ -25,7 +25,7 @@ const PAGE: u32 = 10_000;
 
 pub async fn verify(config: &Config) -> anyhow::Result<ExitCode> {
     let sealer = sealer(config)?;
-    let chain = AuditChain::new(sealer.audit_key());
+    let chain = AuditChain::for_sealer(&sealer);
     let db = Database::open(config, sealer).await?;
     let started = Instant::now();
     let verdict = with_store!(&db, |store| walk(store, chain).await);

@@ -30,6 +30,7 @@ use crate::database::Database;
 use crate::{telemetry, with_store};
 
 pub mod audit;
+pub mod rotate;
 pub mod staff;
 
 #[derive(Debug, Parser)]
@@ -236,6 +237,16 @@ enum ConfigCommand {
 enum KeyCommand {
     /// Print a new random personal-data key (base64) for privacy.key / GERBANG_PRIVACY__KEY.
     Generate,
+    /// Re-seal all personal data under the new key (privacy.key) while gerbang serves, then retire
+    /// the previous one (privacy.previous_key). Start it once every instance runs with both keys;
+    /// safe to run again after an interruption.
+    Rotate {
+        /// Rows re-sealed per transaction.
+        #[arg(long, default_value_t = 500)]
+        batch: u32,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -372,6 +383,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 gerbang_store::PersonalDataKey::generate().expose_base64()
             );
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Key(KeyCommand::Rotate { batch, database }) => {
+            let config = load_config(cli.config.as_ref(), &overrides(&database, None))?;
+            rotate::rotate(&config, batch).await
         }
         Command::Participants(ParticipantsCommand::Generate {
             count,
@@ -581,7 +596,8 @@ async fn account_command(
         );
     }
     let sealer = sealer(config)?;
-    let code_key = gerbang_domain::verification::code::CodeKey::new(sealer.code_key());
+    let code_key = gerbang_domain::verification::code::CodeKey::new(sealer.code_key())
+        .with_previous(sealer.previous_code_key());
     let settings = config.accounts.settings()?;
     let hashing = std::sync::Arc::new(
         gerbang_core::PasswordHashing::new(&config.accounts.hashing)

@@ -1,0 +1,271 @@
+//! Key rotation on PostgreSQL (`gerbang_store::rotation`). A page is re-sealed in one transaction;
+//! the closing audit entry is appended under the lock on the log's head, like every append.
+
+use chrono::{DateTime, Utc};
+use gerbang_store::StoreError;
+use gerbang_store::audit::AuditDigest;
+use gerbang_store::rotation::{
+    KeyDecision, KeyRecord, KeyRotationStore, Page, RowKey, SealedRow, SealedTable, judge_key,
+    meta, reseal,
+};
+use sqlx::postgres::PgArguments;
+use sqlx::{AssertSqlSafe, PgConnection, Postgres, Row};
+
+use crate::audit::{ENTRY_COLUMNS, append, entry_from_row};
+use crate::{PostgresStore, store_error};
+
+type Query<'q> = sqlx::query::Query<'q, Postgres, PgArguments>;
+
+fn bind_key(query: Query<'_>, key: RowKey) -> Query<'_> {
+    match key {
+        RowKey::Id(id) => query.bind(id),
+        RowKey::Bytes(bytes) => query.bind(bytes),
+    }
+}
+
+async fn read_record(connection: &mut PgConnection) -> Result<KeyRecord, StoreError> {
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT key, value FROM store_meta WHERE key IN ($1, $2, $3)")
+            .bind(meta::CURRENT)
+            .bind(meta::PREVIOUS)
+            .bind(meta::RETIRED)
+            .fetch_all(&mut *connection)
+            .await
+            .map_err(store_error)?;
+    let mut record = KeyRecord::default();
+    for (key, value) in rows {
+        match key.as_str() {
+            meta::CURRENT => record.current = Some(value),
+            meta::PREVIOUS => record.previous = Some(value),
+            _ => record.retired = Some(value),
+        }
+    }
+    Ok(record)
+}
+
+async fn reseal_page(
+    connection: &mut PgConnection,
+    sealer: &gerbang_store::Sealer,
+    table: SealedTable,
+    after: RowKey,
+    limit: u32,
+) -> Result<Page, StoreError> {
+    let spec = table.spec();
+    let context = if spec.context_is_text {
+        format!("convert_to({}, 'UTF8')", spec.context)
+    } else {
+        spec.context.to_owned()
+    };
+    let select = format!(
+        "SELECT {key}, {context}, {sealed} FROM {from} WHERE {key} > $1 ORDER BY {key} LIMIT $2",
+        key = spec.key,
+        sealed = spec.sealed,
+        from = spec.from,
+    );
+    let rows = bind_key(sqlx::query(AssertSqlSafe(select)), after)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *connection)
+        .await
+        .map_err(store_error)?;
+    let mut page = Page {
+        read: rows.len() as u64,
+        ..Page::default()
+    };
+    for row in rows {
+        let key = if spec.key_is_bytes {
+            RowKey::Bytes(row.try_get(0).map_err(store_error)?)
+        } else {
+            RowKey::Id(row.try_get(0).map_err(store_error)?)
+        };
+        let sealed_row = SealedRow {
+            key: key.clone(),
+            context: row.try_get(1).map_err(store_error)?,
+            sealed: row.try_get(2).map_err(store_error)?,
+        };
+        page.last = Some(key);
+        let Some(resealed) = reseal(table, sealer, sealed_row)
+            .map_err(|error| StoreError::KeyRotation(format!("{}: {error}", table.as_str())))?
+        else {
+            continue;
+        };
+        let sets: Vec<String> = std::iter::once(spec.sealed_column)
+            .chain(resealed.columns.iter().map(|(column, _)| *column))
+            .enumerate()
+            .map(|(index, column)| format!("{column} = ${}", index + 1))
+            .collect();
+        let update = format!(
+            "UPDATE {} SET {} WHERE {} = ${} AND {} = ${}",
+            spec.table,
+            sets.join(", "),
+            spec.key_column,
+            sets.len() + 1,
+            spec.sealed_column,
+            sets.len() + 2
+        );
+        let mut query = sqlx::query(AssertSqlSafe(update)).bind(resealed.sealed);
+        for (_, value) in resealed.columns {
+            query = query.bind(value);
+        }
+        let written = bind_key(query, resealed.key)
+            .bind(resealed.old)
+            .execute(&mut *connection)
+            .await
+            .map_err(store_error)?
+            .rows_affected();
+        if written == 1 {
+            page.resealed += 1;
+        } else {
+            page.skipped += 1;
+        }
+    }
+    if page.read < u64::from(limit) {
+        page.last = None;
+    }
+    Ok(page)
+}
+
+impl PostgresStore {
+    /// Records the key's fingerprint on first use, records a rotation when the configured previous
+    /// key is the recorded one, and refuses keys that fit neither ([`judge_key`]).
+    pub(crate) async fn bind_key(&self) -> Result<(), StoreError> {
+        // Read first and write only when needed: opening must not need the write lock, which a
+        // running import holds.
+        for _ in 0..3 {
+            let record = self.key_record().await?;
+            let decision = judge_key(&record, &self.sealer)?;
+            let configured = self.sealer.fingerprint().as_str().to_owned();
+            match decision {
+                KeyDecision::Accept => return Ok(()),
+                KeyDecision::Record => {
+                    sqlx::query(
+                        "INSERT INTO store_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+                    )
+                    .bind(meta::CURRENT)
+                    .bind(configured)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(store_error)?;
+                }
+                KeyDecision::BeginRotation => {
+                    let previous = record.current.unwrap_or_default();
+                    let mut tx = self.pool.begin().await.map_err(store_error)?;
+                    let moved = sqlx::query(
+                        "UPDATE store_meta SET value = $1 WHERE key = $2 AND value = $3",
+                    )
+                    .bind(&configured)
+                    .bind(meta::CURRENT)
+                    .bind(&previous)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(store_error)?
+                    .rows_affected();
+                    if moved == 1 {
+                        sqlx::query(
+                            "INSERT INTO store_meta (key, value) VALUES ($1, $2) \
+                             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                        )
+                        .bind(meta::PREVIOUS)
+                        .bind(&previous)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(store_error)?;
+                    }
+                    tx.commit().await.map_err(store_error)?;
+                    if moved == 1 {
+                        tracing::warn!(from = %previous, to = %configured, "key rotation begun: run `gerbang key rotate` once every instance has both keys");
+                    }
+                }
+            }
+        }
+        Err(StoreError::KeyRotation(
+            "the database's key record kept changing while gerbang opened it; start again".into(),
+        ))
+    }
+}
+
+impl KeyRotationStore for PostgresStore {
+    async fn key_record(&self) -> Result<KeyRecord, StoreError> {
+        let mut connection = self.pool.acquire().await.map_err(store_error)?;
+        read_record(&mut connection).await
+    }
+
+    async fn reseal_page(
+        &self,
+        table: SealedTable,
+        after: RowKey,
+        limit: u32,
+    ) -> Result<Page, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let page = reseal_page(&mut tx, &self.sealer, table, after, limit).await?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(page)
+    }
+
+    async fn append_rotation_anchor(
+        &self,
+        mut digest: AuditDigest,
+        at: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        let chain = self.audit_chain();
+        let from = self
+            .sealer
+            .previous_fingerprint()
+            .map(|fingerprint| fingerprint.as_str().to_owned())
+            .unwrap_or_default();
+        let to = self.sealer.fingerprint().as_str();
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        // Take the head's lock first: no append can come between the entries absorbed and the
+        // closing entry.
+        sqlx::query("SELECT seq FROM audit_head WHERE one = 1 FOR UPDATE")
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {ENTRY_COLUMNS} WHERE l.seq > $1 ORDER BY l.seq"
+        )))
+        .bind(digest.through())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        for row in &rows {
+            digest.absorb(&entry_from_row(row)?).map_err(|tamper| {
+                StoreError::KeyRotation(format!("the audit log is not whole: {tamper}"))
+            })?;
+        }
+        let record = digest.rotation_record(at, &from, to);
+        append(&mut tx, &chain, vec![record]).await?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(digest.through() + 1)
+    }
+
+    async fn finish_rotation(&self) -> Result<(), StoreError> {
+        let previous = self
+            .sealer
+            .previous_fingerprint()
+            .map(|fingerprint| fingerprint.as_str().to_owned())
+            .ok_or_else(|| StoreError::KeyRotation("no rotation to finish".into()))?;
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let ended = sqlx::query("DELETE FROM store_meta WHERE key = $1 AND value = $2")
+            .bind(meta::PREVIOUS)
+            .bind(&previous)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?
+            .rows_affected();
+        if ended != 1 {
+            return Err(StoreError::KeyRotation(format!(
+                "no rotation from key {previous} is running"
+            )));
+        }
+        sqlx::query(
+            "INSERT INTO store_meta (key, value) VALUES ($1, $2) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(meta::RETIRED)
+        .bind(&previous)
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)
+    }
+}
