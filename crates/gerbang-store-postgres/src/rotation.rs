@@ -51,16 +51,9 @@ async fn reseal_page(
     limit: u32,
 ) -> Result<Page, StoreError> {
     let spec = table.spec();
-    let context = if spec.context_is_text {
-        format!("convert_to({}, 'UTF8')", spec.context)
-    } else {
-        spec.context.to_owned()
-    };
-    let select = format!(
-        "SELECT {key}, {context}, {sealed} FROM {from} WHERE {key} > $1 ORDER BY {key} LIMIT $2",
-        key = spec.key,
-        sealed = spec.sealed,
-        from = spec.from,
+    let select = spec.page_sql(
+        |column| format!("convert_to({column}, 'UTF8')"),
+        |n| format!("${n}"),
     );
     let rows = bind_key(sqlx::query(AssertSqlSafe(select)), after)
         .bind(i64::from(limit))
@@ -71,6 +64,7 @@ async fn reseal_page(
         read: rows.len() as u64,
         ..Page::default()
     };
+    let mut resealed = Vec::with_capacity(rows.len());
     for row in rows {
         let key = if spec.key_is_bytes {
             RowKey::Bytes(row.try_get(0).map_err(store_error)?)
@@ -83,45 +77,43 @@ async fn reseal_page(
             sealed: row.try_get(2).map_err(store_error)?,
         };
         page.last = Some(key);
-        let Some(resealed) = reseal(table, sealer, sealed_row)
+        if let Some(row) = reseal(table, sealer, sealed_row)
             .map_err(|error| StoreError::KeyRotation(format!("{}: {error}", table.as_str())))?
-        else {
-            continue;
-        };
-        let sets: Vec<String> = std::iter::once(spec.sealed_column)
-            .chain(resealed.columns.iter().map(|(column, _)| *column))
-            .enumerate()
-            .map(|(index, column)| format!("{column} = ${}", index + 1))
-            .collect();
-        let update = format!(
-            "UPDATE {} SET {} WHERE {} = ${} AND {} = ${}",
-            spec.table,
-            sets.join(", "),
-            spec.key_column,
-            sets.len() + 1,
-            spec.sealed_column,
-            sets.len() + 2
-        );
-        let mut query = sqlx::query(AssertSqlSafe(update)).bind(resealed.sealed);
-        for (_, value) in resealed.columns {
-            query = query.bind(value);
+        {
+            resealed.push(row);
         }
-        let written = bind_key(query, resealed.key)
-            .bind(resealed.old)
+    }
+    let Some(first) = resealed.first() else {
+        return Ok(end_of_table(page, limit));
+    };
+    let columns: Vec<&str> = first.columns.iter().map(|(column, _)| *column).collect();
+    for chunk in resealed.chunks(spec.rows_per_update(columns.len())) {
+        let update = spec.update_sql(&columns, chunk.len(), |n| format!("${n}"));
+        let mut query = sqlx::query(AssertSqlSafe(update));
+        for row in chunk {
+            query = bind_key(query, row.key.clone()).bind(row.sealed.clone());
+            for (_, value) in &row.columns {
+                query = query.bind(value.clone());
+            }
+            query = query.bind(row.old.clone());
+        }
+        let written = query
             .execute(&mut *connection)
             .await
             .map_err(store_error)?
             .rows_affected();
-        if written == 1 {
-            page.resealed += 1;
-        } else {
-            page.skipped += 1;
-        }
+        page.resealed += written;
+        page.skipped += chunk.len() as u64 - written.min(chunk.len() as u64);
     }
+    Ok(end_of_table(page, limit))
+}
+
+/// A page shorter than asked for was the table's last.
+fn end_of_table(mut page: Page, limit: u32) -> Page {
     if page.read < u64::from(limit) {
         page.last = None;
     }
-    Ok(page)
+    page
 }
 
 impl PostgresStore {

@@ -50,17 +50,17 @@ async fn reseal_page(
     after: RowKey,
     limit: u32,
 ) -> Result<Page, StoreError> {
+    // Digests are random, so a page touches index pages all over the file: the import's bounded
+    // cache keeps them off the disk. Only `gerbang key rotate`'s own process runs pages, so this
+    // writer connection serves nothing else.
+    sqlx::query(crate::IMPORT_CACHE)
+        .execute(&mut *connection)
+        .await
+        .map_err(store_error)?;
     let spec = table.spec();
-    let context = if spec.context_is_text {
-        format!("CAST({} AS BLOB)", spec.context)
-    } else {
-        spec.context.to_owned()
-    };
-    let select = format!(
-        "SELECT {key}, {context}, {sealed} FROM {from} WHERE {key} > ? ORDER BY {key} LIMIT ?",
-        key = spec.key,
-        sealed = spec.sealed,
-        from = spec.from,
+    let select = spec.page_sql(
+        |column| format!("CAST({column} AS BLOB)"),
+        |_| "?".to_owned(),
     );
     let rows = bind_key(sqlx::query(AssertSqlSafe(select)), after)
         .bind(i64::from(limit))
@@ -71,6 +71,7 @@ async fn reseal_page(
         read: rows.len() as u64,
         ..Page::default()
     };
+    let mut resealed = Vec::with_capacity(rows.len());
     for row in rows {
         let key = if spec.key_is_bytes {
             RowKey::Bytes(row.try_get(0).map_err(store_error)?)
@@ -83,42 +84,43 @@ async fn reseal_page(
             sealed: row.try_get(2).map_err(store_error)?,
         };
         page.last = Some(key);
-        let Some(resealed) = reseal(table, sealer, sealed_row)
+        if let Some(row) = reseal(table, sealer, sealed_row)
             .map_err(|error| StoreError::KeyRotation(format!("{}: {error}", table.as_str())))?
-        else {
-            continue;
-        };
-        let sets: Vec<String> = std::iter::once(spec.sealed_column)
-            .chain(resealed.columns.iter().map(|(column, _)| *column))
-            .map(|column| format!("{column} = ?"))
-            .collect();
-        let update = format!(
-            "UPDATE {} SET {} WHERE {} = ? AND {} = ?",
-            spec.table,
-            sets.join(", "),
-            spec.key_column,
-            spec.sealed_column
-        );
-        let mut query = sqlx::query(AssertSqlSafe(update)).bind(resealed.sealed);
-        for (_, value) in resealed.columns {
-            query = query.bind(value);
+        {
+            resealed.push(row);
         }
-        let written = bind_key(query, resealed.key)
-            .bind(resealed.old)
+    }
+    let Some(first) = resealed.first() else {
+        return Ok(end_of_table(page, limit));
+    };
+    let columns: Vec<&str> = first.columns.iter().map(|(column, _)| *column).collect();
+    for chunk in resealed.chunks(spec.rows_per_update(columns.len())) {
+        let update = spec.update_sql(&columns, chunk.len(), |_| "?".to_owned());
+        let mut query = sqlx::query(AssertSqlSafe(update));
+        for row in chunk {
+            query = bind_key(query, row.key.clone()).bind(row.sealed.clone());
+            for (_, value) in &row.columns {
+                query = query.bind(value.clone());
+            }
+            query = query.bind(row.old.clone());
+        }
+        let written = query
             .execute(&mut *connection)
             .await
             .map_err(store_error)?
             .rows_affected();
-        if written == 1 {
-            page.resealed += 1;
-        } else {
-            page.skipped += 1;
-        }
+        page.resealed += written;
+        page.skipped += chunk.len() as u64 - written.min(chunk.len() as u64);
     }
+    Ok(end_of_table(page, limit))
+}
+
+/// A page shorter than asked for was the table's last.
+fn end_of_table(mut page: Page, limit: u32) -> Page {
     if page.read < u64::from(limit) {
         page.last = None;
     }
-    Ok(page)
+    page
 }
 
 impl SqliteStore {

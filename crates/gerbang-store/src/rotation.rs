@@ -95,6 +95,10 @@ pub fn judge_key(record: &KeyRecord, sealer: &Sealer) -> Result<KeyDecision, Sto
     }
     if previous == Some(current) {
         return match record.previous.as_deref() {
+            None if record.retired.as_deref() == Some(configured) => refuse(format!(
+                "key {configured} was retired by an earlier rotation; rotate to a new key \
+                 (`gerbang key generate`)"
+            )),
             None => Ok(KeyDecision::BeginRotation),
             Some(older) => refuse(format!(
                 "the rotation from key {older} to key {current} has not finished: run \
@@ -145,6 +149,73 @@ pub struct TableSpec {
     /// The column the envelope's associated data is made from.
     pub context: &'static str,
     pub context_is_text: bool,
+}
+
+impl TableSpec {
+    /// The page query: key, context bytes and envelope of the rows after the first parameter, in
+    /// key order, at most the second parameter of them. `text_as_bytes` turns a text column into
+    /// bytes in the backend's dialect (`CAST(x AS BLOB)`, `convert_to(x, 'UTF8')`); `placeholder`
+    /// writes the n-th parameter (`?`, `$n`).
+    pub fn page_sql(
+        &self,
+        text_as_bytes: fn(&str) -> String,
+        placeholder: fn(usize) -> String,
+    ) -> String {
+        let context = if self.context_is_text {
+            text_as_bytes(self.context)
+        } else {
+            self.context.to_owned()
+        };
+        format!(
+            "SELECT {key}, {context}, {sealed} FROM {from} WHERE {key} > {after} ORDER BY {key} LIMIT {limit}",
+            key = self.key,
+            sealed = self.sealed,
+            from = self.from,
+            after = placeholder(1),
+            limit = placeholder(2),
+        )
+    }
+
+    /// The write of `rows` re-sealed rows in one statement. Each row binds, in order, its key,
+    /// its new envelope, the values of `columns`, and the envelope read; a row is written only if
+    /// it still holds the envelope read. (`VALUES` columns are named `column1`, `column2`, … on
+    /// both SQLite and PostgreSQL.)
+    pub fn update_sql(
+        &self,
+        columns: &[&str],
+        rows: usize,
+        placeholder: fn(usize) -> String,
+    ) -> String {
+        let width = columns.len() + 3;
+        let sets: Vec<String> = std::iter::once(self.sealed_column)
+            .chain(columns.iter().copied())
+            .enumerate()
+            .map(|(index, column)| format!("{column} = v.column{}", index + 2))
+            .collect();
+        let values: Vec<String> = (0..rows)
+            .map(|row| {
+                let params: Vec<String> = (1..=width)
+                    .map(|column| placeholder(row * width + column))
+                    .collect();
+                format!("({})", params.join(", "))
+            })
+            .collect();
+        format!(
+            "UPDATE {table} SET {sets} FROM (VALUES {values}) AS v \
+             WHERE {table}.{key} = v.column1 AND {table}.{sealed} = v.column{width}",
+            table = self.table,
+            sets = sets.join(", "),
+            values = values.join(", "),
+            key = self.key_column,
+            sealed = self.sealed_column,
+        )
+    }
+
+    /// How many rows one [`TableSpec::update_sql`] statement may carry: well under SQLite's 32,766
+    /// parameters.
+    pub fn rows_per_update(&self, columns: usize) -> usize {
+        30_000 / (columns + 3)
+    }
 }
 
 impl SealedTable {

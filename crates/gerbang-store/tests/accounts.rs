@@ -26,18 +26,7 @@ store_test!(
 );
 
 fn account(n: u32) -> Account {
-    let p = participant(n);
-    Account {
-        nik: p.nik,
-        card_number: p.card_number,
-        email: p.email,
-        phone: p.phone,
-        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
-        guard: LoginGuard::default(),
-        devices: TrustedDevices::default(),
-        phone_changed_at: None,
-        created_at: now(),
-    }
+    gerbang_testkit::account(n, now())
 }
 
 async fn an_account_is_found_by_id_nik_email_and_phone<S: Store>(store: S) {

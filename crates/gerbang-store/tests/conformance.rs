@@ -391,31 +391,8 @@ async fn a_database_sealed_with_one_key_refuses_another() {
     }
 }
 
-/// A pending verification created at `at`, for `nik` (or for no one the registry knows).
 fn verification(nik: Option<Nik>, at: DateTime<Utc>) -> Verification {
-    let id = VerificationId::new(at, &mut rand::rng());
-    Verification {
-        id,
-        client: "conformance".into(),
-        purpose: Purpose::Registration,
-        action: None,
-        action_hint: None,
-        locale: Locale::Id,
-        flow: "registration/to:+6281234567890".into(),
-        binding: b"registration".to_vec(),
-        account: Some("account-1".into()),
-        nik,
-        created_at: at,
-        sends: vec![CodeSend {
-            channel: Channel::Sms,
-            destination: Destination::Phone(MobileNumber::parse("081234567890").unwrap()),
-            issued_at: at,
-            handed_off_at: None,
-            digest: CodeDigest::from_bytes([7; 32]),
-        }],
-        wrong_attempts: 0,
-        outcome: None,
-    }
+    gerbang_testkit::pending_verification(nik, at)
 }
 
 async fn save<S: Store>(store: &S, verification: Verification, messages: Vec<OutboxMessage>) {

@@ -41,44 +41,11 @@ fn old_key() -> PersonalDataKey {
 }
 
 fn account(n: u32) -> Account {
-    let p = participant(n);
-    Account {
-        nik: p.nik,
-        card_number: p.card_number,
-        email: p.email,
-        phone: p.phone,
-        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
-        guard: LoginGuard::default(),
-        devices: TrustedDevices::default(),
-        phone_changed_at: None,
-        created_at: now(),
-    }
+    gerbang_testkit::account(n, now())
 }
 
 fn verification(nik: Nik) -> Verification {
-    let id = VerificationId::new(now(), &mut rand::rng());
-    Verification {
-        id,
-        client: "rotation".into(),
-        purpose: Purpose::Registration,
-        action: None,
-        action_hint: None,
-        locale: Locale::Id,
-        flow: "registration/to:+6281234567890".into(),
-        binding: b"registration".to_vec(),
-        account: None,
-        nik: Some(nik),
-        created_at: now(),
-        sends: vec![CodeSend {
-            channel: Channel::Sms,
-            destination: Destination::Phone(MobileNumber::parse("081234567890").unwrap()),
-            issued_at: now(),
-            handed_off_at: None,
-            digest: CodeDigest::from_bytes([7; 32]),
-        }],
-        wrong_attempts: 0,
-        outcome: None,
-    }
+    gerbang_testkit::pending_verification(Some(nik), now())
 }
 
 async fn save_verification<S: Store>(store: &S, verification: Verification) {

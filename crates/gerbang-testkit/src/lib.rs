@@ -9,7 +9,13 @@
 
 use std::path::PathBuf;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
+use gerbang_domain::account::{Account, LoginGuard, TrustedDevices};
+use gerbang_domain::verification::code::CodeDigest;
+use gerbang_domain::verification::purpose::Purpose;
+use gerbang_domain::verification::{
+    Channel, CodeSend, Destination, Locale, Verification, VerificationId,
+};
 use gerbang_domain::{
     Email, FamilyCardNumber, JknCardNumber, KpjNumber, MobileNumber, Nik, Participant,
     ParticipantStatus, PersonName, Sex,
@@ -207,5 +213,49 @@ pub fn participant(n: u32) -> Participant {
         status: ParticipantStatus::Active,
         phone: Some(MobileNumber::parse(&format!("0812{:08}", n)).unwrap()),
         email: Some(Email::parse(&format!("peserta{n}@example.com")).unwrap()),
+    }
+}
+
+/// The account of [`participant`] `n`, created at `at`, with a fixed password hash.
+pub fn account(n: u32, at: DateTime<Utc>) -> Account {
+    let p = participant(n);
+    Account {
+        nik: p.nik,
+        card_number: p.card_number,
+        email: p.email,
+        phone: p.phone,
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+        guard: LoginGuard::default(),
+        devices: TrustedDevices::default(),
+        phone_changed_at: None,
+        created_at: at,
+    }
+}
+
+/// A pending registration verification created at `at`, for `nik` (or for no one the registry
+/// knows), with one SMS send.
+pub fn pending_verification(nik: Option<Nik>, at: DateTime<Utc>) -> Verification {
+    let id = VerificationId::new(at, &mut rand::rng());
+    Verification {
+        id,
+        client: "conformance".into(),
+        purpose: Purpose::Registration,
+        action: None,
+        action_hint: None,
+        locale: Locale::Id,
+        flow: "registration/to:+6281234567890".into(),
+        binding: b"registration".to_vec(),
+        account: Some("account-1".into()),
+        nik,
+        created_at: at,
+        sends: vec![CodeSend {
+            channel: Channel::Sms,
+            destination: Destination::Phone(MobileNumber::parse("081234567890").unwrap()),
+            issued_at: at,
+            handed_off_at: None,
+            digest: CodeDigest::from_bytes([7; 32]),
+        }],
+        wrong_attempts: 0,
+        outcome: None,
     }
 }

@@ -36,15 +36,24 @@ pub async fn rotate(config: &Config, batch: u32) -> anyhow::Result<ExitCode> {
         "rotating the personal-data key from {previous} to {current}, {batch} rows per transaction"
     );
     let outcome = with_store!(&db, |store| {
+        let mut since = Instant::now();
+        let mut reported = 0;
         let tables = reseal_all(store, batch, |table, totals, finished| {
+            let seconds = since.elapsed().as_secs_f64();
             if finished {
                 eprintln!(
-                    "  {:<24} {:>10} rows read, {:>10} re-sealed, {} changed meanwhile",
+                    "  {:<24} {:>10} rows read, {:>10} re-sealed, {} changed meanwhile, in {seconds:.1} s ({:.0} rows/s)",
                     table.as_str(),
                     totals.read,
                     totals.resealed,
-                    totals.skipped
+                    totals.skipped,
+                    totals.read as f64 / seconds.max(0.001)
                 );
+                since = Instant::now();
+                reported = 0;
+            } else if totals.read >= reported + 1_000_000 {
+                eprintln!("  {:<24} {:>10} rows read…", table.as_str(), totals.read);
+                reported = totals.read;
             }
         })
         .await;
