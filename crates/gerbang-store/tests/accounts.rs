@@ -2,14 +2,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use chrono::{DateTime, Duration, Utc};
-use gerbang_domain::account::{
-    Account, DeviceDigest, LoginGuard, SessionLife, SessionToken, TrustedDevices,
-};
+use gerbang_domain::account::{Account, DeviceDigest, SessionLife, SessionToken};
 use gerbang_domain::{Email, MobileNumber};
 use gerbang_store::{
     AccountEvent, AccountKey, AccountRefusal, AccountTaken, Store, StoredFlow, StoredSession,
 };
-use gerbang_testkit::{participant, store_test};
+use gerbang_testkit::store_test;
 
 fn now() -> DateTime<Utc> {
     DateTime::from_timestamp(1_790_000_000, 0).unwrap()

@@ -4,12 +4,8 @@
 
 use chrono::{DateTime, Duration, Utc};
 use gerbang_domain::delivery::{Cause, DeliveryStatus};
-use gerbang_domain::verification::code::CodeDigest;
-use gerbang_domain::verification::purpose::Purpose;
-use gerbang_domain::verification::{
-    Channel, CodeSend, Destination, Locale, Verification, VerificationId,
-};
-use gerbang_domain::{JknCardNumber, MobileNumber, Nik, ParticipantStatus};
+use gerbang_domain::verification::{Channel, Verification, VerificationId};
+use gerbang_domain::{JknCardNumber, Nik, ParticipantStatus};
 use gerbang_store::{
     Changes, FailedTry, MessageOutcome, OutboxMessage, ParticipantConflict, ParticipantImport,
     ParticipantKey, PersonalDataKey, Priority, RowConflict, Sealer, Store, StoreError,

@@ -6,14 +6,10 @@
 use std::future::Future;
 
 use chrono::{DateTime, Duration, Utc};
-use gerbang_domain::account::{Account, LoginGuard, TrustedDevices};
+use gerbang_domain::account::Account;
 use gerbang_domain::approval::{DocumentKind, FourEyes, IdentityCheck};
 use gerbang_domain::staff::{Role, StaffMember, StaffName, TotpSecret};
-use gerbang_domain::verification::code::CodeDigest;
-use gerbang_domain::verification::purpose::Purpose;
-use gerbang_domain::verification::{
-    Channel, CodeSend, Destination, Locale, Verification, VerificationId,
-};
+use gerbang_domain::verification::{Channel, Destination, Verification};
 use gerbang_domain::{MobileNumber, Nik};
 use gerbang_store::audit::{AuditChain, Verdict, walk};
 use gerbang_store::rotation::{close, reseal_all};
