@@ -430,10 +430,13 @@ pub struct TableTotals {
     pub skipped: u64,
 }
 
-/// Re-seals every table, `batch` rows per transaction, telling `progress` after each page.
+/// Re-seals every table, `batch` rows per transaction, resting `pause` after each page (so that a
+/// serving instance's writes get the database between pages: SQLite has one writer at a time),
+/// telling `progress` after each page.
 pub async fn reseal_all<S: KeyRotationStore>(
     store: &S,
     batch: u32,
+    pause: std::time::Duration,
     mut progress: impl FnMut(SealedTable, &TableTotals, bool),
 ) -> Result<Vec<(SealedTable, TableTotals)>, StoreError> {
     let mut done = Vec::with_capacity(SealedTable::ALL.len());
@@ -450,6 +453,9 @@ pub async fn reseal_all<S: KeyRotationStore>(
             match page.last {
                 Some(last) => after = last,
                 None => break,
+            }
+            if !pause.is_zero() {
+                tokio::time::sleep(pause).await;
             }
         }
         done.push((table, totals));

@@ -282,7 +282,9 @@ where
             }
         })
     };
-    let tables = reseal_all(&store, 100, |_, _, _| {}).await.unwrap();
+    let tables = reseal_all(&store, 100, std::time::Duration::ZERO, |_, _, _| {})
+        .await
+        .unwrap();
     writer.await.unwrap();
     let totals = |table| {
         tables
@@ -304,7 +306,9 @@ where
     assert!(totals(SealedTable::Verifications).resealed >= 1);
     assert!(totals(SealedTable::Outbox).resealed >= 1);
     // A second pass finds nothing left under the old key.
-    let again = reseal_all(&store, 100, |_, _, _| {}).await.unwrap();
+    let again = reseal_all(&store, 100, std::time::Duration::ZERO, |_, _, _| {})
+        .await
+        .unwrap();
     assert!(
         again.iter().all(|(_, totals)| totals.resealed == 0),
         "{again:?}"

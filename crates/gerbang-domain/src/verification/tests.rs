@@ -299,3 +299,33 @@ fn channels_reach_only_their_kind_of_destination() {
     assert_eq!(phone().number_block(), Some("+628123456"));
     assert_eq!(format!("{:?}", phone()), "Destination(0812****7890)");
 }
+
+#[test]
+fn during_a_key_rotation_a_code_sent_under_the_old_key_verifies_and_a_wrong_one_counts_once() {
+    let policy = OtpPolicy::default();
+    // Sent under key() (the old key); typed after the switch to a new key with key() as previous.
+    let rotating = CodeKey::new([4; 32]).with_previous(Some([3; 32]));
+    let mut v = verification("123456");
+    let wrong = rotating.candidates(v.id.as_bytes(), b"registration", &code("654321"));
+    assert_eq!(
+        v.check_any(&wrong, &policy, t0() + Duration::seconds(10)),
+        Err(VerificationError::Incorrect {
+            attempts_left: policy.max_wrong_attempts - 1
+        })
+    );
+    assert_eq!(v.wrong_attempts, 1, "two candidates, one attempt");
+    let right = rotating.candidates(v.id.as_bytes(), b"registration", &code("123456"));
+    assert!(
+        v.check_any(&right, &policy, t0() + Duration::seconds(20))
+            .is_ok()
+    );
+    // Without the previous key the same code no longer matches.
+    let mut again = verification("123456");
+    let new_only =
+        CodeKey::new([4; 32]).digest(again.id.as_bytes(), b"registration", &code("123456"));
+    assert!(
+        again
+            .check(&new_only, &policy, t0() + Duration::seconds(20))
+            .is_err()
+    );
+}

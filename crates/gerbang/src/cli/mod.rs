@@ -241,9 +241,13 @@ enum KeyCommand {
     /// the previous one (privacy.previous_key). Start it once every instance runs with both keys;
     /// safe to run again after an interruption.
     Rotate {
-        /// Rows re-sealed per transaction.
-        #[arg(long, default_value_t = 500)]
-        batch: u32,
+        /// Rows re-sealed per transaction (default: 100 on SQLite, 500 on PostgreSQL).
+        #[arg(long)]
+        batch: Option<u32>,
+        /// Rest after each transaction, in ms, so that serving instances write between them
+        /// (default: 30 on SQLite, which has one writer at a time; 0 on PostgreSQL).
+        #[arg(long)]
+        pause_ms: Option<u64>,
         #[command(flatten)]
         database: DatabaseArgs,
     },
@@ -384,9 +388,13 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Key(KeyCommand::Rotate { batch, database }) => {
+        Command::Key(KeyCommand::Rotate {
+            batch,
+            pause_ms,
+            database,
+        }) => {
             let config = load_config(cli.config.as_ref(), &overrides(&database, None))?;
-            rotate::rotate(&config, batch).await
+            rotate::rotate(&config, batch, pause_ms).await
         }
         Command::Participants(ParticipantsCommand::Generate {
             count,

@@ -13,7 +13,11 @@ use crate::config::Config;
 use crate::database::Database;
 use crate::with_store;
 
-pub async fn rotate(config: &Config, batch: u32) -> anyhow::Result<ExitCode> {
+pub async fn rotate(
+    config: &Config,
+    batch: Option<u32>,
+    pause_ms: Option<u64>,
+) -> anyhow::Result<ExitCode> {
     let sealer = sealer(config)?;
     let (Some(previous), current) = (
         sealer.previous_fingerprint().cloned(),
@@ -31,14 +35,22 @@ pub async fn rotate(config: &Config, batch: u32) -> anyhow::Result<ExitCode> {
     let codes_dead_at =
         Utc::now() + chrono::Duration::seconds(config.otp.hard_cap_seconds.min(600) as i64);
     let db = Database::open(config, sealer.clone()).await?;
+    // SQLite has one writer at a time: small transactions with a rest between them let a serving
+    // instance's writes through (docs/benchmarks.md, "Key rotation").
+    let (batch, pause_ms) = match &db {
+        Database::Sqlite(_) => (batch.unwrap_or(100), pause_ms.unwrap_or(30)),
+        Database::Postgres(_) => (batch.unwrap_or(500), pause_ms.unwrap_or(0)),
+    };
+    let pause = std::time::Duration::from_millis(pause_ms);
     let started = Instant::now();
     eprintln!(
-        "rotating the personal-data key from {previous} to {current}, {batch} rows per transaction"
+        "rotating the personal-data key from {previous} to {current}, {batch} rows per transaction, \
+         {pause_ms} ms between them"
     );
     let outcome = with_store!(&db, |store| {
         let mut since = Instant::now();
         let mut reported = 0;
-        let tables = reseal_all(store, batch, |table, totals, finished| {
+        let tables = reseal_all(store, batch, pause, |table, totals, finished| {
             let seconds = since.elapsed().as_secs_f64();
             if finished {
                 eprintln!(
