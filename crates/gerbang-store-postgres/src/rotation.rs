@@ -3,10 +3,10 @@
 
 use chrono::{DateTime, Utc};
 use gerbang_store::StoreError;
-use gerbang_store::audit::AuditDigest;
+use gerbang_store::audit::{AuditHead, AuditVerifier};
 use gerbang_store::rotation::{
-    KeyDecision, KeyRecord, KeyRotationStore, Page, RowKey, SealedRow, SealedTable, judge_key,
-    meta, reseal,
+    KeyDecision, KeyRecord, KeyRotationStore, Page, RowKey, SealedRow, SealedTable, closing_record,
+    judge_key, meta, reseal,
 };
 use sqlx::postgres::PgArguments;
 use sqlx::{AssertSqlSafe, PgConnection, Postgres, Row};
@@ -195,39 +195,39 @@ impl KeyRotationStore for PostgresStore {
 
     async fn append_rotation_anchor(
         &self,
-        mut digest: AuditDigest,
+        verifier: AuditVerifier,
         at: DateTime<Utc>,
     ) -> Result<i64, StoreError> {
         let chain = self.audit_chain();
-        let from = self
-            .sealer
-            .previous_fingerprint()
-            .map(|fingerprint| fingerprint.as_str().to_owned())
-            .unwrap_or_default();
-        let to = self.sealer.fingerprint().as_str();
         let mut tx = self.pool.begin().await.map_err(store_error)?;
-        // Take the head's lock first: no append can come between the entries absorbed and the
-        // closing entry.
-        sqlx::query("SELECT seq FROM audit_head WHERE one = 1 FOR UPDATE")
-            .execute(&mut *tx)
-            .await
-            .map_err(store_error)?;
+        // The head's lock first: no append can come between the entries checked and the closing
+        // entry.
+        let (seq, mac): (i64, Vec<u8>) =
+            sqlx::query_as("SELECT seq, mac FROM audit_head WHERE one = 1 FOR UPDATE")
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(store_error)?;
         let rows = sqlx::query(AssertSqlSafe(format!(
             "SELECT {ENTRY_COLUMNS} WHERE l.seq > $1 ORDER BY l.seq"
         )))
-        .bind(digest.through())
+        .bind(verifier.checked())
         .fetch_all(&mut *tx)
         .await
         .map_err(store_error)?;
-        for row in &rows {
-            digest.absorb(&entry_from_row(row)?).map_err(|tamper| {
-                StoreError::KeyRotation(format!("the audit log is not whole: {tamper}"))
-            })?;
-        }
-        let record = digest.rotation_record(at, &from, to);
+        let appended = rows
+            .iter()
+            .map(entry_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let (record, number) = closing_record(
+            verifier,
+            &appended,
+            AuditHead::from_row(seq, &mac)?,
+            at,
+            &self.sealer,
+        )?;
         append(&mut tx, &chain, vec![record]).await?;
         tx.commit().await.map_err(store_error)?;
-        Ok(digest.through() + 1)
+        Ok(number)
     }
 
     async fn finish_rotation(&self) -> Result<(), StoreError> {
@@ -251,7 +251,7 @@ impl KeyRotationStore for PostgresStore {
         }
         sqlx::query(
             "INSERT INTO store_meta (key, value) VALUES ($1, $2) \
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+             ON CONFLICT (key) DO UPDATE SET value = store_meta.value || ',' || excluded.value",
         )
         .bind(meta::RETIRED)
         .bind(&previous)

@@ -3,10 +3,10 @@
 
 use chrono::{DateTime, Utc};
 use gerbang_store::StoreError;
-use gerbang_store::audit::AuditDigest;
+use gerbang_store::audit::{AuditHead, AuditVerifier};
 use gerbang_store::rotation::{
-    KeyDecision, KeyRecord, KeyRotationStore, Page, RowKey, SealedRow, SealedTable, judge_key,
-    meta, reseal,
+    KeyDecision, KeyRecord, KeyRotationStore, Page, RowKey, SealedRow, SealedTable, closing_record,
+    judge_key, meta, reseal,
 };
 use sqlx::sqlite::SqliteArguments;
 use sqlx::{AssertSqlSafe, Row, Sqlite, SqliteConnection};
@@ -207,34 +207,40 @@ impl KeyRotationStore for SqliteStore {
 
     async fn append_rotation_anchor(
         &self,
-        mut digest: AuditDigest,
+        verifier: AuditVerifier,
         at: DateTime<Utc>,
     ) -> Result<i64, StoreError> {
         let chain = self.audit_chain();
-        let from = self
-            .sealer
-            .previous_fingerprint()
-            .map(|fingerprint| fingerprint.as_str().to_owned())
-            .unwrap_or_default();
-        let to = self.sealer.fingerprint().as_str().to_owned();
+        let sealer = self.sealer.clone();
         self.writer
             .raw(move |connection| {
                 Box::pin(async move {
+                    // The writer's transaction is the log's lock on SQLite.
+                    let (seq, mac): (i64, Vec<u8>) =
+                        sqlx::query_as("SELECT seq, mac FROM audit_head WHERE one = 1")
+                            .fetch_one(&mut *connection)
+                            .await
+                            .map_err(store_error)?;
                     let rows = sqlx::query(AssertSqlSafe(format!(
                         "SELECT {ENTRY_COLUMNS} WHERE l.seq > ? ORDER BY l.seq"
                     )))
-                    .bind(digest.through())
+                    .bind(verifier.checked())
                     .fetch_all(&mut *connection)
                     .await
                     .map_err(store_error)?;
-                    for row in &rows {
-                        digest.absorb(&entry_from_row(row)?).map_err(|tamper| {
-                            StoreError::KeyRotation(format!("the audit log is not whole: {tamper}"))
-                        })?;
-                    }
-                    let record = digest.rotation_record(at, &from, &to);
+                    let appended = rows
+                        .iter()
+                        .map(entry_from_row)
+                        .collect::<Result<Vec<_>, _>>()?;
+                    let (record, number) = closing_record(
+                        verifier,
+                        &appended,
+                        AuditHead::from_row(seq, &mac)?,
+                        at,
+                        &sealer,
+                    )?;
                     append(connection, &chain, vec![record]).await?;
-                    Ok(digest.through() + 1)
+                    Ok(number)
                 })
             })
             .await
@@ -263,7 +269,7 @@ impl KeyRotationStore for SqliteStore {
                     }
                     sqlx::query(
                         "INSERT INTO store_meta (key, value) VALUES (?, ?) \
-                         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                         ON CONFLICT (key) DO UPDATE SET value = store_meta.value || ',' || excluded.value",
                     )
                     .bind(meta::RETIRED)
                     .bind(&previous)

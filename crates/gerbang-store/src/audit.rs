@@ -366,7 +366,9 @@ impl AuditVerifier {
         self.last.seq
     }
 
-    /// Checks the next entry in order.
+    /// Checks the next entry in order. A removed or reordered entry is an error at once; an entry
+    /// whose MAC does not verify is not (a rotation's closing entry may still cover it): see
+    /// [`AuditVerifier::unverified`], and [`AuditVerifier::finish`], which reports it.
     pub fn check(&mut self, entry: &AuditEntry) -> Result<(), Tamper> {
         let expected = self.last.seq + 1;
         if entry.seq > expected {
@@ -376,6 +378,11 @@ impl AuditVerifier {
             });
         }
         if entry.seq < expected || entry.prev_mac.as_slice() != self.last.mac.as_slice() {
+            if entry.seq == expected && self.unverified == Some(self.last.seq) {
+                // The entry before failed its MAC and this one does not name its stored MAC:
+                // that entry's MAC column was changed.
+                return Err(Tamper::Changed { seq: self.last.seq });
+            }
             return Err(Tamper::Reordered {
                 seq: entry.seq,
                 before: self.last.seq,
@@ -618,6 +625,13 @@ mod tests {
             verify(&entries, forged_head),
             Err(Tamper::HeadChanged { head: 6, last: 6 })
         );
+    }
+
+    #[test]
+    fn an_edited_mac_column_is_named_as_that_entry_changed() {
+        let (mut entries, head) = written(5);
+        entries[2].mac[0] ^= 1;
+        assert_eq!(verify(&entries, head), Err(Tamper::Changed { seq: 3 }));
     }
 
     #[test]

@@ -19,7 +19,9 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 
 use crate::accounts::reseal_account;
-use crate::audit::{AuditChain, AuditDigest, AuditStore, AuditVerifier};
+use crate::audit::{
+    AuditChain, AuditEntry, AuditHead, AuditRecord, AuditStore, AuditVerifier, Tamper,
+};
 use crate::error::StoreError;
 use crate::participants::reseal_participant;
 use crate::sealing::{KeyAge, KeyFingerprint, Sealer};
@@ -32,8 +34,17 @@ pub struct KeyRecord {
     pub current: Option<String>,
     /// While a rotation runs: the key it rotates from.
     pub previous: Option<String>,
-    /// The key the last finished rotation retired.
+    /// The keys finished rotations retired, comma-separated, oldest first.
     pub retired: Option<String>,
+}
+
+impl KeyRecord {
+    /// Whether a finished rotation retired the key with this fingerprint.
+    pub fn is_retired(&self, fingerprint: &str) -> bool {
+        self.retired
+            .as_deref()
+            .is_some_and(|retired| retired.split(',').any(|key| key == fingerprint))
+    }
 }
 
 /// The `store_meta` keys of a [`KeyRecord`].
@@ -81,12 +92,10 @@ pub fn judge_key(record: &KeyRecord, sealer: &Sealer) -> Result<KeyDecision, Sto
                 "a rotation from key {recorded} is running, but privacy.previous_key has \
                  fingerprint {previous}; configure the key with fingerprint {recorded}"
             )),
-            (None, Some(previous)) if record.retired.as_deref() == Some(previous) => {
-                refuse(format!(
-                    "the rotation from key {previous} to key {configured} has finished and the old \
+            (None, Some(previous)) if record.is_retired(previous) => refuse(format!(
+                "the rotation from key {previous} to key {configured} has finished and the old \
                      key is retired: remove privacy.previous_key"
-                ))
-            }
+            )),
             (None, Some(previous)) => refuse(format!(
                 "privacy.previous_key (fingerprint {previous}) is not a key this database was \
                  sealed with; remove it"
@@ -95,7 +104,7 @@ pub fn judge_key(record: &KeyRecord, sealer: &Sealer) -> Result<KeyDecision, Sto
     }
     if previous == Some(current) {
         return match record.previous.as_deref() {
-            None if record.retired.as_deref() == Some(configured) => refuse(format!(
+            None if record.is_retired(configured) => refuse(format!(
                 "key {configured} was retired by an earlier rotation; rotate to a new key \
                  (`gerbang key generate`)"
             )),
@@ -106,7 +115,7 @@ pub fn judge_key(record: &KeyRecord, sealer: &Sealer) -> Result<KeyDecision, Sto
             )),
         };
     }
-    if record.retired.as_deref() == Some(configured) {
+    if record.is_retired(configured) {
         return refuse(format!(
             "key {configured} was retired by a key rotation; configure the current key \
              (fingerprint {current}) in privacy.key"
@@ -408,12 +417,13 @@ pub trait KeyRotationStore {
         limit: u32,
     ) -> impl Future<Output = Result<Page, StoreError>> + Send;
 
-    /// Appends the rotation's closing audit entry under the log's lock: `digest` has absorbed the
-    /// entries up to some number; the backend absorbs those appended since, then appends
-    /// [`AuditDigest::rotation_record`]. Returns the closing entry's number.
+    /// Appends the rotation's closing audit entry under the log's lock: `verifier` has walked the
+    /// entries up to some number; the backend reads the head and the entries appended since under
+    /// the lock and hands them to [`closing_record`], then appends what it returns. Returns the
+    /// closing entry's number.
     fn append_rotation_anchor(
         &self,
-        digest: AuditDigest,
+        verifier: AuditVerifier,
         at: DateTime<Utc>,
     ) -> impl Future<Output = Result<i64, StoreError>> + Send;
 
@@ -476,11 +486,6 @@ pub async fn close<S: KeyRotationStore + AuditStore>(
             "no rotation to finish: privacy.previous_key is not set".into(),
         ));
     }
-    let refuse = |tamper: crate::audit::Tamper| {
-        StoreError::KeyRotation(format!(
-            "the audit log is not whole ({tamper}): the rotation was not finished; see `gerbang audit verify`"
-        ))
-    };
     let mut verifier = AuditVerifier::new(AuditChain::for_sealer(sealer));
     let mut after = 0;
     loop {
@@ -488,24 +493,50 @@ pub async fn close<S: KeyRotationStore + AuditStore>(
         let Some(last) = page.last() else { break };
         after = last.seq;
         for entry in &page {
-            if let Err(tamper) = verifier.check(entry) {
-                return Err(refuse(tamper));
-            }
+            verifier.check(entry).map_err(not_whole)?;
         }
     }
     if let Some(seq) = verifier.unverified() {
-        return Err(refuse(crate::audit::Tamper::Changed { seq }));
+        return Err(not_whole(Tamper::Changed { seq }));
     }
-    let digest = verifier.digest().clone();
-    // The head may already be past what was read (appends go on); the closing entry absorbs those
-    // under the log's lock. What was read must itself be whole.
-    let head = store.audit_head().await?;
-    if head.seq == verifier.checked() {
-        verifier.finish(head).map_err(refuse)?;
-    }
-    let anchor = store.append_rotation_anchor(digest, at).await?;
+    // Appends go on meanwhile: the closing entry checks those under the log's lock.
+    let anchor = store.append_rotation_anchor(verifier, at).await?;
     store.finish_rotation().await?;
     Ok(anchor)
+}
+
+fn not_whole(tamper: Tamper) -> StoreError {
+    StoreError::KeyRotation(format!(
+        "the audit log is not whole ({tamper}): the rotation was not finished; see `gerbang audit verify`"
+    ))
+}
+
+/// The closing entry of a rotation, decided under the log's lock: the entries appended since the
+/// walk are checked like the others, the head must name the last of them, and nothing may be left
+/// unverified. Returns the record and the number it will have.
+pub fn closing_record(
+    mut verifier: AuditVerifier,
+    appended: &[AuditEntry],
+    head: AuditHead,
+    at: DateTime<Utc>,
+    sealer: &Sealer,
+) -> Result<(AuditRecord, i64), StoreError> {
+    for entry in appended {
+        verifier.check(entry).map_err(not_whole)?;
+    }
+    if let Some(seq) = verifier.unverified() {
+        return Err(not_whole(Tamper::Changed { seq }));
+    }
+    let digest = verifier.digest().clone();
+    let last = verifier.finish(head).map_err(not_whole)?;
+    let from = sealer
+        .previous_fingerprint()
+        .map(|fingerprint| fingerprint.as_str())
+        .unwrap_or_default();
+    Ok((
+        digest.rotation_record(at, from, sealer.fingerprint().as_str()),
+        last.seq + 1,
+    ))
 }
 
 #[cfg(test)]
