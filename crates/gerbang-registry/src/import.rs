@@ -6,6 +6,11 @@
 //! transaction: if it stops half-way (a crash, a lost database) nothing of it is visible and running
 //! it again is safe, because rows are upserted on the NIK and identical rows are left alone.
 //!
+//! Into an empty registry the import is a *first load* (`gerbang_store::first_load`): the store
+//! appends the rows without lookup indexes and builds them when it commits, so a row whose card or
+//! KPJ number an earlier NIK holds is reported only at the end — with its line, and with the same
+//! outcome as loading the rows one by one.
+//!
 //! # Columns
 //! A header row names the columns, in any order. Required: `nik`, `card_number`, `full_name`,
 //! `birth_date` (`YYYY-MM-DD`), `sex` (`M`/`L`/`male`/`laki-laki` or `F`/`P`/`female`/`perempuan`),
@@ -70,16 +75,17 @@ pub struct ImportReport {
     pub inserted: u64,
     pub updated: u64,
     pub unchanged: u64,
-    /// Rows replaced by a later row of the same NIK close by in the file.
+    /// Rows replaced by a later row of the same NIK: close by in the file (the same batch), or
+    /// anywhere in it in a first load (an import into an empty registry).
     pub superseded: u64,
     pub rejected: u64,
     /// Optional fields (phone, email, KPJ or family-card number) left out of loaded rows because
     /// they were invalid: the participant still loads, so they can still register and fix it.
     pub fields_dropped: u64,
-    /// Loaded rows whose NIK encodes another birth date than `birth_date` (a hint, not an error:
-    /// Dukcapil never corrects NIK digits recorded wrongly).
+    /// Valid rows whose NIK encodes another birth date than `birth_date` (a hint about the file,
+    /// not an error: Dukcapil never corrects NIK digits recorded wrongly).
     pub birth_date_differs_from_nik: u64,
-    /// Loaded rows whose NIK encodes the other sex.
+    /// Valid rows whose NIK encodes the other sex.
     pub sex_differs_from_nik: u64,
 }
 
@@ -470,8 +476,9 @@ pub async fn import_csv<S: ParticipantStore>(
                     Some(open.sealer().clone())
                 };
                 Some(tokio::task::spawn_blocking(move || {
-                    let sealed = sealer
-                        .map(|sealer| SealedParticipant::seal_batch(&batch.participants, &sealer));
+                    let sealed = sealer.map(|sealer| {
+                        SealedParticipant::seal_batch(&batch.participants, &batch.lines, &sealer)
+                    });
                     (batch, sealed)
                 }))
             }
@@ -492,9 +499,30 @@ pub async fn import_csv<S: ParticipantStore>(
         .await
         .map_err(|e| ImportError::Read(format!("the reading thread stopped: {e}")))?;
     if let Some(import) = import {
-        import.commit().await?;
+        // A first load judges card and KPJ numbers only now, once every row is in.
+        let settled = import.commit().await?;
+        for conflict in &settled.conflicts {
+            observer.rejected(&conflict_problem(conflict));
+        }
+        let undone = settled.superseded + settled.conflicts.len() as u64;
+        report.inserted = report.inserted.saturating_sub(undone);
+        report.superseded += settled.superseded;
+        report.rejected += settled.conflicts.len() as u64;
     }
     Ok(report)
+}
+
+/// A row refused because another NIK holds its card or KPJ number, as a problem of its line.
+fn conflict_problem(conflict: &gerbang_store::RowConflict) -> RowProblem {
+    RowProblem {
+        line: conflict.position,
+        field: match conflict.conflict {
+            gerbang_store::ParticipantConflict::CardNumberTaken => "card_number".into(),
+            gerbang_store::ParticipantConflict::KpjNumberTaken => "kpj_number".into(),
+        },
+        code: conflict.conflict.code().into(),
+        reason: conflict.conflict.message_en().into(),
+    }
 }
 
 /// Reports one batch's refused and dropped rows, writes its sealed rows and reports the conflicts.
@@ -518,29 +546,15 @@ async fn write_batch<I: ParticipantImport>(
     if let (Some(open), Some(sealed)) = (import, sealed) {
         let (rows, superseded) = sealed?;
         let outcome = open.upsert_sealed(rows, superseded, clock.now()).await?;
-        let refused: std::collections::HashSet<usize> =
-            outcome.conflicts.iter().map(|c| c.index).collect();
         for conflict in &outcome.conflicts {
-            let row = RowProblem {
-                line: batch.lines[conflict.index],
-                field: match conflict.conflict {
-                    gerbang_store::ParticipantConflict::CardNumberTaken => "card_number".into(),
-                    gerbang_store::ParticipantConflict::KpjNumberTaken => "kpj_number".into(),
-                },
-                code: conflict.conflict.code().into(),
-                reason: conflict.conflict.message_en().into(),
-            };
-            observer.rejected(&row);
+            observer.rejected(&conflict_problem(conflict));
         }
         report.rejected += outcome.conflicts.len() as u64;
         report.inserted += outcome.inserted;
         report.updated += outcome.updated;
         report.unchanged += outcome.unchanged;
         report.superseded += outcome.superseded;
-        for (index, participant) in batch.participants.iter().enumerate() {
-            if refused.contains(&index) {
-                continue;
-            }
+        for participant in &batch.participants {
             report.birth_date_differs_from_nik += u64::from(!participant.birth_date_matches_nik());
             report.sex_differs_from_nik += u64::from(!participant.sex_matches_nik());
         }

@@ -68,6 +68,7 @@ store_test!(
     bad_rows_are_reported_by_line_and_field_while_good_rows_load,
     an_unknown_column_refuses_the_file_before_any_row_loads,
     a_card_number_taken_by_another_nik_is_reported_on_its_line,
+    a_first_load_reports_a_card_taken_in_an_earlier_batch_on_its_line,
     a_semicolon_separated_file_with_a_byte_order_mark_imports,
     a_row_that_is_not_utf8_is_reported_and_the_rest_load,
 );
@@ -222,6 +223,32 @@ async fn a_card_number_taken_by_another_nik_is_reported_on_its_line<S: Store>(st
         (seen.rejected[0].line, seen.rejected[0].code.as_str()),
         (4, "card_number_taken")
     );
+}
+
+/// Into an empty registry the import is a first load, which judges card numbers only when it
+/// commits: a clash between batches is still reported on its line, and the first holder keeps it.
+async fn a_first_load_reports_a_card_taken_in_an_earlier_batch_on_its_line<S: Store>(store: S) {
+    let mut lines: Vec<String> = generated(7_000, 3).lines().map(String::from).collect();
+    let card_of_first = lines[1].split(',').nth(1).unwrap().to_string();
+    let card_of_late = lines[6_500].split(',').nth(1).unwrap().to_string();
+    lines[6_500] = lines[6_500].replace(&card_of_late, &card_of_first);
+    let (report, seen) = import_text(&store, lines.join("\n")).await;
+    let report = report.unwrap();
+    assert_eq!((report.inserted, report.rejected), (6_999, 1));
+    let refused: Vec<(u64, &str, &str)> = seen
+        .rejected
+        .iter()
+        .map(|r| (r.line, r.field.as_str(), r.code.as_str()))
+        .collect();
+    assert_eq!(refused, vec![(6_501, "card_number", "card_number_taken")]);
+    let card = JknCardNumber::parse(&card_of_first).unwrap();
+    let holder = StoreDirectory::new(store.clone())
+        .lookup(ParticipantKey::CardNumber(&card))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(holder.nik.as_str(), lines[1].split(',').next().unwrap());
+    assert_eq!(store.count_participants().await.unwrap(), 6_999);
 }
 
 #[tokio::test]

@@ -8,10 +8,12 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use gerbang_store::first_load::{self, ContestedRow, FirstLoad};
 use gerbang_store::participants::{lookup_digests, open_participant, refuse_import_while_rotating};
 use gerbang_store::{
-    BatchOutcome, ParticipantConflict, ParticipantImport, ParticipantKey, ParticipantStore,
-    RowConflict, SealedParticipant, Sealer, Store, StoreError, StoredParticipant, Timeouts,
+    BatchOutcome, CommitOutcome, ParticipantConflict, ParticipantImport, ParticipantKey,
+    ParticipantStore, RowConflict, SealedParticipant, Sealer, Store, StoreError, StoredParticipant,
+    Timeouts,
 };
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool, Postgres, Row, Transaction};
@@ -225,10 +227,16 @@ impl ParticipantStore for PostgresStore {
     async fn begin_participant_import(&self) -> Result<PostgresImport, StoreError> {
         refuse_import_while_rotating(&self.sealer)?;
         let tx = self.pool.begin().await.map_err(store_error)?;
-        Ok(PostgresImport {
+        let mut import = PostgresImport {
             tx,
             sealer: self.sealer.clone(),
-        })
+            first_load: None,
+        };
+        import
+            .begin_first_load_if_empty()
+            .await
+            .map_err(store_error)?;
+        Ok(import)
     }
 }
 
@@ -237,6 +245,63 @@ impl ParticipantStore for PostgresStore {
 pub struct PostgresImport {
     tx: Transaction<'static, Postgres>,
     sealer: Sealer,
+    /// Set when the import began on an empty registry.
+    first_load: Option<FirstLoad>,
+}
+
+/// The registry's unique lookups as migration 0001 creates them (the names tell a conflict's
+/// number), in the order a first load builds them.
+const UNIQUE_LOOKUPS: [&str; 3] = [
+    "ALTER TABLE participants ADD CONSTRAINT participants_nik_digest_key UNIQUE (nik_digest)",
+    "ALTER TABLE participants ADD CONSTRAINT participants_card_digest_key UNIQUE (card_digest)",
+    "ALTER TABLE participants ADD CONSTRAINT participants_kpj_digest_key UNIQUE (kpj_digest)",
+];
+const SEARCH_INDEXES: [&str; 2] = [
+    "CREATE INDEX participants_phone ON participants (phone_digest) WHERE phone_digest IS NOT NULL",
+    "CREATE INDEX participants_email ON participants (email_digest) WHERE email_digest IS NOT NULL",
+];
+const DROP_LOOKUPS: [&str; 2] = [
+    "ALTER TABLE participants DROP CONSTRAINT participants_nik_digest_key, \
+     DROP CONSTRAINT participants_card_digest_key, DROP CONSTRAINT participants_kpj_digest_key",
+    "DROP INDEX participants_phone, participants_email",
+];
+/// A first load's rows, in `COPY`'s binary format.
+const COPY_ROWS: &str = "COPY participants (id, nik_digest, card_digest, kpj_digest, phone_digest, \
+    email_digest, content_digest, sealed, status, created_at, updated_at) FROM STDIN (FORMAT binary, FREEZE)";
+
+/// Microseconds from the Unix epoch to PostgreSQL's (2000-01-01).
+const POSTGRES_EPOCH_MICROS: i64 = 946_684_800_000_000;
+
+/// Rows of a first load in `COPY`'s binary format: the header, one tuple per row, the trailer.
+fn copy_rows(first_id: i64, rows: &[SealedParticipant], now: DateTime<Utc>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(32 + rows.len() * 512);
+    out.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
+    out.extend_from_slice(&0i32.to_be_bytes()); // flags
+    out.extend_from_slice(&0i32.to_be_bytes()); // header extension
+    let micros = (now.timestamp_micros() - POSTGRES_EPOCH_MICROS).to_be_bytes();
+    let field = |out: &mut Vec<u8>, value: Option<&[u8]>| match value {
+        Some(bytes) => {
+            out.extend_from_slice(&(bytes.len() as i32).to_be_bytes());
+            out.extend_from_slice(bytes);
+        }
+        None => out.extend_from_slice(&(-1i32).to_be_bytes()),
+    };
+    for (id, row) in (first_id..).zip(rows) {
+        out.extend_from_slice(&11i16.to_be_bytes());
+        field(&mut out, Some(&id.to_be_bytes()));
+        field(&mut out, Some(&row.nik_digest));
+        field(&mut out, Some(&row.card_digest));
+        field(&mut out, row.kpj_digest.as_deref());
+        field(&mut out, row.phone_digest.as_deref());
+        field(&mut out, row.email_digest.as_deref());
+        field(&mut out, Some(&row.content_digest));
+        field(&mut out, Some(&row.sealed));
+        field(&mut out, Some(row.status.as_bytes()));
+        field(&mut out, Some(&micros));
+        field(&mut out, Some(&micros));
+    }
+    out.extend_from_slice(&(-1i16).to_be_bytes());
+    out
 }
 
 const UPSERT: &str = "\
@@ -294,6 +359,113 @@ fn updated(revisions: &[i64]) -> u64 {
     revisions.iter().filter(|r| **r > 1).count() as u64
 }
 
+impl PostgresImport {
+    /// Makes this import a first load if the registry is empty: takes the table for itself (a
+    /// lookup waits until the commit) and drops the lookup indexes. The exclusive lock is taken in
+    /// a savepoint, so that finding the registry not empty after all gives it back at once.
+    async fn begin_first_load_if_empty(&mut self) -> Result<(), sqlx::Error> {
+        let empty: bool = sqlx::query_scalar("SELECT NOT EXISTS (SELECT 1 FROM participants)")
+            .fetch_one(&mut *self.tx)
+            .await?;
+        if !empty {
+            return Ok(());
+        }
+        self.execute("SAVEPOINT first_load").await?;
+        self.execute("LOCK TABLE participants IN ACCESS EXCLUSIVE MODE")
+            .await?;
+        let still_empty: bool =
+            sqlx::query_scalar("SELECT NOT EXISTS (SELECT 1 FROM participants)")
+                .fetch_one(&mut *self.tx)
+                .await?;
+        if !still_empty {
+            return self.execute("ROLLBACK TO SAVEPOINT first_load").await;
+        }
+        self.execute("RELEASE SAVEPOINT first_load").await?;
+        // Emptied again in this transaction (it holds nothing), so that `COPY … FREEZE` may write
+        // the rows already frozen: no reader or vacuum rewrites 280 million fresh rows later.
+        self.execute("TRUNCATE participants").await?;
+        // Building five indexes over a census may take longer than a request may.
+        self.execute("SET LOCAL statement_timeout = 0").await?;
+        self.execute("SET LOCAL maintenance_work_mem = '256MB'")
+            .await?;
+        for sql in DROP_LOOKUPS {
+            self.execute(sql).await?;
+        }
+        self.first_load = Some(FirstLoad::new());
+        Ok(())
+    }
+
+    /// Builds a first load's indexes, settling first what the unique ones refuse
+    /// ([`first_load`]). A failed build aborts only its savepoint.
+    async fn build_lookup_indexes(
+        &mut self,
+        load: &FirstLoad,
+    ) -> Result<CommitOutcome, sqlx::Error> {
+        let mut outcome = CommitOutcome::default();
+        let mut built = 0;
+        for sql in UNIQUE_LOOKUPS {
+            self.execute("SAVEPOINT lookup").await?;
+            match sqlx::query(sql).execute(&mut *self.tx).await {
+                Ok(_) => {
+                    self.execute("RELEASE SAVEPOINT lookup").await?;
+                    built += 1;
+                }
+                Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
+                    self.execute("ROLLBACK TO SAVEPOINT lookup").await?;
+                    self.execute("RELEASE SAVEPOINT lookup").await?;
+                    break;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        if built < UNIQUE_LOOKUPS.len() {
+            let contested: Vec<ContestedRow> = sqlx::query_as::<
+                _,
+                (i64, Vec<u8>, Vec<u8>, Option<Vec<u8>>),
+            >(first_load::CONTESTED)
+            .fetch_all(&mut *self.tx)
+            .await?
+            .into_iter()
+            .map(|(id, nik, card, kpj)| ContestedRow { id, nik, card, kpj })
+            .collect();
+            let settlement = first_load::settle(&contested);
+            for ids in settlement.delete.chunks(first_load::IDS_PER_DELETE) {
+                sqlx::query("DELETE FROM participants WHERE id = ANY($1)")
+                    .bind(ids)
+                    .execute(&mut *self.tx)
+                    .await?;
+            }
+            // With the NIK index built, no NIK repeats.
+            let superseded = if built == 0 {
+                sqlx::query(first_load::SUPERSEDED)
+                    .execute(&mut *self.tx)
+                    .await?
+                    .rows_affected()
+            } else {
+                0
+            };
+            outcome = CommitOutcome {
+                superseded: settlement.superseded + superseded,
+                conflicts: settlement.conflicts(load),
+            };
+            for sql in UNIQUE_LOOKUPS.into_iter().skip(built) {
+                self.execute(sql).await?;
+            }
+        }
+        for sql in SEARCH_INDEXES {
+            self.execute(sql).await?;
+        }
+        if load.last_id() > 0 {
+            // The ids were given, not drawn: the next insert must draw past them.
+            sqlx::query("SELECT setval(pg_get_serial_sequence('participants', 'id'), $1)")
+                .bind(load.last_id())
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        Ok(outcome)
+    }
+}
+
 impl ParticipantImport for PostgresImport {
     fn sealer(&self) -> &Sealer {
         &self.sealer
@@ -309,6 +481,14 @@ impl ParticipantImport for PostgresImport {
             superseded,
             ..BatchOutcome::default()
         };
+        if let Some(load) = self.first_load.as_mut() {
+            let data = copy_rows(load.assign(&rows), &rows, now);
+            let mut copy = self.tx.copy_in_raw(COPY_ROWS).await.map_err(store_error)?;
+            copy.send(data).await.map_err(store_error)?;
+            copy.finish().await.map_err(store_error)?;
+            outcome.record(rows.len(), rows.len() as u64, 0);
+            return Ok(outcome);
+        }
         self.execute("SAVEPOINT batch").await.map_err(store_error)?;
         match self.upsert_rows(&rows, now).await {
             Ok(revisions) => {
@@ -348,7 +528,7 @@ impl ParticipantImport for PostgresImport {
                         .await
                         .map_err(store_error)?;
                     outcome.conflicts.push(RowConflict {
-                        index: row.index,
+                        position: row.position,
                         conflict,
                     });
                 }
@@ -357,7 +537,15 @@ impl ParticipantImport for PostgresImport {
         Ok(outcome)
     }
 
-    async fn commit(self) -> Result<(), StoreError> {
-        self.tx.commit().await.map_err(store_error)
+    async fn commit(mut self) -> Result<CommitOutcome, StoreError> {
+        let outcome = match self.first_load.take() {
+            Some(load) => self
+                .build_lookup_indexes(&load)
+                .await
+                .map_err(store_error)?,
+            None => CommitOutcome::default(),
+        };
+        self.tx.commit().await.map_err(store_error)?;
+        Ok(outcome)
     }
 }

@@ -3,6 +3,7 @@
 //!
 //! Layout:
 //! - [`participants`]: the participant registry's storage (lookup, bulk import).
+//! - [`first_load`]: an import into an empty registry, its indexes built at the commit.
 //! - [`verifications`]: verifications, rate-limit state and the outbox, changed atomically.
 //! - [`accounts`]: participant accounts, their sessions, flows in progress and their events.
 //! - [`audit`]: the tamper-evident audit log the account events (and staff actions) go to.
@@ -24,6 +25,7 @@ use std::time::Duration;
 pub mod accounts;
 pub mod audit;
 pub mod error;
+pub mod first_load;
 pub mod health;
 pub mod participants;
 pub mod pumping;
@@ -44,8 +46,8 @@ pub use audit::{
 pub use error::StoreError;
 pub use health::{AttemptCount, DailySends, HealthStore};
 pub use participants::{
-    BatchOutcome, ParticipantConflict, ParticipantImport, ParticipantKey, ParticipantStore,
-    RowConflict, SealedParticipant, StoredParticipant,
+    BatchOutcome, CommitOutcome, ParticipantConflict, ParticipantImport, ParticipantKey,
+    ParticipantStore, RowConflict, SealedParticipant, StoredParticipant,
 };
 pub use pumping::{BlockCount, Brake, PumpingStore};
 pub use requests::{ContactChangeRequest, RequestDetails, RequestStore};

@@ -72,10 +72,11 @@ impl ParticipantConflict {
     }
 }
 
-/// A row of a batch that was refused, by its index in the batch.
+/// A row that was refused, by the position its caller gave it (a line of the import file; the
+/// index in the batch for [`ParticipantImport::upsert_batch`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RowConflict {
-    pub index: usize,
+    pub position: u64,
     pub conflict: ParticipantConflict,
 }
 
@@ -102,6 +103,15 @@ impl BatchOutcome {
         self.unchanged += (attempted as u64).saturating_sub(inserted + updated);
     }
 
+    /// Takes in what the commit settled: rows counted as inserted that a first load then found
+    /// superseded or refused.
+    pub fn settle(&mut self, commit: CommitOutcome) {
+        let undone = commit.superseded + commit.conflicts.len() as u64;
+        self.inserted = self.inserted.saturating_sub(undone);
+        self.superseded += commit.superseded;
+        self.conflicts.extend(commit.conflicts);
+    }
+
     pub fn absorb(&mut self, other: BatchOutcome) {
         self.inserted += other.inserted;
         self.updated += other.updated;
@@ -109,6 +119,18 @@ impl BatchOutcome {
         self.superseded += other.superseded;
         self.conflicts.extend(other.conflicts);
     }
+}
+
+/// What committing an import settled. An import into an empty registry (a first load) writes its
+/// rows without lookup indexes and judges them only when it commits, once every row is in: the
+/// rows it then finds superseded by a later row of the same NIK, or refused because an earlier
+/// NIK holds their card or KPJ number, were counted as inserted by
+/// [`ParticipantImport::upsert_sealed`] and are reported here. Always empty for other imports.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CommitOutcome {
+    pub superseded: u64,
+    /// In file order.
+    pub conflicts: Vec<RowConflict>,
 }
 
 /// Registry storage.
@@ -124,7 +146,8 @@ pub trait ParticipantStore {
     fn count_participants(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
     /// Starts an import. Nothing it writes is visible to others until [`ParticipantImport::commit`];
-    /// dropping it uncommitted (a crash, an error) leaves the registry as it was.
+    /// dropping it uncommitted (a crash, an error) leaves the registry as it was. Into an empty
+    /// registry it is a first load ([`CommitOutcome`]).
     fn begin_participant_import(
         &self,
     ) -> impl Future<Output = Result<Self::Import, StoreError>> + Send;
@@ -139,7 +162,8 @@ pub trait ParticipantImport: Send {
     /// Upserts a batch sealed by [`SealedParticipant::seal_batch`] (`superseded`: the rows it left
     /// out because a later row of the batch has the same NIK): new NIKs are inserted, changed
     /// records updated, identical ones left alone. A row whose card or KPJ number belongs to
-    /// another NIK is refused alone; the rest still load.
+    /// another NIK is refused alone; the rest still load. Positions must increase from batch to
+    /// batch. In a first load every row counts as inserted until the commit settles them.
     fn upsert_sealed(
         &mut self,
         rows: Vec<SealedParticipant>,
@@ -153,21 +177,25 @@ pub trait ParticipantImport: Send {
         batch: &[Participant],
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<BatchOutcome, StoreError>> + Send {
-        let sealed = SealedParticipant::seal_batch(batch, self.sealer());
+        let positions: Vec<u64> = (0..batch.len() as u64).collect();
+        let sealed = SealedParticipant::seal_batch(batch, &positions, self.sealer());
         async move {
             let (rows, superseded) = sealed?;
             self.upsert_sealed(rows, superseded, now).await
         }
     }
 
-    fn commit(self) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Makes the import visible. A first load builds its lookup indexes here and reports the rows
+    /// it refused or found superseded only now.
+    fn commit(self) -> impl Future<Output = Result<CommitOutcome, StoreError>> + Send;
 }
 
 /// A participant ready to be written: the sealed envelope and the digests it is found by.
 #[derive(Debug, Clone)]
 pub struct SealedParticipant {
-    /// Index of the row in the batch it came from.
-    pub index: usize,
+    /// The caller's number for the row (a line of the import file), reported back in a
+    /// [`RowConflict`].
+    pub position: u64,
     pub nik_digest: Vec<u8>,
     pub card_digest: Vec<u8>,
     pub kpj_digest: Option<Vec<u8>>,
@@ -181,7 +209,7 @@ pub struct SealedParticipant {
 
 impl SealedParticipant {
     pub fn seal(
-        index: usize,
+        position: u64,
         participant: &Participant,
         sealer: &Sealer,
     ) -> Result<Self, StoreError> {
@@ -192,7 +220,7 @@ impl SealedParticipant {
             .to_vec();
         let sealed = sealer.seal(&json, &nik_digest)?;
         Ok(Self {
-            index,
+            position,
             card_digest: sealer
                 .digest(
                     LookupKind::CardNumber,
@@ -221,26 +249,52 @@ impl SealedParticipant {
         })
     }
 
-    /// Seals a batch, keeping only the last row of each NIK. Returns the rows to write and how many
-    /// earlier rows were superseded.
+    /// Seals a batch (`positions[i]`: the caller's number for `batch[i]`), keeping only the last
+    /// row of each NIK. Returns the rows to write, in batch order, and how many earlier rows were
+    /// superseded. A large batch is sealed on two threads: an import seals beside the thread that
+    /// reads the file and the one that writes, and the cryptography is most of a row's cost.
     pub fn seal_batch(
         batch: &[Participant],
+        positions: &[u64],
         sealer: &Sealer,
     ) -> Result<(Vec<Self>, u64), StoreError> {
+        debug_assert_eq!(batch.len(), positions.len());
         let mut last_row_of: HashMap<&str, usize> = HashMap::with_capacity(batch.len());
         for (index, participant) in batch.iter().enumerate() {
             last_row_of.insert(participant.nik.as_str(), index);
         }
         let superseded = (batch.len() - last_row_of.len()) as u64;
-        let mut rows = Vec::with_capacity(last_row_of.len());
-        for (index, participant) in batch.iter().enumerate() {
-            if last_row_of.get(participant.nik.as_str()) == Some(&index) {
-                rows.push(Self::seal(index, participant, sealer)?);
-            }
+        let kept: Vec<usize> = (0..batch.len())
+            .filter(|index| last_row_of.get(batch[*index].nik.as_str()) == Some(index))
+            .collect();
+        let seal = |indexes: &[usize]| {
+            indexes
+                .iter()
+                .map(|index| Self::seal(positions[*index], &batch[*index], sealer))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        if kept.len() < SEAL_ON_TWO_THREADS {
+            return Ok((seal(&kept)?, superseded));
         }
+        let (first, second) = kept.split_at(kept.len() / 2);
+        let (rows, rest) = std::thread::scope(|scope| {
+            let other = scope.spawn(|| seal(second));
+            let rows = seal(first);
+            (
+                rows,
+                other
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            )
+        });
+        let mut rows = rows?;
+        rows.extend(rest?);
         Ok((rows, superseded))
     }
 }
+
+/// Batches at least this large are sealed on two threads.
+const SEAL_ON_TWO_THREADS: usize = 1_000;
 
 impl ParticipantKey<'_> {
     fn kind_and_value(&self) -> (LookupKind, &str) {
@@ -301,7 +355,7 @@ pub fn reseal_participant(
     let digest = |kind, value: &str| sealer.digest(kind, value.as_bytes()).to_vec();
     let nik_digest = digest(LookupKind::Nik, &values.nik);
     Ok(Some(SealedParticipant {
-        index: 0,
+        position: 0,
         sealed: sealer.seal(&json, &nik_digest)?,
         card_digest: digest(LookupKind::CardNumber, &values.card_number),
         kpj_digest: values.kpj_number.map(|v| digest(LookupKind::KpjNumber, &v)),

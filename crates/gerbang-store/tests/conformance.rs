@@ -39,8 +39,8 @@ async fn import<S: Store>(
     batch: &[gerbang_domain::Participant],
 ) -> gerbang_store::BatchOutcome {
     let mut import = store.begin_participant_import().await.unwrap();
-    let outcome = import.upsert_batch(batch, now()).await.unwrap();
-    import.commit().await.unwrap();
+    let mut outcome = import.upsert_batch(batch, now()).await.unwrap();
+    outcome.settle(import.commit().await.unwrap());
     outcome
 }
 
@@ -160,11 +160,11 @@ async fn a_card_number_claimed_by_another_nik_is_refused_alone<S: Store>(store: 
         outcome.conflicts,
         vec![
             RowConflict {
-                index: 1,
+                position: 1,
                 conflict: ParticipantConflict::CardNumberTaken
             },
             RowConflict {
-                index: 2,
+                position: 2,
                 conflict: ParticipantConflict::KpjNumberTaken
             },
         ]
@@ -206,7 +206,7 @@ async fn counts_stay_exact_when_a_conflict_forces_the_row_by_row_retry<S: Store>
         (2, 1, 1, 1),
         "{outcome:?}"
     );
-    assert_eq!(outcome.conflicts[0].index, 4);
+    assert_eq!(outcome.conflicts[0].position, 4);
     assert_eq!(store.count_participants().await.unwrap(), 4);
 }
 
