@@ -306,8 +306,8 @@ async fn a_first_load_ends_as_loading_row_by_row_would() {
     );
 }
 
-/// Sealing splits a large batch over two threads: the rows still come back in batch order, with
-/// their own positions, and only the last row of a repeated NIK.
+/// A sealed batch comes back in batch order, each row with its own position, and only the last row
+/// of a repeated NIK.
 #[test]
 fn a_large_batch_is_sealed_in_order_keeping_the_last_row_of_each_nik() {
     let sealer = gerbang_testkit::test_sealer();
