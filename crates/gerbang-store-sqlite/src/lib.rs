@@ -392,6 +392,8 @@ impl SqliteImport {
             "INSERT INTO participants (id, nik_digest, card_digest, kpj_digest, phone_digest, \
              email_digest, content_digest, sealed, status, created_at, updated_at) ",
         );
+        // The time as sqlx would write it, formatted once rather than twice a row.
+        let stamp = now.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false);
         let mut id = first_id;
         query.push_values(rows, |mut values, row| {
             values
@@ -404,8 +406,8 @@ impl SqliteImport {
                 .push_bind(row.content_digest.as_slice())
                 .push_bind(row.sealed.as_slice())
                 .push_bind(row.status)
-                .push_bind(now)
-                .push_bind(now);
+                .push_bind(stamp.as_str())
+                .push_bind(stamp.as_str());
             id += 1;
         });
         query.build().execute(&mut *self.tx).await.map(|_| ())
