@@ -226,16 +226,30 @@ impl ParticipantStore for PostgresStore {
 
     async fn begin_participant_import(&self) -> Result<PostgresImport, StoreError> {
         refuse_import_while_rotating(&self.sealer)?;
-        let tx = self.pool.begin().await.map_err(store_error)?;
+        // Asked outside the import's transaction, which must hold no lock on the table before it
+        // asks for the exclusive one: two imports that both held a shared lock would deadlock.
+        let empty: bool = sqlx::query_scalar(REGISTRY_EMPTY)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(store_error)?;
+        // `COPY … FREEZE` refuses to run in a transaction with an older snapshot, which a server
+        // defaulting to REPEATABLE READ would give it.
+        let tx = self
+            .pool
+            .begin_with("BEGIN ISOLATION LEVEL READ COMMITTED")
+            .await
+            .map_err(store_error)?;
         let mut import = PostgresImport {
             tx,
             sealer: self.sealer.clone(),
             first_load: None,
         };
-        import
-            .begin_first_load_if_empty()
-            .await
-            .map_err(store_error)?;
+        if empty {
+            import
+                .begin_first_load_if_still_empty()
+                .await
+                .map_err(store_error)?;
+        }
         Ok(import)
     }
 }
@@ -265,6 +279,8 @@ const DROP_LOOKUPS: [&str; 2] = [
      DROP CONSTRAINT participants_card_digest_key, DROP CONSTRAINT participants_kpj_digest_key",
     "DROP INDEX participants_phone, participants_email",
 ];
+const REGISTRY_EMPTY: &str = "SELECT NOT EXISTS (SELECT 1 FROM participants)";
+
 /// A first load's rows, in `COPY`'s binary format.
 const COPY_ROWS: &str = "COPY participants (id, nik_digest, card_digest, kpj_digest, phone_digest, \
     email_digest, content_digest, sealed, status, created_at, updated_at) FROM STDIN (FORMAT binary, FREEZE)";
@@ -360,23 +376,17 @@ fn updated(revisions: &[i64]) -> u64 {
 }
 
 impl PostgresImport {
-    /// Makes this import a first load if the registry is empty: takes the table for itself (a
-    /// lookup waits until the commit) and drops the lookup indexes. The exclusive lock is taken in
-    /// a savepoint, so that finding the registry not empty after all gives it back at once.
-    async fn begin_first_load_if_empty(&mut self) -> Result<(), sqlx::Error> {
-        let empty: bool = sqlx::query_scalar("SELECT NOT EXISTS (SELECT 1 FROM participants)")
-            .fetch_one(&mut *self.tx)
-            .await?;
-        if !empty {
-            return Ok(());
-        }
+    /// Makes this import a first load if the registry is still empty once this import holds it:
+    /// takes the table for itself (a lookup waits until the commit) and drops the lookup indexes.
+    /// The exclusive lock is taken in a savepoint, so that finding the registry filled meanwhile by
+    /// another import gives it back at once (a rolled-back savepoint releases its locks).
+    async fn begin_first_load_if_still_empty(&mut self) -> Result<(), sqlx::Error> {
         self.execute("SAVEPOINT first_load").await?;
         self.execute("LOCK TABLE participants IN ACCESS EXCLUSIVE MODE")
             .await?;
-        let still_empty: bool =
-            sqlx::query_scalar("SELECT NOT EXISTS (SELECT 1 FROM participants)")
-                .fetch_one(&mut *self.tx)
-                .await?;
+        let still_empty: bool = sqlx::query_scalar(REGISTRY_EMPTY)
+            .fetch_one(&mut *self.tx)
+            .await?;
         if !still_empty {
             return self.execute("ROLLBACK TO SAVEPOINT first_load").await;
         }

@@ -38,8 +38,6 @@ const MAX_ID: &str = "SELECT COALESCE(MAX(id), 0) FROM participants";
 
 /// Page cache of a connection while it runs an import (KiB when negative): 192 MiB.
 const IMPORT_CACHE: &str = "PRAGMA cache_size = -196608";
-/// Page cache of a connection otherwise: 32 MiB.
-const NORMAL_CACHE: &str = "PRAGMA cache_size = -32768";
 
 /// The registry's lookup indexes as migration 0018 creates them: the unique ones first, in the
 /// order a first load builds them.
@@ -269,24 +267,17 @@ impl ParticipantStore for SqliteStore {
     async fn begin_participant_import(&self) -> Result<SqliteImport, StoreError> {
         refuse_import_while_rotating(&self.sealer)?;
         let mut connection = self.pool.acquire().await.map_err(store_error)?;
+        // An import changes its connection's settings (page cache, sorter): the connection is
+        // closed afterwards, however the import ends, rather than returned to the pool with them.
+        connection.close_on_drop();
         // An empty registry: a first load, its indexes built when it commits. Its sorter settings
-        // can only be changed outside a transaction, so the question is asked before it begins;
-        // the connection is closed afterwards rather than returned to the pool with them.
+        // can only be changed outside a transaction, so the question is asked before it begins.
         let empty: bool = sqlx::query_scalar(REGISTRY_EMPTY)
             .fetch_one(&mut *connection)
             .await
             .map_err(store_error)?;
         if empty {
-            connection.close_on_drop();
             sqlx::raw_sql(FIRST_LOAD_SETTINGS)
-                .execute(&mut *connection)
-                .await
-                .map_err(store_error)?;
-        } else {
-            // Lookup digests are random, so an import touches index pages all over the file; a
-            // cache that holds the indexes of a few million participants keeps them off the disk
-            // until commit. Bounded, so memory stays flat; restored when the import commits.
-            sqlx::query(IMPORT_CACHE)
                 .execute(&mut *connection)
                 .await
                 .map_err(store_error)?;
@@ -307,6 +298,13 @@ impl ParticipantStore for SqliteStore {
                 .map_err(store_error)?;
             Some(FirstLoad::new())
         } else {
+            // Lookup digests are random, so an import touches index pages all over the file; a
+            // cache that holds the indexes of a few million participants keeps them off the disk
+            // until commit. Bounded, so memory stays flat.
+            sqlx::query(IMPORT_CACHE)
+                .execute(&mut *tx)
+                .await
+                .map_err(store_error)?;
             None
         };
         Ok(SqliteImport {
@@ -330,10 +328,6 @@ pub struct SqliteImport {
 }
 
 impl SqliteImport {
-    async fn execute(&mut self, sql: &'static str) -> Result<(), sqlx::Error> {
-        sqlx::query(sql).execute(&mut *self.tx).await.map(|_| ())
-    }
-
     /// Upserts rows with one statement; returns how many were inserted and how many updated.
     ///
     /// Row ids are assigned `max(id) + 1` in insertion order and no one else writes during the
@@ -527,16 +521,13 @@ impl ParticipantImport for SqliteImport {
 
     async fn commit(mut self) -> Result<CommitOutcome, StoreError> {
         let outcome = match self.first_load.take() {
-            // Its connection closes after the commit, settings and all.
             Some(load) => self
                 .build_lookup_indexes(&load)
                 .await
                 .map_err(store_error)?,
-            None => {
-                self.execute(NORMAL_CACHE).await.map_err(store_error)?;
-                CommitOutcome::default()
-            }
+            None => CommitOutcome::default(),
         };
+        // The connection closes now, settings and all.
         self.tx.commit().await.map_err(store_error)?;
         Ok(outcome)
     }

@@ -23,6 +23,7 @@ store_test!(
     a_first_load_keeps_the_last_row_of_a_nik_repeated_across_batches,
     an_abandoned_first_load_leaves_the_registry_empty_and_indexed,
     after_a_first_load_the_next_import_upserts_and_refuses_as_before,
+    two_imports_into_an_empty_registry_both_load,
 );
 
 /// Loads `batches` in one import, numbering rows as the lines of a file (the header is line 1).
@@ -209,6 +210,27 @@ async fn after_a_first_load_the_next_import_upserts_and_refuses_as_before<S: Sto
         .unwrap()
         .unwrap();
     assert!(newest.id > 300, "{}", newest.id);
+}
+
+/// Two imports that both find the registry empty: one becomes the first load, the other waits for
+/// it and then loads row by row (on PostgreSQL, neither may hold a lock the other needs).
+async fn two_imports_into_an_empty_registry_both_load<S: Store>(store: S) {
+    let one: Vec<_> = (0..200).map(participant).collect();
+    let other: Vec<_> = (200..400).map(participant).collect();
+    let (a, b) = tokio::join!(load(&store, std::slice::from_ref(&one)), async {
+        tokio::task::yield_now().await;
+        load(&store, std::slice::from_ref(&other)).await
+    });
+    assert_eq!((a.inserted, b.inserted), (200, 200));
+    assert_eq!(store.count_participants().await.unwrap(), 400);
+    for p in [&one[7], &other[7]] {
+        assert_eq!(
+            find(&store, ParticipantKey::CardNumber(&p.card_number))
+                .await
+                .as_ref(),
+            Some(p)
+        );
+    }
 }
 
 /// A small generator, so the file below is the same on every run.
