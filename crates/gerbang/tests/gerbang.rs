@@ -1910,7 +1910,10 @@ async fn backup_copies_a_serving_sqlite_database_and_the_copy_serves() {
         ),
     ];
     let (address, stop, server) = serve_in_process(vars).await;
-    let deadline = Instant::now() + Duration::from_secs(20);
+    // A message the serving gerbang had claimed but not yet marked delivered when the copy was
+    // made is claimed in the copy too: the restored gerbang takes it again when that claim's lease
+    // (30 s) ends, so the wait must outlast the lease.
+    let deadline = Instant::now() + Duration::from_secs(45);
     loop {
         let inbox: serde_json::Value = http
             .get(format!("http://{address}/dev/inbox.json?limit=10000"))
