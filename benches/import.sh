@@ -6,6 +6,10 @@
 #   N=200000 BACKENDS=sqlite bash benches/import.sh
 #   CONTESTED=1 bash benches/import.sh     # also a first load of a file with contested rows
 #
+# Per backend: a first import (a first load), a re-import of the same file (every row unchanged),
+# then a daily sync: the same file with 1 % of the rows changed (status flipped) and 1 % new rows
+# appended (N/100 more participants from the same generator seed).
+#
 # An import into an empty registry is a first load (indexes built at the commit); the re-import of
 # the same file goes row by row against the built indexes. With CONTESTED=1 a second file repeats
 # one NIK in every 1,000 rows with the card number of the next participant, so a first load must
@@ -27,6 +31,10 @@ export GERBANG_PRIVACY__KEY=$("$bin" key generate)   # encryption on, as in prod
 echo "generating $N participants"
 /usr/bin/time -f "generate: %e s wall, %M KiB peak RSS" "$bin" participants generate --count "$N" --seed 1 -o "$work/participants.csv"
 ls -l "$work/participants.csv" | awk '{printf "csv: %.0f MB\n", $5/1e6}'
+"$bin" participants generate --count $((N + N / 100)) --seed 1 -o "$work/grown.csv"
+awk -F, -v OFS=, 'NR > 1 && NR % 100 == 0 { if ($8 == "active") $8 = "inactive"; else $8 = "active" } { print }' \
+  "$work/grown.csv" > "$work/sync.csv"
+rm "$work/grown.csv"
 if [ "${CONTESTED:-0}" = 1 ]; then
   awk -F, -v OFS=, 'NR > 2 && NR % 1000 == 0 { print; n = split(previous, p, ","); p[2] = $2;
       line = p[1]; for (i = 2; i <= n; i++) line = line "," p[i]; print line; previous = $0; next }
@@ -50,6 +58,7 @@ for backend in $BACKENDS; do
     sqlite)
       measure "sqlite first import" --data-dir "$work/sqlite"
       measure "sqlite re-import (all unchanged)" --data-dir "$work/sqlite"
+      measure_file sync.csv "sqlite daily sync (1 in 100 changed, 1 in 100 new)" --data-dir "$work/sqlite"
       ls -l "$work/sqlite/gerbang.sqlite" | awk '{printf "sqlite file: %.0f MB\n", $5/1e6}'
       if [ "${CONTESTED:-0}" = 1 ]; then
         measure_file contested.csv "sqlite first import, contested rows" --data-dir "$work/sqlite-contested"
@@ -62,6 +71,7 @@ for backend in $BACKENDS; do
       trap 'psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS '"$db"' WITH (FORCE)" >/dev/null 2>&1; rm -rf "$work"' EXIT
       measure "postgres first import" --database-url "$PG/$db" --data-dir "$work/pg"
       measure "postgres re-import (all unchanged)" --database-url "$PG/$db" --data-dir "$work/pg"
+      measure_file sync.csv "postgres daily sync (1 in 100 changed, 1 in 100 new)" --database-url "$PG/$db" --data-dir "$work/pg"
       if [ "${CONTESTED:-0}" = 1 ]; then
         psql "$PG/postgres" -qc "DROP DATABASE $db WITH (FORCE)" -c "CREATE DATABASE $db"
         measure_file contested.csv "postgres first import, contested rows" --database-url "$PG/$db" --data-dir "$work/pg"

@@ -1,10 +1,12 @@
 //! `gerbang participants import FILE.csv`: a streamed, idempotent upsert of registry rows.
 //!
-//! The file is read and validated on a blocking thread, the next batch sealed on another, while the
-//! previous batch is written, so memory stays flat whatever the file's size. Every row that cannot be loaded is reported with its
-//! line number, field and reason while the good rows still load. The whole import is one database
-//! transaction: if it stops half-way (a crash, a lost database) nothing of it is visible and running
-//! it again is safe, because rows are upserted on the NIK and identical rows are left alone.
+//! The file is read and validated on a blocking thread and the next batches digested and sealed on
+//! others while the previous batch is written, so memory stays flat whatever the file's size. A row
+//! the registry already holds exactly is neither sealed nor written. Every row that cannot be
+//! loaded is reported with its line number, field and reason while the good rows still load. The
+//! whole import is one database transaction: if it stops half-way (a crash, a lost database)
+//! nothing of it is visible and running it again is safe, because rows are upserted on the NIK and
+//! identical rows are left alone.
 //!
 //! Into an empty registry the import is a *first load* (`gerbang_store::first_load`): the store
 //! appends the rows without lookup indexes and builds them when it commits, so a row whose card or
@@ -18,6 +20,7 @@
 //! `kpj_number`, `family_card_number`, `phone`, `email`. Any other column refuses the whole file
 //! before a row is read, so a misspelt column never loads half the data.
 
+use std::collections::HashSet;
 use std::io::{BufRead, Read};
 
 use chrono::{Datelike, NaiveDate};
@@ -25,7 +28,9 @@ use gerbang_domain::{
     Clock, Email, Explain, FamilyCardNumber, JknCardNumber, KpjNumber, MobileNumber, Nik,
     Participant, ParticipantStatus, PersonName, Sex,
 };
-use gerbang_store::{ParticipantImport, ParticipantStore, SealedParticipant, StoreError};
+use gerbang_store::{
+    DigestedParticipant, ParticipantImport, ParticipantStore, SealedParticipant, StoreError,
+};
 use tokio::sync::mpsc;
 
 /// The columns, in the order `gerbang participants generate` writes them.
@@ -329,6 +334,9 @@ struct ParsedBatch {
     dropped: Vec<RowProblem>,
     rows_read: u64,
     bytes_read: u64,
+    /// Valid rows whose NIK encodes another birth date, and another sex ([`ImportReport`]).
+    birth_date_differs_from_nik: u64,
+    sex_differs_from_nik: u64,
 }
 
 /// The field separator, read off the header line: a comma, or a semicolon when the header has
@@ -391,6 +399,9 @@ fn read_batches(
                 }));
                 match parsed {
                     Ok(participant) => {
+                        batch.birth_date_differs_from_nik +=
+                            u64::from(!participant.birth_date_matches_nik());
+                        batch.sex_differs_from_nik += u64::from(!participant.sex_matches_nik());
                         batch.lines.push(line);
                         batch.participants.push(participant);
                     }
@@ -440,13 +451,28 @@ fn read_batches(
     let _ = batches.blocking_send(Ok(batch));
 }
 
-/// A batch's rows sealed for the store, with the rows a later one of the same NIK superseded.
-type Sealed = Result<(Vec<SealedParticipant>, u64), StoreError>;
+/// A batch's rows digested ([`DigestedParticipant`]), with the rows a later one of the same NIK
+/// superseded.
+type Digested = Result<(Vec<DigestedParticipant>, u64), StoreError>;
+
+/// A batch whose changed rows are being sealed on a blocking thread while the one before is written.
+struct Sealing {
+    batch: ParsedBatch,
+    superseded: u64,
+    /// Rows the registry already holds exactly: neither sealed nor written.
+    unchanged: u64,
+    /// NIK digests of the rows being sealed. The next batch is compared with the registry before
+    /// these are written, so a row of the same NIK there is never judged unchanged.
+    writing: HashSet<Vec<u8>>,
+    sealed: Option<tokio::task::JoinHandle<Result<Vec<SealedParticipant>, StoreError>>>,
+}
 
 /// Imports a CSV file into the store's registry, as described in the module documentation.
 ///
-/// Three stages overlap: the reading thread parses and validates batch N+2, a blocking task seals
-/// batch N+1 (the envelope and the lookup digests of every row) and the store writes batch N.
+/// Four stages overlap: the reading thread parses and validates batch N+3, a blocking task
+/// serialises and digests batch N+2, batch N+1 is compared with the registry and its new and
+/// changed rows sealed on another blocking task, and the store writes batch N. A daily sync that
+/// mostly repeats yesterday's file so seals and writes only what changed.
 pub async fn import_csv<S: ParticipantStore>(
     store: &S,
     input: Box<dyn Read + Send>,
@@ -460,12 +486,14 @@ pub async fn import_csv<S: ParticipantStore>(
     let reader = tokio::task::spawn_blocking(move || read_batches(input, today, sender));
     let mut report = ImportReport::default();
     let mut import: Option<S::Import> = None;
-    let mut sealing: Option<tokio::task::JoinHandle<(ParsedBatch, Option<Sealed>)>> = None;
+    let mut digesting: Option<tokio::task::JoinHandle<(ParsedBatch, Option<Digested>)>> = None;
+    let mut sealing: Option<Sealing> = None;
     loop {
-        // Start sealing the next batch, then write the one sealed meanwhile.
+        // Start digesting the next batch, then compare the one digested meanwhile, start sealing
+        // what changed in it, and write the one sealed meanwhile.
         let next = match batches.recv().await {
             Some(batch) => {
-                let batch = batch?;
+                let mut batch = batch?;
                 let sealer = if batch.participants.is_empty() {
                     None
                 } else {
@@ -476,24 +504,33 @@ pub async fn import_csv<S: ParticipantStore>(
                     Some(open.sealer().clone())
                 };
                 Some(tokio::task::spawn_blocking(move || {
-                    let sealed = sealer.map(|sealer| {
-                        SealedParticipant::seal_batch(&batch.participants, &batch.lines, &sealer)
+                    let digested = sealer.map(|sealer| {
+                        let participants = std::mem::take(&mut batch.participants);
+                        DigestedParticipant::digest_batch(participants, &batch.lines, &sealer)
                     });
-                    (batch, sealed)
+                    (batch, digested)
                 }))
             }
             None => None,
         };
-        if let Some(previous) = sealing.take() {
-            let (batch, sealed) = previous
+        if let Some(previous) = digesting.take() {
+            let (batch, digested) = previous
                 .await
-                .map_err(|e| ImportError::Read(format!("the sealing task stopped: {e}")))?;
-            write_batch(import.as_mut(), batch, sealed, clock, observer, &mut report).await?;
+                .map_err(|e| ImportError::Read(format!("the digesting task stopped: {e}")))?;
+            let in_flight = sealing.as_ref().map(|s| &s.writing);
+            let next_sealing = start_sealing(import.as_mut(), batch, digested, in_flight).await?;
+            if let Some(previous) = sealing.take() {
+                write_batch(import.as_mut(), previous, clock, observer, &mut report).await?;
+            }
+            sealing = Some(next_sealing);
         }
         match next {
-            Some(next) => sealing = Some(next),
+            Some(next) => digesting = Some(next),
             None => break,
         }
+    }
+    if let Some(last) = sealing.take() {
+        write_batch(import.as_mut(), last, clock, observer, &mut report).await?;
     }
     reader
         .await
@@ -512,6 +549,43 @@ pub async fn import_csv<S: ParticipantStore>(
     Ok(report)
 }
 
+/// Compares a digested batch with the registry and starts sealing its new and changed rows.
+/// `in_flight`: the NIK digests of the batch before, sealed but not yet written.
+async fn start_sealing<I: ParticipantImport>(
+    import: Option<&mut I>,
+    batch: ParsedBatch,
+    digested: Option<Digested>,
+    in_flight: Option<&HashSet<Vec<u8>>>,
+) -> Result<Sealing, ImportError> {
+    let mut sealing = Sealing {
+        batch,
+        superseded: 0,
+        unchanged: 0,
+        writing: HashSet::new(),
+        sealed: None,
+    };
+    let (Some(open), Some(digested)) = (import, digested) else {
+        return Ok(sealing);
+    };
+    let (rows, superseded) = digested?;
+    sealing.superseded = superseded;
+    let unchanged = open.find_unchanged(&rows).await?;
+    let mut changed = Vec::with_capacity(rows.len());
+    for (row, unchanged) in rows.into_iter().zip(unchanged) {
+        if unchanged && !in_flight.is_some_and(|niks| niks.contains(&row.nik_digest)) {
+            sealing.unchanged += 1;
+        } else {
+            changed.push(row);
+        }
+    }
+    sealing.writing = changed.iter().map(|row| row.nik_digest.clone()).collect();
+    let sealer = open.sealer().clone();
+    sealing.sealed = Some(tokio::task::spawn_blocking(move || {
+        changed.into_iter().map(|row| row.seal(&sealer)).collect()
+    }));
+    Ok(sealing)
+}
+
 /// A row refused because another NIK holds its card or KPJ number, as a problem of its line.
 fn conflict_problem(conflict: &gerbang_store::RowConflict) -> RowProblem {
     RowProblem {
@@ -528,12 +602,12 @@ fn conflict_problem(conflict: &gerbang_store::RowConflict) -> RowProblem {
 /// Reports one batch's refused and dropped rows, writes its sealed rows and reports the conflicts.
 async fn write_batch<I: ParticipantImport>(
     import: Option<&mut I>,
-    batch: ParsedBatch,
-    sealed: Option<Sealed>,
+    sealing: Sealing,
     clock: &impl Clock,
     observer: &mut dyn ImportObserver,
     report: &mut ImportReport,
 ) -> Result<(), ImportError> {
+    let batch = sealing.batch;
     report.rows_read += batch.rows_read;
     for row in &batch.rejected {
         observer.rejected(row);
@@ -543,20 +617,23 @@ async fn write_batch<I: ParticipantImport>(
         observer.dropped_field(problem);
     }
     report.fields_dropped += batch.dropped.len() as u64;
-    if let (Some(open), Some(sealed)) = (import, sealed) {
-        let (rows, superseded) = sealed?;
-        let outcome = open.upsert_sealed(rows, superseded, clock.now()).await?;
-        for conflict in &outcome.conflicts {
-            observer.rejected(&conflict_problem(conflict));
-        }
-        report.rejected += outcome.conflicts.len() as u64;
-        report.inserted += outcome.inserted;
-        report.updated += outcome.updated;
-        report.unchanged += outcome.unchanged;
-        report.superseded += outcome.superseded;
-        for participant in &batch.participants {
-            report.birth_date_differs_from_nik += u64::from(!participant.birth_date_matches_nik());
-            report.sex_differs_from_nik += u64::from(!participant.sex_matches_nik());
+    report.birth_date_differs_from_nik += batch.birth_date_differs_from_nik;
+    report.sex_differs_from_nik += batch.sex_differs_from_nik;
+    report.unchanged += sealing.unchanged;
+    report.superseded += sealing.superseded;
+    if let (Some(open), Some(sealed)) = (import, sealing.sealed) {
+        let rows = sealed
+            .await
+            .map_err(|e| ImportError::Read(format!("the sealing task stopped: {e}")))??;
+        if !rows.is_empty() {
+            let outcome = open.upsert_sealed(rows, 0, clock.now()).await?;
+            for conflict in &outcome.conflicts {
+                observer.rejected(&conflict_problem(conflict));
+            }
+            report.rejected += outcome.conflicts.len() as u64;
+            report.inserted += outcome.inserted;
+            report.updated += outcome.updated;
+            report.unchanged += outcome.unchanged;
         }
     }
     observer.progress(batch.bytes_read, report);

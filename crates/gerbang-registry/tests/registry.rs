@@ -71,6 +71,7 @@ store_test!(
     a_first_load_reports_a_card_taken_in_an_earlier_batch_on_its_line,
     a_semicolon_separated_file_with_a_byte_order_mark_imports,
     a_row_that_is_not_utf8_is_reported_and_the_rest_load,
+    a_daily_sync_writes_what_changed_even_when_changed_back_in_the_next_batch,
 );
 
 async fn a_semicolon_separated_file_with_a_byte_order_mark_imports<S: Store>(store: S) {
@@ -167,6 +168,56 @@ async fn a_second_import_of_the_same_file_changes_nothing<S: Store>(store: S) {
         (0, 0, 3_000, 0)
     );
     assert_eq!(store.count_participants().await.unwrap(), 3_000);
+}
+
+/// A re-import writes only the rows that changed. The rows of one batch are compared with the
+/// registry before the batch ahead of them is written, so a participant changed at the end of one
+/// batch and changed back at the start of the next must still end as the file's last row says.
+async fn a_daily_sync_writes_what_changed_even_when_changed_back_in_the_next_batch<S: Store>(
+    store: S,
+) {
+    let text = generated(12_000, 7);
+    import_text(&store, text.clone()).await.0.unwrap();
+    let renamed = |line: &str, name: &str| {
+        let mut fields: Vec<&str> = line.split(',').collect();
+        fields[4] = name;
+        fields.join(",")
+    };
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    // Line 5,001 is the last of the first batch of 5,000 rows; its original comes back first in
+    // the next batch.
+    let original = lines[5_000].clone();
+    lines[5_000] = renamed(&original, "Nama Sementara");
+    lines.insert(5_001, original.clone());
+    lines[12] = renamed(&lines[12], "Nama Baru");
+    let report = import_text(&store, lines.join("\n")).await.0.unwrap();
+    assert_eq!(
+        (
+            report.rows_read,
+            report.inserted,
+            report.updated,
+            report.unchanged,
+            report.rejected
+        ),
+        (12_001, 0, 3, 11_998, 0)
+    );
+    let find = |line: &str| {
+        let nik = Nik::parse(line.split(',').next().unwrap()).unwrap();
+        let directory = StoreDirectory::new(store.clone());
+        async move {
+            directory
+                .lookup(ParticipantKey::Nik(&nik))
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        find(&original).await.full_name.as_str(),
+        original.split(',').nth(4).unwrap()
+    );
+    assert_eq!(find(&lines[12]).await.full_name.as_str(), "Nama Baru");
+    assert_eq!(store.count_participants().await.unwrap(), 12_000);
 }
 
 async fn bad_rows_are_reported_by_line_and_field_while_good_rows_load<S: Store>(store: S) {

@@ -11,9 +11,9 @@ use chrono::{DateTime, Utc};
 use gerbang_store::first_load::{self, ContestedRow, FirstLoad};
 use gerbang_store::participants::{lookup_digests, open_participant, refuse_import_while_rotating};
 use gerbang_store::{
-    BatchOutcome, CommitOutcome, ParticipantConflict, ParticipantImport, ParticipantKey,
-    ParticipantStore, RowConflict, SealedParticipant, Sealer, Store, StoreError, StoredParticipant,
-    Timeouts,
+    BatchOutcome, CommitOutcome, DigestedParticipant, ParticipantConflict, ParticipantImport,
+    ParticipantKey, ParticipantStore, RowConflict, SealedParticipant, Sealer, Store, StoreError,
+    StoredParticipant, Timeouts,
 };
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool, Postgres, Row, Transaction};
@@ -320,6 +320,11 @@ fn copy_rows(first_id: i64, rows: &[SealedParticipant], now: DateTime<Utc>) -> V
     out
 }
 
+/// The rows of an import batch the registry holds exactly, by their 1-based place in the batch.
+const UNCHANGED: &str = "\
+SELECT t.i FROM UNNEST($1::bytea[], $2::bytea[]) WITH ORDINALITY AS t(n, d, i) \
+JOIN participants AS p ON p.nik_digest = t.n AND p.content_digest = t.d";
+
 const UPSERT: &str = "\
 INSERT INTO participants (nik_digest, card_digest, kpj_digest, phone_digest, email_digest, content_digest, \
                           sealed, status, created_at, updated_at) \
@@ -479,6 +484,40 @@ impl PostgresImport {
 impl ParticipantImport for PostgresImport {
     fn sealer(&self) -> &Sealer {
         &self.sealer
+    }
+
+    async fn find_unchanged(
+        &mut self,
+        rows: &[DigestedParticipant],
+    ) -> Result<Vec<bool>, StoreError> {
+        let mut unchanged = vec![false; rows.len()];
+        if self.first_load.is_some() || rows.is_empty() {
+            return Ok(unchanged);
+        }
+        // A read, where an upsert of an unchanged row would lock it and so rewrite its page.
+        let found: Vec<i64> = sqlx::query_scalar(UNCHANGED)
+            .bind(
+                rows.iter()
+                    .map(|r| r.nik_digest.as_slice())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                rows.iter()
+                    .map(|r| r.content_digest.as_slice())
+                    .collect::<Vec<_>>(),
+            )
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(store_error)?;
+        for ordinal in found {
+            if let Some(row) = usize::try_from(ordinal - 1)
+                .ok()
+                .and_then(|at| unchanged.get_mut(at))
+            {
+                *row = true;
+            }
+        }
+        Ok(unchanged)
     }
 
     async fn upsert_sealed(

@@ -4,6 +4,7 @@
 //! SQLite allows one writer at a time; writers open their transaction with `BEGIN IMMEDIATE` so two
 //! of them queue on the busy timeout instead of failing on a lock upgrade.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
 
@@ -11,9 +12,9 @@ use chrono::{DateTime, Utc};
 use gerbang_store::first_load::{self, ContestedRow, FirstLoad};
 use gerbang_store::participants::{lookup_digests, open_participant, refuse_import_while_rotating};
 use gerbang_store::{
-    BatchOutcome, CommitOutcome, ParticipantConflict, ParticipantImport, ParticipantKey,
-    ParticipantStore, RowConflict, SealedParticipant, Sealer, Store, StoreError, StoredParticipant,
-    Timeouts,
+    BatchOutcome, CommitOutcome, DigestedParticipant, ParticipantConflict, ParticipantImport,
+    ParticipantKey, ParticipantStore, RowConflict, SealedParticipant, Sealer, Store, StoreError,
+    StoredParticipant, Timeouts,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, SqlSafeStr, Sqlite, SqlitePool, Transaction};
@@ -32,6 +33,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// Rows per INSERT statement: 10 parameters each stays far below SQLite's 32,766-variable limit.
 const ROWS_PER_STATEMENT: usize = 500;
+/// NIK digests asked about in one query: far below SQLite's 32,766 bound variables.
+const DIGESTS_PER_QUERY: usize = 5_000;
 
 /// The largest participant id (the rightmost leaf of the table: no scan).
 const MAX_ID: &str = "SELECT COALESCE(MAX(id), 0) FROM participants";
@@ -468,6 +471,33 @@ impl SqliteImport {
 impl ParticipantImport for SqliteImport {
     fn sealer(&self) -> &Sealer {
         &self.sealer
+    }
+
+    async fn find_unchanged(
+        &mut self,
+        rows: &[DigestedParticipant],
+    ) -> Result<Vec<bool>, StoreError> {
+        let mut stored = HashMap::with_capacity(rows.len());
+        if self.first_load.is_none() {
+            for chunk in rows.chunks(DIGESTS_PER_QUERY) {
+                let mut query = QueryBuilder::<Sqlite>::new(
+                    "SELECT nik_digest, content_digest FROM participants WHERE nik_digest IN ",
+                );
+                query.push_tuples(chunk, |mut tuple, row| {
+                    tuple.push_bind(row.nik_digest.as_slice());
+                });
+                let found: Vec<(Vec<u8>, Vec<u8>)> = query
+                    .build_query_as()
+                    .fetch_all(&mut *self.tx)
+                    .await
+                    .map_err(store_error)?;
+                stored.extend(found);
+            }
+        }
+        Ok(rows
+            .iter()
+            .map(|row| stored.get(&row.nik_digest) == Some(&row.content_digest))
+            .collect())
     }
 
     async fn upsert_sealed(

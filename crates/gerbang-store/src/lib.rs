@@ -46,8 +46,8 @@ pub use audit::{
 pub use error::StoreError;
 pub use health::{AttemptCount, DailySends, HealthStore};
 pub use participants::{
-    BatchOutcome, CommitOutcome, ParticipantConflict, ParticipantImport, ParticipantKey,
-    ParticipantStore, RowConflict, SealedParticipant, StoredParticipant,
+    BatchOutcome, CommitOutcome, DigestedParticipant, ParticipantConflict, ParticipantImport,
+    ParticipantKey, ParticipantStore, RowConflict, SealedParticipant, StoredParticipant,
 };
 pub use pumping::{BlockCount, Brake, PumpingStore};
 pub use requests::{ContactChangeRequest, RequestDetails, RequestStore};

@@ -171,6 +171,14 @@ pub trait ParticipantImport: Send {
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<BatchOutcome, StoreError>> + Send;
 
+    /// Which of `rows` the registry holds exactly as they are (the same NIK with the same content
+    /// digest), in the order given: an import need neither seal nor write those. Sees this
+    /// import's own writes. In a first load none (the registry was empty), without a query.
+    fn find_unchanged(
+        &mut self,
+        rows: &[DigestedParticipant],
+    ) -> impl Future<Output = Result<Vec<bool>, StoreError>> + Send;
+
     /// Seals `batch` here, then [`upsert_sealed`](Self::upsert_sealed).
     fn upsert_batch(
         &mut self,
@@ -213,40 +221,7 @@ impl SealedParticipant {
         participant: &Participant,
         sealer: &Sealer,
     ) -> Result<Self, StoreError> {
-        let json =
-            serde_json::to_vec(participant).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let nik_digest = sealer
-            .digest(LookupKind::Nik, participant.nik.as_str().as_bytes())
-            .to_vec();
-        let sealed = sealer.seal(&json, &nik_digest)?;
-        Ok(Self {
-            position,
-            card_digest: sealer
-                .digest(
-                    LookupKind::CardNumber,
-                    participant.card_number.as_str().as_bytes(),
-                )
-                .to_vec(),
-            kpj_digest: participant.kpj_number.as_ref().map(|k| {
-                sealer
-                    .digest(LookupKind::KpjNumber, k.as_str().as_bytes())
-                    .to_vec()
-            }),
-            phone_digest: participant.phone.as_ref().map(|p| {
-                sealer
-                    .digest(LookupKind::Phone, p.e164().as_bytes())
-                    .to_vec()
-            }),
-            email_digest: participant.email.as_ref().map(|e| {
-                sealer
-                    .digest(LookupKind::Email, e.as_str().as_bytes())
-                    .to_vec()
-            }),
-            content_digest: sealer.digest(LookupKind::Content, &json).to_vec(),
-            nik_digest,
-            sealed,
-            status: participant.status.as_str(),
-        })
+        DigestedParticipant::digest(position, participant.clone(), sealer)?.seal(sealer)
     }
 
     /// Seals a batch (`positions[i]`: the caller's number for `batch[i]`), keeping only the last
@@ -258,19 +233,101 @@ impl SealedParticipant {
         positions: &[u64],
         sealer: &Sealer,
     ) -> Result<(Vec<Self>, u64), StoreError> {
+        let (rows, superseded) =
+            DigestedParticipant::digest_batch(batch.to_vec(), positions, sealer)?;
+        let rows = rows
+            .into_iter()
+            .map(|row| row.seal(sealer))
+            .collect::<Result<_, _>>()?;
+        Ok((rows, superseded))
+    }
+}
+
+/// A participant on its way to the store, serialised, with the two digests that tell whether the
+/// registry already holds it exactly ([`ParticipantImport::find_unchanged`]). Only a row the
+/// registry does not hold needs sealing: a daily sync, which mostly repeats yesterday's file,
+/// seals and writes only what changed.
+#[derive(Debug, Clone)]
+pub struct DigestedParticipant {
+    /// The caller's number for the row, as in [`SealedParticipant::position`].
+    pub position: u64,
+    pub participant: Participant,
+    pub nik_digest: Vec<u8>,
+    /// Digest of the whole record, as in [`SealedParticipant::content_digest`].
+    pub content_digest: Vec<u8>,
+    json: Vec<u8>,
+}
+
+impl DigestedParticipant {
+    pub fn digest(
+        position: u64,
+        participant: Participant,
+        sealer: &Sealer,
+    ) -> Result<Self, StoreError> {
+        let json =
+            serde_json::to_vec(&participant).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        Ok(Self {
+            position,
+            nik_digest: sealer
+                .digest(LookupKind::Nik, participant.nik.as_str().as_bytes())
+                .to_vec(),
+            content_digest: sealer.digest(LookupKind::Content, &json).to_vec(),
+            participant,
+            json,
+        })
+    }
+
+    /// Digests a batch (`positions[i]`: the caller's number for `batch[i]`), keeping only the last
+    /// row of each NIK. Returns the rows in batch order and how many earlier rows were superseded.
+    pub fn digest_batch(
+        batch: Vec<Participant>,
+        positions: &[u64],
+        sealer: &Sealer,
+    ) -> Result<(Vec<Self>, u64), StoreError> {
         debug_assert_eq!(batch.len(), positions.len());
         let mut last_row_of: HashMap<&str, usize> = HashMap::with_capacity(batch.len());
         for (index, participant) in batch.iter().enumerate() {
             last_row_of.insert(participant.nik.as_str(), index);
         }
+        let mut last = vec![false; batch.len()];
+        for index in last_row_of.values() {
+            last[*index] = true;
+        }
         let superseded = (batch.len() - last_row_of.len()) as u64;
         let mut rows = Vec::with_capacity(last_row_of.len());
-        for (index, participant) in batch.iter().enumerate() {
-            if last_row_of.get(participant.nik.as_str()) == Some(&index) {
-                rows.push(Self::seal(positions[index], participant, sealer)?);
+        drop(last_row_of);
+        for ((participant, position), last) in batch.into_iter().zip(positions).zip(last) {
+            if last {
+                rows.push(Self::digest(*position, participant, sealer)?);
             }
         }
         Ok((rows, superseded))
+    }
+
+    /// Seals the record and computes the digests it is found by.
+    pub fn seal(self, sealer: &Sealer) -> Result<SealedParticipant, StoreError> {
+        let participant = &self.participant;
+        let digest = |kind, value: &str| sealer.digest(kind, value.as_bytes()).to_vec();
+        Ok(SealedParticipant {
+            position: self.position,
+            sealed: sealer.seal(&self.json, &self.nik_digest)?,
+            card_digest: digest(LookupKind::CardNumber, participant.card_number.as_str()),
+            kpj_digest: participant
+                .kpj_number
+                .as_ref()
+                .map(|k| digest(LookupKind::KpjNumber, k.as_str())),
+            phone_digest: participant
+                .phone
+                .as_ref()
+                .map(|p| digest(LookupKind::Phone, p.e164())),
+            email_digest: participant
+                .email
+                .as_ref()
+                .map(|e| digest(LookupKind::Email, e.as_str())),
+            status: participant.status.as_str(),
+            nik_digest: self.nik_digest,
+            content_digest: self.content_digest,
+        })
     }
 }
 

@@ -1,16 +1,17 @@
 //! A first load (an import into an empty registry) on the backend under test (see gerbang-testkit):
 //! rows appended without lookup indexes, the indexes built at the commit, and every conflict the
 //! unique indexes would have refused row by row settled then — with the same registry and the same
-//! refused lines as an import into a registry that already holds someone.
+//! refused lines as an import into a registry that already holds someone. And how an import finds
+//! the rows it need not write.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use gerbang_domain::{JknCardNumber, KpjNumber, Participant, ParticipantStatus};
+use gerbang_domain::{JknCardNumber, KpjNumber, Participant, ParticipantStatus, PersonName};
 use gerbang_store::{
-    BatchOutcome, ParticipantConflict, ParticipantImport, ParticipantKey, RowConflict,
-    SealedParticipant, Store,
+    BatchOutcome, DigestedParticipant, ParticipantConflict, ParticipantImport, ParticipantKey,
+    RowConflict, SealedParticipant, Store,
 };
 use gerbang_testkit::{Backend, TestDatabase, participant, store_test};
 
@@ -24,6 +25,7 @@ store_test!(
     an_abandoned_first_load_leaves_the_registry_empty_and_indexed,
     after_a_first_load_the_next_import_upserts_and_refuses_as_before,
     two_imports_into_an_empty_registry_both_load,
+    an_import_finds_the_rows_the_registry_holds_unchanged,
 );
 
 /// Loads `batches` in one import, numbering rows as the lines of a file (the header is line 1).
@@ -275,6 +277,52 @@ fn contested_file() -> Vec<Vec<Participant>> {
 }
 
 /// What a load leaves: every NIK's record and the refused lines.
+/// Digests rows as an import does before asking which the registry holds.
+fn digested<I: ParticipantImport>(import: &I, rows: Vec<Participant>) -> Vec<DigestedParticipant> {
+    let positions: Vec<u64> = (0..rows.len() as u64).collect();
+    DigestedParticipant::digest_batch(rows, &positions, import.sealer())
+        .unwrap()
+        .0
+}
+
+/// Seals digested rows and writes them in `import`.
+async fn write<I: ParticipantImport>(import: &mut I, rows: &[DigestedParticipant]) {
+    let sealed = rows
+        .iter()
+        .map(|row| row.clone().seal(import.sealer()))
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    import.upsert_sealed(sealed, 0, now()).await.unwrap();
+}
+
+/// An import asks which rows the registry holds exactly, to seal and write only the others: none
+/// in a first load; after it, the same record of a known NIK but not a changed record or an
+/// unknown NIK; and an import sees what it has written itself.
+async fn an_import_finds_the_rows_the_registry_holds_unchanged<S: Store>(store: S) {
+    let mut first = store.begin_participant_import().await.unwrap();
+    let rows = digested(&first, vec![participant(1), participant(2)]);
+    assert_eq!(first.find_unchanged(&rows).await.unwrap(), [false, false]);
+    write(&mut first, &rows).await;
+    let again = digested(&first, vec![participant(1)]);
+    assert_eq!(first.find_unchanged(&again).await.unwrap(), [false]);
+    first.commit().await.unwrap();
+
+    let mut renamed = participant(2);
+    renamed.full_name = PersonName::parse("Siti Rahayu Baru").unwrap();
+    let mut next = store.begin_participant_import().await.unwrap();
+    let asked = digested(&next, vec![participant(1), renamed.clone(), participant(3)]);
+    assert_eq!(
+        next.find_unchanged(&asked).await.unwrap(),
+        [true, false, false]
+    );
+    write(&mut next, &asked[1..]).await;
+    let asked = digested(&next, vec![renamed, participant(3)]);
+    assert_eq!(next.find_unchanged(&asked).await.unwrap(), [true, true]);
+    let before = digested(&next, vec![participant(2)]);
+    assert_eq!(next.find_unchanged(&before).await.unwrap(), [false]);
+    next.commit().await.unwrap();
+}
+
 async fn result_of<S: Store>(
     store: S,
     seed: Option<Participant>,
