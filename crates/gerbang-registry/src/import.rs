@@ -451,9 +451,24 @@ fn read_batches(
     let _ = batches.blocking_send(Ok(batch));
 }
 
-/// A batch's rows digested ([`DigestedParticipant`]), with the rows a later one of the same NIK
-/// superseded.
-type Digested = Result<(Vec<DigestedParticipant>, u64), StoreError>;
+/// A batch's rows after the digesting stage, with the rows a later one of the same NIK superseded.
+type Digested = Result<(Prepared, u64), StoreError>;
+
+/// What the digesting stage makes of a batch's valid rows.
+enum Prepared {
+    /// Digested, to be compared with the registry ([`DigestedParticipant`]).
+    Digested(Vec<DigestedParticipant>),
+    /// Sealed at once, straight from the parsed rows: in a first load there is nothing to compare
+    /// with, and digesting then sealing as two stages cost a first load 8-17 % of its rate
+    /// (measured at 1 M and 10 M rows on two cores).
+    Sealed(Vec<SealedParticipant>),
+}
+
+/// The rows of a batch to be written.
+enum SealedRows {
+    Ready(Vec<SealedParticipant>),
+    Sealing(tokio::task::JoinHandle<Result<Vec<SealedParticipant>, StoreError>>),
+}
 
 /// A batch whose changed rows are being sealed on a blocking thread while the one before is written.
 struct Sealing {
@@ -462,9 +477,10 @@ struct Sealing {
     /// Rows the registry already holds exactly: neither sealed nor written.
     unchanged: u64,
     /// NIK digests of the rows being sealed. The next batch is compared with the registry before
-    /// these are written, so a row of the same NIK there is never judged unchanged.
+    /// these are written, so a row of the same NIK there is never judged unchanged. (Empty in a
+    /// first load, where no row is.)
     writing: HashSet<Vec<u8>>,
-    sealed: Option<tokio::task::JoinHandle<Result<Vec<SealedParticipant>, StoreError>>>,
+    sealed: Option<SealedRows>,
 }
 
 /// Imports a CSV file into the store's registry, as described in the module documentation.
@@ -501,12 +517,22 @@ pub async fn import_csv<S: ParticipantStore>(
                         Some(open) => open,
                         None => import.insert(store.begin_participant_import().await?),
                     };
-                    Some(open.sealer().clone())
+                    Some((open.sealer().clone(), open.is_first_load()))
                 };
                 Some(tokio::task::spawn_blocking(move || {
-                    let digested = sealer.map(|sealer| {
+                    let digested = sealer.map(|(sealer, first_load)| {
+                        if first_load {
+                            let (rows, superseded) = SealedParticipant::seal_batch(
+                                &batch.participants,
+                                &batch.lines,
+                                &sealer,
+                            )?;
+                            return Ok((Prepared::Sealed(rows), superseded));
+                        }
                         let participants = std::mem::take(&mut batch.participants);
-                        DigestedParticipant::digest_batch(participants, &batch.lines, &sealer)
+                        let (rows, superseded) =
+                            DigestedParticipant::digest_batch(participants, &batch.lines, &sealer)?;
+                        Ok((Prepared::Digested(rows), superseded))
                     });
                     (batch, digested)
                 }))
@@ -522,7 +548,12 @@ pub async fn import_csv<S: ParticipantStore>(
             if let Some(previous) = sealing.take() {
                 write_batch(import.as_mut(), previous, clock, observer, &mut report).await?;
             }
-            sealing = Some(next_sealing);
+            // Sealed already (a first load): written now, while the next batch is being sealed.
+            if matches!(next_sealing.sealed, Some(SealedRows::Ready(_))) {
+                write_batch(import.as_mut(), next_sealing, clock, observer, &mut report).await?;
+            } else {
+                sealing = Some(next_sealing);
+            }
         }
         match next {
             Some(next) => digesting = Some(next),
@@ -567,22 +598,32 @@ async fn start_sealing<I: ParticipantImport>(
     let (Some(open), Some(digested)) = (import, digested) else {
         return Ok(sealing);
     };
-    let (rows, superseded) = digested?;
+    let (prepared, superseded) = digested?;
     sealing.superseded = superseded;
+    let rows = match prepared {
+        Prepared::Sealed(rows) => {
+            sealing.sealed = Some(SealedRows::Ready(rows));
+            return Ok(sealing);
+        }
+        Prepared::Digested(rows) => rows,
+    };
     let unchanged = open.find_unchanged(&rows).await?;
     let mut changed = Vec::with_capacity(rows.len());
     for (row, unchanged) in rows.into_iter().zip(unchanged) {
-        if unchanged && !in_flight.is_some_and(|niks| niks.contains(&row.nik_digest)) {
+        if unchanged && !in_flight.is_some_and(|niks| niks.contains(row.nik_digest())) {
             sealing.unchanged += 1;
         } else {
             changed.push(row);
         }
     }
-    sealing.writing = changed.iter().map(|row| row.nik_digest.clone()).collect();
+    sealing.writing = changed
+        .iter()
+        .map(|row| row.nik_digest().to_vec())
+        .collect();
     let sealer = open.sealer().clone();
-    sealing.sealed = Some(tokio::task::spawn_blocking(move || {
-        changed.into_iter().map(|row| row.seal(&sealer)).collect()
-    }));
+    sealing.sealed = Some(SealedRows::Sealing(tokio::task::spawn_blocking(
+        move || changed.into_iter().map(|row| row.seal(&sealer)).collect(),
+    )));
     Ok(sealing)
 }
 
@@ -622,9 +663,12 @@ async fn write_batch<I: ParticipantImport>(
     report.unchanged += sealing.unchanged;
     report.superseded += sealing.superseded;
     if let (Some(open), Some(sealed)) = (import, sealing.sealed) {
-        let rows = sealed
-            .await
-            .map_err(|e| ImportError::Read(format!("the sealing task stopped: {e}")))??;
+        let rows = match sealed {
+            SealedRows::Ready(rows) => rows,
+            SealedRows::Sealing(task) => task
+                .await
+                .map_err(|e| ImportError::Read(format!("the sealing task stopped: {e}")))??,
+        };
         if !rows.is_empty() {
             let outcome = open.upsert_sealed(rows, 0, clock.now()).await?;
             for conflict in &outcome.conflicts {

@@ -486,6 +486,10 @@ impl ParticipantImport for PostgresImport {
         &self.sealer
     }
 
+    fn is_first_load(&self) -> bool {
+        self.first_load.is_some()
+    }
+
     async fn find_unchanged(
         &mut self,
         rows: &[DigestedParticipant],
@@ -496,16 +500,8 @@ impl ParticipantImport for PostgresImport {
         }
         // A read, where an upsert of an unchanged row would lock it and so rewrite its page.
         let found: Vec<i64> = sqlx::query_scalar(UNCHANGED)
-            .bind(
-                rows.iter()
-                    .map(|r| r.nik_digest.as_slice())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                rows.iter()
-                    .map(|r| r.content_digest.as_slice())
-                    .collect::<Vec<_>>(),
-            )
+            .bind(rows.iter().map(|r| r.nik_digest()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.content_digest()).collect::<Vec<_>>())
             .fetch_all(&mut *self.tx)
             .await
             .map_err(store_error)?;

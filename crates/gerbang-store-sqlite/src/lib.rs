@@ -473,6 +473,10 @@ impl ParticipantImport for SqliteImport {
         &self.sealer
     }
 
+    fn is_first_load(&self) -> bool {
+        self.first_load.is_some()
+    }
+
     async fn find_unchanged(
         &mut self,
         rows: &[DigestedParticipant],
@@ -484,7 +488,7 @@ impl ParticipantImport for SqliteImport {
                     "SELECT nik_digest, content_digest FROM participants WHERE nik_digest IN ",
                 );
                 query.push_tuples(chunk, |mut tuple, row| {
-                    tuple.push_bind(row.nik_digest.as_slice());
+                    tuple.push_bind(row.nik_digest());
                 });
                 let found: Vec<(Vec<u8>, Vec<u8>)> = query
                     .build_query_as()
@@ -496,7 +500,9 @@ impl ParticipantImport for SqliteImport {
         }
         Ok(rows
             .iter()
-            .map(|row| stored.get(&row.nik_digest) == Some(&row.content_digest))
+            .map(|row| {
+                stored.get(row.nik_digest()).map(Vec::as_slice) == Some(row.content_digest())
+            })
             .collect())
     }
 
