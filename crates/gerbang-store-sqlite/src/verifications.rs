@@ -114,8 +114,8 @@ impl Writer {
             .map_err(store_error)?;
         let (commands, receiver) = mpsc::channel(8192);
         let (stop, stopped) = oneshot::channel();
-        tokio::spawn(run(connection, sealer, receiver, stop));
-        tokio::spawn(checkpoint(checkpointer, stopped));
+        let checkpoints = tokio::spawn(checkpoint(checkpointer, stopped));
+        tokio::spawn(run(connection, sealer, receiver, stop, checkpoints));
         Ok(Self { commands })
     }
 
@@ -195,6 +195,8 @@ impl Writer {
         answer.await.map_err(|_| unavailable())?
     }
 
+    /// Stops the writer once what is queued is written; returns when both of its connections are
+    /// closed.
     pub(crate) async fn close(&self) {
         let (done, closed) = oneshot::channel();
         if self.commands.send(Command::Close(done)).await.is_ok() {
@@ -234,6 +236,7 @@ async fn run(
     sealer: Sealer,
     mut commands: mpsc::Receiver<Command>,
     stop_checkpoints: oneshot::Sender<()>,
+    checkpoints: tokio::task::JoinHandle<()>,
 ) {
     let mut close_reply = None;
     while close_reply.is_none() {
@@ -257,6 +260,7 @@ async fn run(
         }
     }
     let _ = stop_checkpoints.send(());
+    let _ = checkpoints.await;
     let _ = connection.close().await;
     if let Some(reply) = close_reply {
         let _ = reply.send(());

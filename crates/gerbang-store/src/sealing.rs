@@ -15,7 +15,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use base64::Engine as _;
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::aead::{Aead, AeadInPlace, KeyInit, Payload};
 use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
 use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
@@ -25,6 +25,8 @@ use sha2::Sha256;
 
 const ENVELOPE_VERSION: u8 = 1;
 const NONCE_LEN: usize = 24;
+/// Poly1305's tag, after the ciphertext.
+const TAG_LEN: usize = 16;
 /// Length of a lookup digest in bytes.
 pub const DIGEST_LEN: usize = 16;
 
@@ -208,7 +210,7 @@ impl KeySet {
         if version != ENVELOPE_VERSION {
             return Err(SealingError::Version(version));
         }
-        if rest.len() < NONCE_LEN + 16 {
+        if rest.len() < NONCE_LEN + TAG_LEN {
             return Err(SealingError::Open);
         }
         let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
@@ -314,22 +316,22 @@ impl Sealer {
     pub fn seal(&self, plaintext: &[u8], context: &[u8]) -> Result<Vec<u8>, SealingError> {
         let mut nonce = [0u8; NONCE_LEN];
         rand::rng().fill_bytes(&mut nonce);
-        let ciphertext = self
+        // version | nonce | ciphertext | tag, encrypted in place in the one buffer returned.
+        let mut out = Vec::with_capacity(1 + NONCE_LEN + plaintext.len() + TAG_LEN);
+        out.push(ENVELOPE_VERSION);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(plaintext);
+        let tag = self
             .inner
             .current
             .cipher
-            .encrypt(
+            .encrypt_in_place_detached(
                 XNonce::from_slice(&nonce),
-                Payload {
-                    msg: plaintext,
-                    aad: context,
-                },
+                context,
+                &mut out[1 + NONCE_LEN..],
             )
             .map_err(|_| SealingError::Open)?;
-        let mut out = Vec::with_capacity(1 + NONCE_LEN + ciphertext.len());
-        out.push(ENVELOPE_VERSION);
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(&ciphertext);
+        out.extend_from_slice(&tag);
         Ok(out)
     }
 

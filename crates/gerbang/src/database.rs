@@ -28,6 +28,13 @@ macro_rules! with_store {
     };
 }
 
+/// What the database is opened for.
+#[derive(Debug, Clone, Copy)]
+enum Use {
+    Serve,
+    Import,
+}
+
 /// Where the configuration says the data lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Location {
@@ -65,6 +72,17 @@ pub fn location(config: &Config) -> anyhow::Result<Location> {
 impl Database {
     /// Opens the configured database, applying pending migrations.
     pub async fn open(config: &Config, sealer: Sealer) -> anyhow::Result<Self> {
+        Self::open_as(config, sealer, Use::Serve).await
+    }
+
+    /// Opens the configured database for one participant import: a SQLite file with one connection,
+    /// which the import takes to itself when no other process has it open
+    /// (`SqliteStore::open_alone`); PostgreSQL as [`open`](Self::open).
+    pub async fn open_for_import(config: &Config, sealer: Sealer) -> anyhow::Result<Self> {
+        Self::open_as(config, sealer, Use::Import).await
+    }
+
+    async fn open_as(config: &Config, sealer: Sealer, usage: Use) -> anyhow::Result<Self> {
         let connections = config.storage.max_connections;
         let timeouts = config.storage.timeouts()?;
         match location(config)? {
@@ -74,11 +92,15 @@ impl Database {
                         format!("cannot create the data directory {}", dir.display())
                     })?;
                 }
-                let store = SqliteStore::open_with(&path, sealer, connections, timeouts)
-                    .await
-                    .with_context(|| {
-                        format!("cannot open the SQLite database {}", path.display())
-                    })?;
+                let store = match usage {
+                    Use::Serve => {
+                        SqliteStore::open_with(&path, sealer, connections, timeouts).await
+                    }
+                    Use::Import => SqliteStore::open_alone(&path, sealer, timeouts).await,
+                };
+                let store = store.with_context(|| {
+                    format!("cannot open the SQLite database {}", path.display())
+                })?;
                 Ok(Self::Sqlite(store))
             }
             Location::Postgres => {

@@ -563,6 +563,58 @@ async fn import_loads_good_rows_reports_bad_ones_by_line_and_exits_1() {
     }
 }
 
+/// With gerbang not serving the SQLite file, `participants import` has it to itself and writes
+/// through a rollback journal (`SqliteStore::open_alone`). Killed half-way through a first load, it
+/// leaves that journal, and whoever opens the file next rolls the load back: the next import finds
+/// an empty registry, loads every row, and leaves the file in WAL mode.
+#[test]
+fn a_first_load_killed_half_way_is_rolled_back_when_the_file_is_next_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let generated = run(gerbang(dir.path()).args([
+        "participants",
+        "generate",
+        "--count",
+        "60000",
+        "--seed",
+        "5",
+        "-o",
+        "p.csv",
+    ]));
+    assert!(generated.status.success(), "{}", text(&generated.stderr));
+    let file = dir.path().join("gerbang-data/gerbang.sqlite");
+    let journal = dir.path().join("gerbang-data/gerbang.sqlite-journal");
+    let mut child = gerbang(dir.path())
+        .args(["participants", "import", "p.csv"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Rows are being written once the journal exists and the file has grown past 2 MB.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !(journal.exists() && std::fs::metadata(&file).map_or(0, |m| m.len()) > 2_000_000) {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the import ended before it could be killed, or never wrote through a journal"
+        );
+        assert!(Instant::now() < deadline, "the import wrote nothing");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(journal.exists(), "a killed import leaves its journal");
+
+    let again = run(gerbang(dir.path()).args(["participants", "import", "p.csv"]));
+    let stdout = text(&again.stdout);
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    assert!(
+        stdout.contains("60000 rows read") && stdout.contains("60000 inserted"),
+        "{stdout}"
+    );
+    assert!(!journal.exists());
+    let header = std::fs::read(&file).unwrap();
+    assert_eq!((header[18], header[19]), (2, 2), "the file is in WAL mode");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_column_refuses_the_file_with_exit_2_and_loads_nothing() {
     let db = TestDatabase::create().await;

@@ -981,7 +981,7 @@ impl ImportObserver for Terminal {
 async fn import_file(config: &Config, path: &PathBuf) -> anyhow::Result<ExitCode> {
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let db = Database::open(config, sealer(config)?).await?;
+    let db = Database::open_for_import(config, sealer(config)?).await?;
     let bar = ProgressBar::with_draw_target(Some(size), ProgressDrawTarget::stderr());
     bar.set_style(
         ProgressStyle::with_template(
