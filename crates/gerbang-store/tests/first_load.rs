@@ -24,6 +24,7 @@ store_test!(
     a_first_load_keeps_the_last_row_of_a_nik_repeated_across_batches,
     an_abandoned_first_load_leaves_the_registry_empty_and_indexed,
     after_a_first_load_the_next_import_upserts_and_refuses_as_before,
+    a_re_import_updates_changed_records_and_moves_changed_numbers,
     two_imports_into_an_empty_registry_both_load,
     an_import_finds_the_rows_the_registry_holds_unchanged,
 );
@@ -212,6 +213,71 @@ async fn after_a_first_load_the_next_import_upserts_and_refuses_as_before<S: Sto
         .unwrap()
         .unwrap();
     assert!(newest.id > 300, "{}", newest.id);
+}
+
+/// A changed record is updated whether its numbers stay or move (the new number finds it, the old
+/// one no longer does), and a row claiming another NIK's card is still refused in the same batch.
+async fn a_re_import_updates_changed_records_and_moves_changed_numbers<S: Store>(store: S) {
+    load(&store, &[(0..50).map(participant).collect()]).await;
+    let mut flipped = participant(7);
+    flipped.status = ParticipantStatus::Inactive;
+    let mut moved = participant(9);
+    moved.kpj_number = participant(900).kpj_number;
+    let mut dropped = participant(11);
+    dropped.status = ParticipantStatus::Inactive;
+    dropped.kpj_number = None;
+    let mut thief = participant(12);
+    thief.card_number = participant(13).card_number;
+    let outcome = load(
+        &store,
+        &[vec![
+            participant(6),
+            flipped.clone(),
+            moved.clone(),
+            dropped.clone(),
+            thief,
+            participant(60),
+        ]],
+    )
+    .await;
+    assert_eq!(
+        (outcome.inserted, outcome.updated, outcome.unchanged),
+        (1, 3, 1)
+    );
+    assert_eq!(
+        outcome.conflicts,
+        vec![conflict(6, ParticipantConflict::CardNumberTaken)]
+    );
+    let by_kpj = |p: &Participant| p.kpj_number.clone().unwrap();
+    assert_eq!(
+        find(&store, ParticipantKey::CardNumber(&flipped.card_number)).await,
+        Some(flipped.clone())
+    );
+    assert_eq!(
+        find(&store, ParticipantKey::KpjNumber(&by_kpj(&flipped))).await,
+        Some(flipped)
+    );
+    assert_eq!(
+        find(&store, ParticipantKey::KpjNumber(&by_kpj(&moved))).await,
+        Some(moved)
+    );
+    assert_eq!(
+        find(&store, ParticipantKey::KpjNumber(&by_kpj(&participant(9)))).await,
+        None
+    );
+    assert_eq!(
+        find(&store, ParticipantKey::KpjNumber(&by_kpj(&participant(11)))).await,
+        None
+    );
+    assert_eq!(
+        find(&store, ParticipantKey::Nik(&dropped.nik)).await,
+        Some(dropped)
+    );
+    assert_eq!(
+        find(&store, ParticipantKey::Nik(&participant(12).nik)).await,
+        Some(participant(12))
+    );
+    assert_eq!(store.count_participants().await.unwrap(), 51);
 }
 
 /// Two imports that both find the registry empty: one becomes the first load, the other waits for
