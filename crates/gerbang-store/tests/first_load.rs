@@ -27,6 +27,7 @@ store_test!(
     a_re_import_updates_changed_records_and_moves_changed_numbers,
     two_imports_into_an_empty_registry_both_load,
     an_import_finds_the_rows_the_registry_holds_unchanged,
+    an_import_finds_the_changed_rows_of_a_batch_longer_than_one_query,
 );
 
 /// Loads `batches` in one import, numbering rows as the lines of a file (the header is line 1).
@@ -228,6 +229,8 @@ async fn a_re_import_updates_changed_records_and_moves_changed_numbers<S: Store>
     dropped.kpj_number = None;
     let mut thief = participant(12);
     thief.card_number = participant(13).card_number;
+    let mut newcomer = participant(61);
+    newcomer.kpj_number = participant(14).kpj_number;
     let outcome = load(
         &store,
         &[vec![
@@ -237,6 +240,7 @@ async fn a_re_import_updates_changed_records_and_moves_changed_numbers<S: Store>
             dropped.clone(),
             thief,
             participant(60),
+            newcomer.clone(),
         ]],
     )
     .await;
@@ -246,8 +250,12 @@ async fn a_re_import_updates_changed_records_and_moves_changed_numbers<S: Store>
     );
     assert_eq!(
         outcome.conflicts,
-        vec![conflict(6, ParticipantConflict::CardNumberTaken)]
+        vec![
+            conflict(6, ParticipantConflict::CardNumberTaken),
+            conflict(8, ParticipantConflict::KpjNumberTaken)
+        ]
     );
+    assert_eq!(find(&store, ParticipantKey::Nik(&newcomer.nik)).await, None);
     let by_kpj = |p: &Participant| p.kpj_number.clone().unwrap();
     assert_eq!(
         find(&store, ParticipantKey::CardNumber(&flipped.card_number)).await,
@@ -387,6 +395,25 @@ async fn an_import_finds_the_rows_the_registry_holds_unchanged<S: Store>(store: 
     let before = digested(&next, vec![participant(2)]);
     assert_eq!(next.find_unchanged(&before).await.unwrap(), [false]);
     next.commit().await.unwrap();
+}
+
+/// The rows a batch asks about are compared in several queries when there are many (SQLite: 5,000
+/// a query); a changed row is found wherever it stands in the batch.
+async fn an_import_finds_the_changed_rows_of_a_batch_longer_than_one_query<S: Store>(store: S) {
+    let registry: Vec<Participant> = (0..5_003).map(participant).collect();
+    load(&store, std::slice::from_ref(&registry)).await;
+    let mut batch = registry;
+    let changed = [2, 4_999, 5_000, 5_002];
+    for &n in &changed {
+        batch[n].full_name = PersonName::parse("Siti Rahayu Baru").unwrap();
+    }
+    batch.push(participant(6_000));
+    let mut import = store.begin_participant_import().await.unwrap();
+    let asked = digested(&import, batch);
+    let unchanged = import.find_unchanged(&asked).await.unwrap();
+    let differing: Vec<usize> = (0..unchanged.len()).filter(|&i| !unchanged[i]).collect();
+    assert_eq!(differing, [2, 4_999, 5_000, 5_002, 5_003]);
+    import.commit().await.unwrap();
 }
 
 async fn result_of<S: Store>(
