@@ -395,7 +395,7 @@ async fn take_file(connection: &mut SqliteConnection, busy: std::time::Duration)
 /// order as before are read in order.
 fn push_differing_rows<'a>(
     query: &mut QueryBuilder<Sqlite>,
-    rows: impl ExactSizeIterator<Item = (&'a [u8], &'a [u8])>,
+    rows: impl Iterator<Item = (&'a [u8], &'a [u8])>,
 ) {
     query.push("SELECT incoming.column3 FROM (");
     query.push_values(
@@ -689,8 +689,10 @@ impl ParticipantImport for SqliteImport {
             return Ok(vec![false; rows.len()]);
         }
         let mut unchanged = vec![true; rows.len()];
-        for (chunk_index, chunk) in rows.chunks(DIGESTS_PER_QUERY).enumerate() {
-            let offset = chunk_index * DIGESTS_PER_QUERY;
+        for (chunk, flags) in rows
+            .chunks(DIGESTS_PER_QUERY)
+            .zip(unchanged.chunks_mut(DIGESTS_PER_QUERY))
+        {
             let mut query = QueryBuilder::<Sqlite>::new("");
             push_differing_rows(
                 &mut query,
@@ -704,11 +706,11 @@ impl ParticipantImport for SqliteImport {
                 .await
                 .map_err(store_error)?;
             for position in differing {
-                if let Some(row) = usize::try_from(position)
+                if let Some(flag) = usize::try_from(position)
                     .ok()
-                    .and_then(|position| unchanged.get_mut(offset + position))
+                    .and_then(|at| flags.get_mut(at))
                 {
-                    *row = false;
+                    *flag = false;
                 }
             }
         }
